@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Creates .venv from the pinned requirements, installs the npm lint tools and,
+# where the machine lacks it, Debian's headless Chromium for the report test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -r requirements/dev.txt
+.venv/bin/python -m pip install --quiet --no-deps -e .
+
+if command -v npm >/dev/null 2>&1; then
+  npm ci --no-audit --no-fund --silent
+else
+  echo "bootstrap: npm not found; asl-validator tests will fail" >&2
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing Debian chromium for the HTML report test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "bootstrap: chromium missing and cannot apt-get install it (not root)" >&2
+  fi
+fi
