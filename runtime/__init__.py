@@ -1,1 +1,1 @@
-"""runtime"""
+"""The inference Lambda: SQS batches of S3 events -> DetectCustomLabels -> final bucket."""

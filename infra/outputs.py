@@ -1,0 +1,33 @@
+"""Names of the stack outputs: the contract between the Pulumi program, the
+local emulator's stack (emulator/stack.py returns the same keys) and the CLI,
+which reads them from `pulumi stack output --json`. No pulumi import here."""
+
+SOURCE_BUCKET = "sourceBucket"
+FINAL_BUCKET = "finalBucket"
+QUEUE_URL = "queueUrl"
+QUEUE_ARN = "queueArn"
+DLQ_URL = "dlqUrl"
+FUNCTION_NAME = "functionName"
+EVENT_SOURCE_MAPPING_UUID = "eventSourceMappingUuid"
+STATE_MACHINE_ARN = "stateMachineArn"
+PROJECT_ARN = "projectArn"
+PROJECT_VERSION_ARN = "projectVersionArn"
+VERSION_NAME = "versionName"
+REGION = "region"
+MIN_INFERENCE_UNITS = "minInferenceUnits"
+PRICE_PER_INFERENCE_UNIT_HOUR = "pricePerInferenceUnitHour"
+RUNS_PREFIX = "runsPrefix"  # run summaries: s3://<finalBucket>/<runsPrefix><execution name>.json
+FAILED_PREFIX = "failedPrefix"
+UPLOAD_COMMAND = "uploadCommand"
+CONSOLE_URLS = "consoleUrls"
+
+REQUIRED_BY_CLI = (
+    SOURCE_BUCKET,
+    FINAL_BUCKET,
+    QUEUE_URL,
+    DLQ_URL,
+    STATE_MACHINE_ARN,
+    PROJECT_ARN,
+    PROJECT_VERSION_ARN,
+    VERSION_NAME,
+)

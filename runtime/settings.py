@@ -1,0 +1,125 @@
+"""Settings of the inference Lambda, owned here and nowhere else.
+
+The Pulumi program imports ``ENV`` names and ``Settings.to_env`` to set the
+function's environment, and the local emulator does the same for its Lambda
+poller, so the three never drift apart. Standard library only: the infra
+imports this module without the runtime's dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Environment variable names (the contract with infra/ and emulator/).
+FINAL_BUCKET = "FINAL_BUCKET"
+PROJECT_VERSION_ARN = "PROJECT_VERSION_ARN"
+MIN_CONFIDENCE = "MIN_CONFIDENCE"
+MAX_RESULTS = "MAX_RESULTS"
+MAX_CONCURRENCY = "MAX_CONCURRENCY"
+FAILED_PREFIX = "FAILED_PREFIX"
+IMAGE_SUFFIXES = "IMAGE_SUFFIXES"
+POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+
+REQUIRED: tuple[str, ...] = (FINAL_BUCKET, PROJECT_VERSION_ARN)
+DEFAULTS: dict[str, str] = {
+    MIN_CONFIDENCE: "50",
+    MAX_RESULTS: "0",  # 0 = let Rekognition return every label
+    MAX_CONCURRENCY: "16",
+    FAILED_PREFIX: "failed/",
+    IMAGE_SUFFIXES: ".jpg,.jpeg,.png",
+    POWERTOOLS_SERVICE_NAME: "custom-labels-inference",
+    POWERTOOLS_METRICS_NAMESPACE: "CustomLabelsPipeline",
+    LOG_LEVEL: "INFO",
+}
+ENV: tuple[str, ...] = REQUIRED + tuple(DEFAULTS)
+
+_VERSION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:rekognition:[a-z0-9-]+:\d{12}:project/[A-Za-z0-9_.\-]{1,255}"
+    r"/version/[A-Za-z0-9_.\-]{1,255}/\d+$"
+)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    final_bucket: str
+    project_version_arn: str
+    min_confidence: float = 50.0
+    max_results: int = 0
+    max_concurrency: int = 16
+    failed_prefix: str = "failed/"
+    image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        missing = [name for name in REQUIRED if not env.get(name)]
+        if missing:
+            raise SettingsError(f"missing required environment variable(s): {', '.join(missing)}")
+
+        def get(name: str) -> str:
+            return env.get(name) or DEFAULTS[name]
+
+        arn = env[PROJECT_VERSION_ARN]
+        if not _VERSION_ARN.match(arn):
+            raise SettingsError(
+                f"{PROJECT_VERSION_ARN} is not a Rekognition project version ARN: {arn!r}"
+            )
+        min_conf = _number(MIN_CONFIDENCE, get(MIN_CONFIDENCE), float)
+        if not 0 <= min_conf <= 100:
+            raise SettingsError(f"{MIN_CONFIDENCE} must be between 0 and 100, got {min_conf}")
+        max_results = _number(MAX_RESULTS, get(MAX_RESULTS), int)
+        if max_results < 0:
+            raise SettingsError(f"{MAX_RESULTS} must be >= 0 (0 = no limit), got {max_results}")
+        concurrency = _number(MAX_CONCURRENCY, get(MAX_CONCURRENCY), int)
+        if not 1 <= concurrency <= 1000:
+            raise SettingsError(f"{MAX_CONCURRENCY} must be between 1 and 1000, got {concurrency}")
+        prefix = get(FAILED_PREFIX)
+        if not prefix.endswith("/") or prefix.startswith("/"):
+            raise SettingsError(f"{FAILED_PREFIX} must be a key prefix ending in '/', got {prefix!r}")
+        suffixes = tuple(s.strip().lower() for s in get(IMAGE_SUFFIXES).split(",") if s.strip())
+        if not suffixes or any(not s.startswith(".") for s in suffixes):
+            raise SettingsError(f"{IMAGE_SUFFIXES} must be a comma list like '.jpg,.png'")
+        return cls(
+            final_bucket=env[FINAL_BUCKET],
+            project_version_arn=arn,
+            min_confidence=min_conf,
+            max_results=max_results,
+            max_concurrency=concurrency,
+            failed_prefix=prefix,
+            image_suffixes=suffixes,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes ``from_env`` return these settings."""
+        return {
+            FINAL_BUCKET: self.final_bucket,
+            PROJECT_VERSION_ARN: self.project_version_arn,
+            MIN_CONFIDENCE: _fmt(self.min_confidence),
+            MAX_RESULTS: str(self.max_results),
+            MAX_CONCURRENCY: str(self.max_concurrency),
+            FAILED_PREFIX: self.failed_prefix,
+            IMAGE_SUFFIXES: ",".join(self.image_suffixes),
+            POWERTOOLS_SERVICE_NAME: DEFAULTS[POWERTOOLS_SERVICE_NAME],
+            POWERTOOLS_METRICS_NAMESPACE: DEFAULTS[POWERTOOLS_METRICS_NAMESPACE],
+            LOG_LEVEL: DEFAULTS[LOG_LEVEL],
+        }
+
+
+def _number(name: str, raw: str, kind: type) -> float | int:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
