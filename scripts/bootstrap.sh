@@ -8,9 +8,12 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -r requirements/dev.txt
-.venv/bin/python -m pip install --quiet --no-deps -e .
+# pip warns about every unreachable local mirror folder of this machine; keep the
+# log readable without hiding real errors (pip's exit status is kept by pipefail).
+quiet() { "$@" 2>&1 | { grep -v -e "^WARNING: Location" -e "^\s*$" || true; }; }
+quiet .venv/bin/python -m pip install --quiet --upgrade pip
+quiet .venv/bin/python -m pip install --quiet -r requirements/dev.txt
+quiet .venv/bin/python -m pip install --quiet --no-deps -e .
 
 if command -v npm >/dev/null 2>&1; then
   npm ci --no-audit --no-fund --silent
