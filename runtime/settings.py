@@ -24,6 +24,11 @@ IMAGE_SUFFIXES = "IMAGE_SUFFIXES"
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+RETRY_MODE = "RETRY_MODE"
+MAX_ATTEMPTS = "MAX_ATTEMPTS"
+
+# botocore retry modes the runtime accepts ("legacy" has no throttling back-off).
+RETRY_MODES: tuple[str, ...] = ("adaptive", "standard")
 
 REQUIRED: tuple[str, ...] = (FINAL_BUCKET, PROJECT_VERSION_ARN)
 DEFAULTS: dict[str, str] = {
@@ -35,6 +40,10 @@ DEFAULTS: dict[str, str] = {
     POWERTOOLS_SERVICE_NAME: "custom-labels-inference",
     POWERTOOLS_METRICS_NAMESPACE: "CustomLabelsPipeline",
     LOG_LEVEL: "INFO",
+    # adaptive = standard retries plus a client-side token bucket that slows down
+    # after ProvisionedThroughputExceeded/Throttling instead of hammering the model.
+    RETRY_MODE: "adaptive",
+    MAX_ATTEMPTS: "5",
 }
 ENV: tuple[str, ...] = REQUIRED + tuple(DEFAULTS)
 
@@ -57,6 +66,8 @@ class Settings:
     max_concurrency: int = 16
     failed_prefix: str = "failed/"
     image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
+    retry_mode: str = "adaptive"
+    max_attempts: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +99,12 @@ class Settings:
         suffixes = tuple(s.strip().lower() for s in get(IMAGE_SUFFIXES).split(",") if s.strip())
         if not suffixes or any(not s.startswith(".") for s in suffixes):
             raise SettingsError(f"{IMAGE_SUFFIXES} must be a comma list like '.jpg,.png'")
+        retry_mode = get(RETRY_MODE).strip().lower()
+        if retry_mode not in RETRY_MODES:
+            raise SettingsError(f"{RETRY_MODE} must be one of {', '.join(RETRY_MODES)}, got {retry_mode!r}")
+        max_attempts = _number(MAX_ATTEMPTS, get(MAX_ATTEMPTS), int)
+        if not 1 <= max_attempts <= 20:
+            raise SettingsError(f"{MAX_ATTEMPTS} must be between 1 and 20, got {max_attempts}")
         return cls(
             final_bucket=env[FINAL_BUCKET],
             project_version_arn=arn,
@@ -96,6 +113,8 @@ class Settings:
             max_concurrency=concurrency,
             failed_prefix=prefix,
             image_suffixes=suffixes,
+            retry_mode=retry_mode,
+            max_attempts=max_attempts,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -108,6 +127,8 @@ class Settings:
             MAX_CONCURRENCY: str(self.max_concurrency),
             FAILED_PREFIX: self.failed_prefix,
             IMAGE_SUFFIXES: ",".join(self.image_suffixes),
+            RETRY_MODE: self.retry_mode,
+            MAX_ATTEMPTS: str(self.max_attempts),
             POWERTOOLS_SERVICE_NAME: DEFAULTS[POWERTOOLS_SERVICE_NAME],
             POWERTOOLS_METRICS_NAMESPACE: DEFAULTS[POWERTOOLS_METRICS_NAMESPACE],
             LOG_LEVEL: DEFAULTS[LOG_LEVEL],
