@@ -1,0 +1,93 @@
+"""aioboto3 clients and concurrency limits, owned by one event loop.
+
+aiobotocore clients hold an aiohttp session and ``asyncio.Semaphore`` objects
+belong to the loop that first waits on them; using either from another loop
+fails ("attached to a different loop", "Event loop is closed"). So everything
+here is created inside the loop that will use it, entered once through an
+``AsyncExitStack`` and kept for as long as that loop lives, which lets warm
+invocations reuse open connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import aioboto3
+from aiobotocore.config import AioConfig
+
+from runtime.settings import Settings
+
+# Images allowed in flight per model slot. An image spends part of its time in
+# S3 (HEAD, put, copy, delete); admitting twice as many images as model slots
+# keeps every model slot busy while other images do their S3 work, and still
+# bounds memory and S3 connections.
+IMAGES_PER_MODEL_SLOT = 2
+
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 60
+
+
+def image_slots(settings: Settings) -> int:
+    """How many images one invocation works on at once."""
+    return settings.max_concurrency * IMAGES_PER_MODEL_SLOT
+
+
+def client_config(settings: Settings, pool: int) -> AioConfig:
+    """The client configuration: a pool sized to the concurrency and throttling-aware retries.
+
+    ``max_pool_connections`` below the concurrency would queue requests inside
+    aiohttp and cap the throughput silently; above it only wastes sockets.
+    """
+    return AioConfig(
+        max_pool_connections=pool,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        retries={"mode": settings.retry_mode, "max_attempts": settings.max_attempts},
+    )
+
+
+@dataclass
+class LoopResources:
+    """The clients and limits of one event loop; build with :meth:`open` inside that loop."""
+
+    loop: asyncio.AbstractEventLoop
+    s3: Any
+    rekognition: Any
+    model_slots: asyncio.Semaphore
+    image_slots: asyncio.Semaphore
+    _stack: contextlib.AsyncExitStack
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, session: aioboto3.Session | None = None
+    ) -> LoopResources:
+        """Enter both clients once (the endpoint comes from AWS_ENDPOINT_URL, like any SDK)."""
+        session = session or aioboto3.Session()
+        stack = contextlib.AsyncExitStack()
+        try:
+            s3 = await stack.enter_async_context(
+                session.client("s3", config=client_config(settings, image_slots(settings)))
+            )
+            rekognition = await stack.enter_async_context(
+                session.client(
+                    "rekognition", config=client_config(settings, settings.max_concurrency)
+                )
+            )
+        except BaseException:
+            await stack.aclose()
+            raise
+        return cls(
+            loop=asyncio.get_running_loop(),
+            s3=s3,
+            rekognition=rekognition,
+            model_slots=asyncio.Semaphore(settings.max_concurrency),
+            image_slots=asyncio.Semaphore(image_slots(settings)),
+            _stack=stack,
+        )
+
+    async def aclose(self) -> None:
+        """Close the clients (their HTTP sessions); the loop itself is the caller's."""
+        await self._stack.aclose()

@@ -1,0 +1,259 @@
+"""The inference Lambda: SQS batch of S3 notifications in, partial batch response out.
+
+Entry points:
+
+- ``runtime.handler.lambda_handler`` - the Lambda handler. Its settings are read
+  from the environment when the Lambda runtime resolves this attribute during
+  the init phase (cold start), so a missing variable fails the cold start with
+  a message naming it. Importing the module alone needs no environment, which
+  lets the local poller and the tests use :func:`make_handler`.
+- :func:`make_handler` - the same handler for explicit settings.
+
+Event loops. Powertools' ``AsyncBatchProcessor.async_process`` runs its records
+with ``asyncio.run`` outside Lambda (a new loop per call, closed afterwards) and
+with ``asyncio.get_event_loop`` inside Lambda; neither gives a loop that is
+stable per thread, and the first kills any client cached from a previous
+invocation. The handler therefore owns one event loop per thread (created on
+the thread's first invocation, reused by its warm invocations) and a processor
+subclass runs Powertools' per-record processing on that loop. Clients and
+semaphores are created inside that loop (see ``runtime.clients``), so nothing
+bound to a loop is ever shared across loops or threads, and a handler may be
+called from several threads at once (the local poller does).
+
+Powertools objects: the ``Logger`` is module-level (stdlib logging is thread
+safe; per-invocation keys go through ``thread_safe_append_keys``). ``Metrics``
+keeps its metric set in class attributes shared by every instance and thread,
+so each invocation uses its own ``AmazonCloudWatchEMFProvider`` and flushes it
+at the end: same EMF output, no cross-thread mixing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+    AmazonCloudWatchEMFProvider,
+)
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from runtime import settings as env_names
+from runtime.clients import LoopResources
+from runtime.errors import RetryImage
+from runtime.events import MessageKind, parse_message
+from runtime.pipeline import ImagePipeline
+from runtime.settings import Settings
+
+
+def _env_or_default(name: str) -> str:
+    return os.environ.get(name) or env_names.DEFAULTS[name]
+
+
+logger = Logger(service=_env_or_default(env_names.POWERTOOLS_SERVICE_NAME))
+
+# Time kept back from the Lambda timeout to return the partial batch response:
+# images still running then are cancelled and reported for retry.
+MIN_SAFETY_MARGIN_S = 1.0
+MAX_SAFETY_MARGIN_S = 5.0
+SAFETY_MARGIN_FRACTION = 0.1
+
+METRIC_INVALID_MESSAGES = "InvalidMessages"
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class RetryMessage(Exception):
+    """Some images of an SQS message must be retried: the message goes into batchItemFailures."""
+
+
+class _LoopBatchProcessor(AsyncBatchProcessor):
+    """Powertools' async batch processor, run on the handler's per-thread loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Entire-batch failure is reported record by record rather than raised:
+        # the response is the same for SQS, and the caller always gets a dict.
+        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
+        self._loop = loop
+
+    def async_process(self) -> list[tuple]:
+        async def process_all() -> list[tuple]:
+            return list(
+                await asyncio.gather(*(self._async_process_record(r) for r in self.records))
+            )
+
+        return self._loop.run_until_complete(process_all())
+
+
+class _ThreadState:
+    """One thread's event loop and the resources opened inside it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.resources: LoopResources | None = None
+
+
+class BatchHandler:
+    """The Lambda handler for given settings; callable as ``handler(event, context)``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._local = threading.local()
+        self._states: list[_ThreadState] = []
+        self._states_lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        state = self._thread_state()
+        loop = state.loop
+        if state.resources is None:
+            state.resources = loop.run_until_complete(LoopResources.open(self.settings))
+        resources = state.resources
+
+        metrics = AmazonCloudWatchEMFProvider(
+            namespace=_env_or_default(env_names.POWERTOOLS_METRICS_NAMESPACE),
+            service=_env_or_default(env_names.POWERTOOLS_SERVICE_NAME),
+        )
+        request_id = getattr(context, "aws_request_id", None)
+        if request_id:
+            logger.thread_safe_append_keys(request_id=request_id)
+        pipeline = ImagePipeline(
+            self.settings,
+            s3=resources.s3,
+            rekognition=resources.rekognition,
+            model_slots=resources.model_slots,
+            image_slots=resources.image_slots,
+            logger=logger,
+            metrics=metrics,
+            deadline=_deadline(loop, context),
+        )
+
+        async def record_handler(record: SQSRecord) -> int:
+            return await _handle_message(pipeline, metrics, record)
+
+        try:
+            return async_process_partial_response(
+                event=event,
+                record_handler=record_handler,
+                processor=_LoopBatchProcessor(loop),
+                context=context,
+            )
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
+            if request_id:
+                logger.thread_safe_remove_keys(["request_id"])
+
+    def close(self) -> None:
+        """Close every thread's clients and loop (for the local poller and tests).
+
+        Lambda never calls this: its process is frozen and discarded. Must not be
+        called while an invocation is running.
+        """
+        with self._states_lock:
+            states, self._states = self._states, []
+        for state in states:
+            if state.loop.is_closed():
+                continue
+            if state.resources is not None:
+                state.loop.run_until_complete(state.resources.aclose())
+                state.resources = None
+            state.loop.run_until_complete(state.loop.shutdown_asyncgens())
+            state.loop.close()
+        self._local = threading.local()
+
+    def _thread_state(self) -> _ThreadState:
+        state: _ThreadState | None = getattr(self._local, "state", None)
+        if state is None or state.loop.is_closed():
+            state = _ThreadState()
+            self._local.state = state
+            with self._states_lock:
+                self._states.append(state)
+        return state
+
+
+def make_handler(settings: Settings) -> BatchHandler:
+    """The Lambda handler for explicit settings (thread safe; one loop per calling thread)."""
+    return BatchHandler(settings)
+
+
+async def _handle_message(pipeline: ImagePipeline, metrics: Any, record: SQSRecord) -> int:
+    """Process every image of one SQS message; raise to have the message retried.
+
+    Returns the number of images handled. Images of one message run
+    concurrently and independently: one image's failure never cancels another.
+    """
+    message_id = record.message_id
+    parsed = parse_message(record.body)
+    if parsed.kind is MessageKind.INVALID:
+        metrics.add_metric(METRIC_INVALID_MESSAGES, "Count", 1)
+        logger.error(
+            "message acknowledged without work: not an S3 event notification",
+            extra={"message_id": message_id, "problems": list(parsed.problems)},
+        )
+        return 0
+    if parsed.kind is MessageKind.TEST_EVENT:
+        logger.info("s3:TestEvent acknowledged", extra={"message_id": message_id})
+        return 0
+    if parsed.kind is MessageKind.IGNORED:
+        logger.info(
+            "message acknowledged without work: no ObjectCreated record",
+            extra={"message_id": message_id, "events": list(parsed.ignored_events)},
+        )
+        return 0
+    if parsed.problems:
+        metrics.add_metric(METRIC_INVALID_MESSAGES, "Count", 1)
+        logger.error(
+            "some records of the message are not S3 ObjectCreated records; skipped",
+            extra={"message_id": message_id, "problems": list(parsed.problems)},
+        )
+
+    results = await asyncio.gather(
+        *(pipeline.process(ref, message_id) for ref in parsed.objects), return_exceptions=True
+    )
+    retries = [r for r in results if isinstance(r, BaseException)]
+    for result in retries:
+        if not isinstance(result, RetryImage):  # a bug in the pipeline itself
+            raise result
+    if retries:
+        codes = sorted({r.code for r in retries if isinstance(r, RetryImage)})
+        raise RetryMessage(
+            f"{len(retries)} of {len(parsed.objects)} image(s) to retry: {', '.join(codes)}"
+        )
+    return len(parsed.objects)
+
+
+def _deadline(loop: asyncio.AbstractEventLoop, context: Any) -> float | None:
+    """The loop time by which images must be done, from the Lambda context if there is one."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    seconds = remaining() / 1000
+    margin = min(MAX_SAFETY_MARGIN_S, max(MIN_SAFETY_MARGIN_S, seconds * SAFETY_MARGIN_FRACTION))
+    return loop.time() + max(0.0, seconds - margin)
+
+
+_lambda_handler: BatchHandler | None = None
+_init_lock = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    """Build ``lambda_handler`` from the environment when the Lambda runtime looks it up.
+
+    The runtime resolves the handler attribute during init, so a missing or
+    invalid variable fails the cold start with a ``SettingsError`` naming it.
+    """
+    if name != "lambda_handler":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    global _lambda_handler
+    with _init_lock:
+        if _lambda_handler is None:
+            _lambda_handler = make_handler(Settings.from_env())
+    return _lambda_handler

@@ -1,0 +1,331 @@
+"""One image, end to end: detect -> result JSON -> copy image -> delete source.
+
+The order is what makes the pipeline loss-free: the source object is deleted
+only after its result document and its copy exist, so a crash, a timeout or a
+cancellation at any step leaves the source in place and the redelivered
+message redoes the work (all writes are deterministic overwrites).
+
+Redelivery and duplicates (SQS is at-least-once; two copies of a message can
+even run at the same time) are resolved by looking at what exists:
+
+- source present: process it (again); the result is simply overwritten;
+- source gone, result document present: a previous attempt finished -> success;
+- source gone, error document present: a previous attempt filed it as failed -> done;
+- source gone, neither: the object was deleted before anyone processed it.
+  Nothing is left to process and retrying can not bring it back, so the record
+  is acknowledged with a warning and an error document ``SourceMissing``
+  (without an image) is written, so the report still accounts for the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from runtime import documents, errors
+from runtime.errors import Classification, PermanentImageError, RetryImage
+from runtime.events import ObjectRef
+from runtime.settings import Settings
+
+# DetectCustomLabels accepts S3 objects up to 15 MB; larger ones are filed as
+# failed without paying for a model call.
+MAX_IMAGE_BYTES = 15 * 1024 * 1024
+
+
+class Outcome(StrEnum):
+    """What happened to one image (the ``outcome`` field of its log line)."""
+
+    PROCESSED = "processed"
+    ALREADY_PROCESSED = "already_processed"
+    FAILED = "failed"
+    ALREADY_FAILED = "already_failed"
+    MISSING = "missing"
+    RETRY = "retry"
+
+
+class MetricsSink(Protocol):
+    def add_metric(self, name: str, unit: str, value: float) -> None: ...
+
+
+class LogSink(Protocol):
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None: ...
+    def warning(self, msg: str, *args: Any, **kwargs: Any) -> None: ...
+    def error(self, msg: str, *args: Any, **kwargs: Any) -> None: ...
+
+
+# Metric names (CloudWatch, namespace POWERTOOLS_METRICS_NAMESPACE).
+METRIC_PROCESSED = "ImagesProcessed"
+METRIC_FAILED = "ImagesFailed"
+METRIC_RETRIED = "ImagesRetried"
+METRIC_SKIPPED = "ImagesAlreadyDone"
+METRIC_MISSING = "ImagesMissing"
+METRIC_DETECT_LATENCY = "DetectCustomLabelsLatency"
+
+_OUTCOME_METRIC = {
+    Outcome.PROCESSED: METRIC_PROCESSED,
+    Outcome.FAILED: METRIC_FAILED,
+    Outcome.RETRY: METRIC_RETRIED,
+    Outcome.ALREADY_PROCESSED: METRIC_SKIPPED,
+    Outcome.ALREADY_FAILED: METRIC_SKIPPED,
+    Outcome.MISSING: METRIC_MISSING,
+}
+
+
+@dataclass(frozen=True)
+class HeadInfo:
+    etag: str
+    size: int
+    content_type: str | None
+
+
+class ImagePipeline:
+    """Processes images of one invocation with the clients and limits of the current loop.
+
+    ``deadline`` is a ``loop.time()`` value: images not finished by then are
+    cancelled and retried (safe at any step, see the module docstring).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        s3: Any,
+        rekognition: Any,
+        model_slots: asyncio.Semaphore,
+        image_slots: asyncio.Semaphore,
+        logger: LogSink,
+        metrics: MetricsSink,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.settings = settings
+        self.s3 = s3
+        self.rekognition = rekognition
+        self.model_slots = model_slots
+        self.image_slots = image_slots
+        self.logger = logger
+        self.metrics = metrics
+        self.deadline = deadline
+        self.clock = clock
+
+    async def process(self, ref: ObjectRef, message_id: str | None = None) -> Outcome:
+        """Process one image; raise :class:`RetryImage` when it must be retried.
+
+        Writes exactly one structured log line for the image, whatever happens.
+        """
+        started = self.clock()
+        extra: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key}
+        if message_id:
+            extra["message_id"] = message_id
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                async with self.image_slots:
+                    outcome, detail = await self._process(ref)
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError as exc:
+            # asyncio.timeout_at converts its own cancellation into TimeoutError.
+            cause = Classification(
+                errors.DEADLINE_EXCEEDED,
+                "the invocation ran out of time before this image finished",
+                permanent=False,
+            )
+            self._record(Outcome.RETRY, started, extra, cause)
+            raise RetryImage(cause.code, cause.message) from exc
+        except Exception as exc:  # classified: every exception ends in a retry here
+            cause = errors.classify(exc)
+            self._record(Outcome.RETRY, started, extra, cause, exc_info=exc)
+            raise RetryImage(cause.code, cause.message) from exc
+        self._record(outcome, started, extra, detail)
+        return outcome
+
+    # -- the steps -----------------------------------------------------------
+
+    async def _process(self, ref: ObjectRef) -> tuple[Outcome, Classification | None]:
+        head = await self._head(ref.bucket, ref.key)
+        if head is None:
+            return await self._resolve_missing(ref)
+        source = documents.source_section(ref.bucket, ref.key, head.etag, head.size, ref.version_id)
+
+        try:
+            self._precheck(ref.key, head)
+            labels = await self._detect(ref)
+        except Exception as exc:
+            cause = errors.classify(exc)
+            if not cause.permanent:
+                raise
+            if cause.code == "InvalidS3Object" and await self._head(ref.bucket, ref.key) is None:
+                # Rekognition could not read it because a concurrent duplicate
+                # finished (or someone deleted) it meanwhile.
+                return await self._resolve_missing(ref)
+            return await self._file_as_failed(ref, head, source, cause)
+
+        document = documents.build_result_document(
+            source=source,
+            final_bucket=self.settings.final_bucket,
+            project_version_arn=self.settings.project_version_arn,
+            min_confidence=self.settings.min_confidence,
+            labels=labels,
+            max_results=self.settings.max_results,
+        )
+        await self._put_document(documents.result_key(ref.key), document)
+        if not await self._copy(ref, head, documents.output_image_key(ref.key)):
+            return await self._resolve_missing(ref)
+        await self.s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+        return Outcome.PROCESSED, None
+
+    def _precheck(self, key: str, head: HeadInfo) -> None:
+        if not key.lower().endswith(self.settings.image_suffixes):
+            raise PermanentImageError(
+                errors.UNSUPPORTED_IMAGE_TYPE,
+                f"key does not end with one of {', '.join(self.settings.image_suffixes)}",
+            )
+        if head.size == 0:
+            raise PermanentImageError(errors.EMPTY_OBJECT, "the object is empty (0 bytes)")
+        if head.size > MAX_IMAGE_BYTES:
+            raise PermanentImageError(
+                errors.IMAGE_TOO_LARGE,
+                f"{head.size} bytes exceeds the {MAX_IMAGE_BYTES} byte limit of DetectCustomLabels",
+            )
+
+    async def _detect(self, ref: ObjectRef) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {
+            "ProjectVersionArn": self.settings.project_version_arn,
+            "Image": {"S3Object": {"Bucket": ref.bucket, "Name": ref.key}},
+            "MinConfidence": self.settings.min_confidence,
+        }
+        if self.settings.max_results:
+            request["MaxResults"] = self.settings.max_results
+        async with self.model_slots:
+            started = self.clock()
+            try:
+                response = await self.rekognition.detect_custom_labels(**request)
+            finally:
+                self.metrics.add_metric(
+                    METRIC_DETECT_LATENCY, "Milliseconds", (self.clock() - started) * 1000
+                )
+        return list(response.get("CustomLabels") or [])
+
+    async def _head(self, bucket: str, key: str) -> HeadInfo | None:
+        try:
+            response = await self.s3.head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if errors.is_not_found(exc):
+                return None
+            raise
+        return HeadInfo(
+            etag=str(response.get("ETag", "")).strip('"'),
+            size=int(response.get("ContentLength", 0)),
+            content_type=response.get("ContentType"),
+        )
+
+    async def _exists(self, bucket: str, key: str) -> bool:
+        return await self._head(bucket, key) is not None
+
+    async def _put_document(self, key: str, document: dict[str, Any]) -> None:
+        await self.s3.put_object(
+            Bucket=self.settings.final_bucket,
+            Key=key,
+            Body=documents.dumps(document),
+            ContentType=documents.CONTENT_TYPE,
+        )
+
+    async def _copy(self, ref: ObjectRef, head: HeadInfo, target_key: str) -> bool:
+        """Copy the source (metadata and ContentType kept); False when the source is gone.
+
+        ``CopySourceIfMatch`` pins the copy to the version that was detected: if
+        the object was overwritten in between, S3 answers 412, the image is
+        retried and the newer content is processed from scratch.
+        """
+        try:
+            await self.s3.copy_object(
+                Bucket=self.settings.final_bucket,
+                Key=target_key,
+                CopySource={"Bucket": ref.bucket, "Key": ref.key},
+                CopySourceIfMatch=f'"{head.etag}"',
+                MetadataDirective="COPY",
+            )
+        except Exception as exc:
+            if errors.is_not_found(exc):
+                return False
+            raise
+        return True
+
+    async def _file_as_failed(
+        self, ref: ObjectRef, head: HeadInfo, source: dict[str, Any], cause: Classification
+    ) -> tuple[Outcome, Classification]:
+        """Error document, then the image under the failed prefix, then delete the source."""
+        prefix = self.settings.failed_prefix
+        document = documents.build_error_document(
+            source=source,
+            final_bucket=self.settings.final_bucket,
+            failed_prefix=prefix,
+            code=cause.code,
+            message=cause.message,
+            project_version_arn=self.settings.project_version_arn,
+        )
+        await self._put_document(documents.failed_document_key(prefix, ref.key), document)
+        if not await self._copy(ref, head, documents.failed_image_key(prefix, ref.key)):
+            return await self._resolve_missing(ref)
+        await self.s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+        return Outcome.FAILED, cause
+
+    async def _resolve_missing(self, ref: ObjectRef) -> tuple[Outcome, Classification | None]:
+        """The source is gone: find out whether a previous attempt finished it."""
+        final = self.settings.final_bucket
+        prefix = self.settings.failed_prefix
+        if await self._exists(final, documents.result_key(ref.key)):
+            return Outcome.ALREADY_PROCESSED, None
+        if await self._exists(final, documents.failed_document_key(prefix, ref.key)):
+            return Outcome.ALREADY_FAILED, None
+        cause = Classification(
+            errors.SOURCE_MISSING,
+            "the source object no longer exists and no result or error document was found",
+            permanent=True,
+        )
+        document = documents.build_error_document(
+            source=documents.source_section(
+                ref.bucket, ref.key, ref.etag, ref.size, ref.version_id
+            ),
+            final_bucket=final,
+            failed_prefix=prefix,
+            code=cause.code,
+            message=cause.message,
+            project_version_arn=self.settings.project_version_arn,
+            image_moved=False,
+        )
+        await self._put_document(documents.failed_document_key(prefix, ref.key), document)
+        return Outcome.MISSING, cause
+
+    # -- observability -------------------------------------------------------
+
+    def _record(
+        self,
+        outcome: Outcome,
+        started: float,
+        extra: dict[str, Any],
+        cause: Classification | None,
+        exc_info: BaseException | None = None,
+    ) -> None:
+        fields = dict(extra)
+        fields["outcome"] = outcome.value
+        fields["latency_ms"] = round((self.clock() - started) * 1000, 1)
+        if cause is not None:
+            fields["code"] = cause.code
+            fields["error"] = cause.message
+        self.metrics.add_metric(_OUTCOME_METRIC[outcome], "Count", 1)
+        if outcome in (Outcome.PROCESSED, Outcome.ALREADY_PROCESSED, Outcome.ALREADY_FAILED):
+            self.logger.info("image", extra=fields)
+        elif outcome is Outcome.RETRY and exc_info is not None and not _is_aws_error(exc_info):
+            # Not an AWS answer: likely a bug or a network problem, keep the traceback.
+            self.logger.warning("image", extra=fields, exc_info=exc_info)
+        else:
+            self.logger.warning("image", extra=fields)
+
+
+def _is_aws_error(exc: BaseException) -> bool:
+    return errors.error_code(exc) is not None
