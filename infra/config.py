@@ -1,0 +1,482 @@
+"""Stack configuration: declared once, read once, validated before anything is created.
+
+``KEYS`` is the single declaration of every config key (type, default,
+description). Pulumi.yaml's ``config:`` block, the config table in the docs and
+the defaults applied by :func:`load` all come from it, and a test proves
+Pulumi.yaml matches it, so the three never drift apart.
+
+:func:`load` is pure (``get`` returns the raw string Pulumi would give, or None),
+so every validation rule is unit-tested without Pulumi. A bad value fails
+``pulumi up``/``preview`` before any resource is touched, with a
+:class:`ConfigError` whose message starts with the key's name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from infra.definition import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
+
+LAMBDA_PYTHON_VERSION = "3.12"
+LAMBDA_RUNTIME = "python3.12"
+ARCHITECTURES = ("arm64", "x86_64")
+WORKFLOW_LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+SQS_MAX_VISIBILITY_SECONDS = 12 * 3600
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+# Margin added to the expected model running time before the "model running too
+# long" alarm fires: covers StopProjectVersion latency and metric granularity.
+MODEL_ALARM_MARGIN_MINUTES = 15
+# CloudWatch evaluates at most one day of data per alarm (period x periods).
+ALARM_MAX_EVALUATION_MINUTES = 24 * 60
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key as declared in Pulumi.yaml."""
+
+    name: str
+    type: str  # Pulumi project config types: string | integer | boolean | array
+    description: str
+    default: Any = None  # None: required
+
+
+KEYS: tuple[Key, ...] = (
+    Key("projectVersionArn", "string",
+        "ARN of the Rekognition Custom Labels model version "
+        "(arn:aws:rekognition:REGION:ACCOUNT:project/NAME/version/VERSION/TIMESTAMP). Required."),
+    Key("projectArn", "string",
+        "ARN of the model's project (arn:aws:rekognition:REGION:ACCOUNT:project/NAME/TIMESTAMP). "
+        "The version ARN does not contain the project's creation timestamp; when empty the "
+        "program looks it up once with DescribeProjects.", default=""),
+    Key("minConfidence", "string",
+        "Minimum label confidence (number, 0-100) passed to DetectCustomLabels.", default="50"),
+    Key("maxResults", "integer",
+        "Maximum labels per image (0 = every label Rekognition returns).", default=0),
+    Key("schedule", "string",
+        "EventBridge Scheduler expression that starts a run: rate(...), cron(...) or at(...).",
+        default="rate(1 hour)"),
+    Key("scheduleTimezone", "string",
+        "IANA time zone the schedule expression is evaluated in.", default="UTC"),
+    Key("minInferenceUnits", "integer",
+        "Inference units the model is started with (cost: units x price x hours).", default=1),
+    Key("maxInferenceUnits", "integer",
+        "Upper bound for Rekognition auto-scaling; 0 = no auto-scaling.", default=0),
+    Key("pollIntervalSeconds", "integer",
+        "Seconds between queue-depth polls while the backlog drains.", default=60),
+    Key("modelStartTimeoutMinutes", "integer",
+        "Give up (and clean up) when the model is not RUNNING after this long.", default=45),
+    Key("maxRunMinutes", "integer",
+        "End a run after this long even if the queue is not drained (the rest waits).",
+        default=360),
+    Key("modelOwnership", "string",
+        "exclusive: always stop the model at the end of a run; shared: leave a model this "
+        "run did not start running.", default=OWNERSHIP_EXCLUSIVE),
+    Key("batchSize", "integer", "SQS messages per Lambda invocation (1-10000).", default=10),
+    Key("batchWindowSeconds", "integer",
+        "Seconds the event source mapping waits to fill a batch (0-300; >= 1 when "
+        "batchSize > 10).", default=1),
+    Key("maxConcurrency", "integer",
+        "Maximum concurrent Lambda invocations for the queue (2-1000); 0 = derive it from "
+        "the model's inference units.", default=0),
+    Key("imageSuffixes", "array",
+        "Object key suffixes that are queued for inference (matched in lower and upper case).",
+        default=[".jpg", ".jpeg", ".png"]),
+    Key("forceDestroy", "boolean",
+        "Let `pulumi destroy` delete the buckets even when they still hold objects.",
+        default=False),
+    Key("logRetentionDays", "integer",
+        "Retention of the function and workflow log groups (a CloudWatch Logs value).",
+        default=30),
+    Key("lambdaArchitecture", "string", "Inference function architecture: arm64 or x86_64.",
+        default="arm64"),
+    Key("lambdaMemoryMb", "integer", "Inference function memory (128-10240 MB).", default=512),
+    Key("lambdaTimeoutSeconds", "integer",
+        "Inference function timeout (1-900 s); the queue's visibility timeout is 6x this plus "
+        "the batch window.", default=120),
+    Key("lambdaBundle", "string",
+        "Path to a prebuilt Lambda zip; empty = build it from requirements/runtime.txt and "
+        "runtime/ (cached in .bundle-cache/).", default=""),
+    Key("maxReceiveCount", "integer",
+        "Deliveries of a message before it moves to the dead-letter queue.", default=5),
+    Key("workflowLogLevel", "string",
+        "State machine log level: ALL, ERROR, FATAL or OFF.", default="ERROR"),
+    Key("pricePerInferenceUnitHour", "string",
+        "Price of one inference unit hour (USD, number) used for cost estimates.",
+        default="4.00"),
+    Key("alarmEmail", "string",
+        "E-mail address subscribed to the alarm topic; empty = no subscription.", default=""),
+)  # fmt: skip
+KEYS_BY_NAME = {k.name: k for k in KEYS}
+
+_VERSION_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):rekognition:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"project/(?P<project>[A-Za-z0-9_.\-]{1,255})/version/(?P<version>[A-Za-z0-9_.\-]{1,255})"
+    r"/(?P<ts>\d+)$"
+)
+_PROJECT_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):rekognition:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"project/(?P<project>[A-Za-z0-9_.\-]{1,255})/(?P<ts>\d+)$"
+)
+_SCHEDULE = re.compile(
+    r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)"
+    r"|cron\(\s*\S+(\s+\S+){5}\s*\)"
+    r"|at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\))$"
+)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ConfigError(ValueError):
+    """An invalid stack config value; the message starts with the key's name."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Every stack setting, validated; derived values are properties."""
+
+    project_version_arn: str
+    project_arn: str | None
+    min_confidence: float
+    max_results: int
+    schedule: str
+    schedule_timezone: str
+    min_inference_units: int
+    max_inference_units: int | None
+    poll_interval_seconds: int
+    model_start_timeout_minutes: int
+    max_run_minutes: int
+    model_ownership: str
+    batch_size: int
+    batch_window_seconds: int
+    max_concurrency: int  # resolved: never 0
+    max_concurrency_derived: bool
+    image_suffixes: tuple[str, ...]
+    force_destroy: bool
+    log_retention_days: int
+    lambda_architecture: str
+    lambda_memory_mb: int
+    lambda_timeout_seconds: int
+    lambda_bundle: str | None
+    max_receive_count: int
+    workflow_log_level: str
+    price_per_inference_unit_hour: float
+    alarm_email: str | None
+
+    @property
+    def _arn(self) -> re.Match[str]:
+        match = _VERSION_ARN.match(self.project_version_arn)
+        assert match is not None  # validated by load()
+        return match
+
+    @property
+    def partition(self) -> str:
+        return self._arn["partition"]
+
+    @property
+    def region(self) -> str:
+        return self._arn["region"]
+
+    @property
+    def account_id(self) -> str:
+        return self._arn["account"]
+
+    @property
+    def project_name(self) -> str:
+        return self._arn["project"]
+
+    @property
+    def version_name(self) -> str:
+        return self._arn["version"]
+
+    @property
+    def queue_visibility_timeout_seconds(self) -> int:
+        """AWS's rule for SQS event sources: at least 6x the function timeout, plus the
+        batching window, so a message is not redelivered while a retry is still running."""
+        return visibility_timeout(self.lambda_timeout_seconds, self.batch_window_seconds)
+
+    @property
+    def model_alarm_minutes(self) -> int:
+        """Longest a run may legitimately keep the model up, plus a margin."""
+        return self.model_start_timeout_minutes + self.max_run_minutes + MODEL_ALARM_MARGIN_MINUTES
+
+
+def visibility_timeout(function_timeout: int, batch_window: int) -> int:
+    return 6 * function_timeout + batch_window
+
+
+def load(get: Callable[[str], str | None]) -> StackConfig:
+    """Read and validate every key. ``get(name)`` returns the raw config string or None."""
+
+    def raw(name: str) -> Any:
+        key = KEYS_BY_NAME[name]
+        value = get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if key.default is None:
+                raise ConfigError(name, f"is required (pulumi config set {name} ...)")
+            return key.default
+        return value
+
+    def string(name: str) -> str:
+        return str(raw(name)).strip()
+
+    def integer(name: str, lo: int, hi: int) -> int:
+        value = raw(name)
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None:
+            raise ConfigError(name, f"must be an integer, got {value!r}")
+        if not lo <= number <= hi:
+            raise ConfigError(name, f"must be between {lo} and {hi}, got {number}")
+        return number
+
+    def number(name: str, lo: float, hi: float) -> float:
+        value = raw(name)
+        try:
+            result = float(str(value).strip())
+        except ValueError:
+            raise ConfigError(name, f"must be a number, got {value!r}") from None
+        if not lo <= result <= hi:
+            raise ConfigError(name, f"must be between {lo:g} and {hi:g}, got {result:g}")
+        return result
+
+    def boolean(name: str) -> bool:
+        value = raw(name)
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise ConfigError(name, f"must be true or false, got {value!r}")
+
+    def choice(name: str, options: tuple[str, ...]) -> str:
+        value = string(name)
+        if value not in options:
+            raise ConfigError(name, f"must be one of {', '.join(options)}, got {value!r}")
+        return value
+
+    # --- the model -----------------------------------------------------------------
+    version_arn = string("projectVersionArn")
+    version = _VERSION_ARN.match(version_arn)
+    if not version:
+        raise ConfigError(
+            "projectVersionArn",
+            "is not a Rekognition Custom Labels model version ARN "
+            f"(arn:aws:rekognition:REGION:ACCOUNT:project/NAME/version/VERSION/TIMESTAMP): "
+            f"{version_arn!r}",
+        )
+    project_arn = string("projectArn") or None
+    if project_arn is not None:
+        project = _PROJECT_ARN.match(project_arn)
+        if not project:
+            raise ConfigError(
+                "projectArn",
+                "is not a Rekognition project ARN "
+                f"(arn:aws:rekognition:REGION:ACCOUNT:project/NAME/TIMESTAMP): {project_arn!r}",
+            )
+        for part in ("partition", "region", "account", "project"):
+            if project[part] != version[part]:
+                raise ConfigError(
+                    "projectArn",
+                    f"does not match projectVersionArn: {part} {project[part]!r} != "
+                    f"{version[part]!r} (the version must belong to this project)",
+                )
+    aws_region = get("aws:region")
+    if aws_region and aws_region.strip() and aws_region.strip() != version["region"]:
+        raise ConfigError(
+            "projectVersionArn",
+            f"the model is in {version['region']} but the stack deploys to {aws_region.strip()} "
+            "(aws:region): DetectCustomLabels reads images from same-region buckets only",
+        )
+
+    min_units = integer("minInferenceUnits", 1, 1000)
+    max_units_raw = integer("maxInferenceUnits", 0, 1000)
+    if max_units_raw and max_units_raw < min_units:
+        raise ConfigError(
+            "maxInferenceUnits",
+            f"must be 0 (no auto-scaling) or >= minInferenceUnits ({min_units}), got {max_units_raw}",
+        )
+    ownership = choice("modelOwnership", (OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED))
+
+    # --- the schedule and the run ---------------------------------------------------
+    schedule = string("schedule")
+    if not _SCHEDULE.match(schedule):
+        raise ConfigError(
+            "schedule",
+            f"must be rate(N minutes|hours|days), cron(6 fields) or at(yyyy-mm-ddThh:mm:ss), "
+            f"got {schedule!r}",
+        )
+    timezone = string("scheduleTimezone")
+    if not _valid_timezone(timezone):
+        raise ConfigError("scheduleTimezone", f"is not an IANA time zone name: {timezone!r}")
+    poll = integer("pollIntervalSeconds", 1, 3600)
+    start_timeout = integer("modelStartTimeoutMinutes", 1, 240)
+    max_run = integer("maxRunMinutes", 1, 24 * 60)
+    if start_timeout + max_run + MODEL_ALARM_MARGIN_MINUTES > ALARM_MAX_EVALUATION_MINUTES:
+        raise ConfigError(
+            "maxRunMinutes",
+            f"modelStartTimeoutMinutes + maxRunMinutes + {MODEL_ALARM_MARGIN_MINUTES} must be <= "
+            f"{ALARM_MAX_EVALUATION_MINUTES} (the model-running alarm watches at most one day), "
+            f"got {start_timeout} + {max_run}",
+        )
+    if poll * 2 > max_run * 60:
+        raise ConfigError(
+            "pollIntervalSeconds",
+            f"two polls ({2 * poll} s) must fit in maxRunMinutes ({max_run} min) to detect a "
+            "drained queue",
+        )
+
+    # --- the data path ---------------------------------------------------------------
+    batch_size = integer("batchSize", 1, 10000)
+    window = integer("batchWindowSeconds", 0, 300)
+    if batch_size > 10 and window < 1:
+        raise ConfigError(
+            "batchWindowSeconds", f"must be >= 1 when batchSize > 10 (AWS rule), got {window}"
+        )
+    timeout = integer("lambdaTimeoutSeconds", 1, LAMBDA_MAX_TIMEOUT_SECONDS)
+    if visibility_timeout(timeout, window) > SQS_MAX_VISIBILITY_SECONDS:
+        raise ConfigError(
+            "lambdaTimeoutSeconds",
+            f"too long for the queue: 6 x {timeout} + batchWindowSeconds {window} = "
+            f"{visibility_timeout(timeout, window)} s exceeds the SQS visibility timeout limit "
+            f"of {SQS_MAX_VISIBILITY_SECONDS} s",
+        )
+    concurrency = integer("maxConcurrency", 0, 1000)
+    derived = concurrency == 0
+    if derived:
+        concurrency = derive_max_concurrency(max_units_raw or min_units)
+    elif concurrency < 2:
+        raise ConfigError(
+            "maxConcurrency",
+            f"must be 0 (derive) or between 2 and 1000 (SQS event source limit), got {concurrency}",
+        )
+    suffixes = _suffixes(raw("imageSuffixes"))
+    memory = integer("lambdaMemoryMb", 128, 10240)
+    architecture = choice("lambdaArchitecture", ARCHITECTURES)
+    retention = integer("logRetentionDays", 1, 3653)
+    if retention not in LOG_RETENTION_DAYS:
+        raise ConfigError(
+            "logRetentionDays",
+            f"must be a CloudWatch Logs retention value ({', '.join(map(str, LOG_RETENTION_DAYS))}),"
+            f" got {retention}",
+        )
+    email = string("alarmEmail") or None
+    if email is not None and not _EMAIL.match(email):
+        raise ConfigError("alarmEmail", f"is not an e-mail address: {email!r}")
+
+    return StackConfig(
+        project_version_arn=version_arn,
+        project_arn=project_arn,
+        min_confidence=number("minConfidence", 0, 100),
+        max_results=integer("maxResults", 0, 4096),
+        schedule=schedule,
+        schedule_timezone=timezone,
+        min_inference_units=min_units,
+        max_inference_units=max_units_raw or None,
+        poll_interval_seconds=poll,
+        model_start_timeout_minutes=start_timeout,
+        max_run_minutes=max_run,
+        model_ownership=ownership,
+        batch_size=batch_size,
+        batch_window_seconds=window,
+        max_concurrency=concurrency,
+        max_concurrency_derived=derived,
+        image_suffixes=suffixes,
+        force_destroy=boolean("forceDestroy"),
+        log_retention_days=retention,
+        lambda_architecture=architecture,
+        lambda_memory_mb=memory,
+        lambda_timeout_seconds=timeout,
+        lambda_bundle=string("lambdaBundle") or None,
+        max_receive_count=integer("maxReceiveCount", 1, 1000),
+        workflow_log_level=choice("workflowLogLevel", WORKFLOW_LOG_LEVELS),
+        price_per_inference_unit_hour=number("pricePerInferenceUnitHour", 0, 1000),
+        alarm_email=email,
+    )
+
+
+def derive_max_concurrency(inference_units: int) -> int:
+    """Default MaximumConcurrency of the event source mapping for this many units.
+
+    The rule lives with the workflow's sizing (infra/sizing.py), where the model-time
+    benchmark measures it; this only clamps it to what SQS event sources accept."""
+    from infra.sizing import derive_concurrency
+
+    return max(2, min(1000, int(derive_concurrency(inference_units))))
+
+
+def _suffixes(value: Any) -> tuple[str, ...]:
+    items: Any = value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError:
+                raise ConfigError("imageSuffixes", f"is not a JSON list: {text!r}") from None
+        else:
+            items = [s for s in text.split(",")]
+    if not isinstance(items, list | tuple) or not all(isinstance(s, str) for s in items):
+        raise ConfigError("imageSuffixes", f"must be a list of suffixes like .jpg, got {value!r}")
+    cleaned = tuple(dict.fromkeys(s.strip().lower() for s in items if s.strip()))
+    if not cleaned:
+        raise ConfigError("imageSuffixes", "must name at least one suffix")
+    for suffix in cleaned:
+        if not re.fullmatch(r"\.[a-z0-9]{1,10}", suffix):
+            raise ConfigError(
+                "imageSuffixes", f"each suffix must look like .jpg (dot + letters), got {suffix!r}"
+            )
+    return cleaned
+
+
+def _valid_timezone(name: str) -> bool:
+    if not name or name.startswith("/") or ".." in name:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def pulumi_yaml_config() -> dict[str, dict[str, Any]]:
+    """The ``config:`` block of Pulumi.yaml, generated from ``KEYS``."""
+    block: dict[str, dict[str, Any]] = {}
+    for key in KEYS:
+        entry: dict[str, Any] = {"type": key.type, "description": key.description}
+        if key.type == "array":
+            entry["items"] = {"type": "string"}
+        if key.default is not None:
+            entry["default"] = key.default
+        block[key.name] = entry
+    return block
+
+
+def markdown_table() -> str:
+    """The config table of the docs, generated from ``KEYS``."""
+    lines = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
+    for key in KEYS:
+        if key.default is None:
+            default = "(required)"
+        elif key.default == "":
+            default = "(empty)"
+        else:
+            default = "`" + json.dumps(key.default).strip('"') + "`"
+        lines.append(f"| `{key.name}` | {key.type} | {default} | {key.description} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,221 @@
+"""IAM and resource policies as pure functions: plain ARNs in, a policy dict out.
+
+The components call these inside ``Output.all(...).apply`` and serialise the
+result with ``json.dumps``; tests call them directly and lint them with
+``parliament``. Each statement grants one thing to one resource (the ``Sid``
+says what for). ``"Resource": "*"`` appears only where the service authorization
+reference defines no resource type for the action; the comment says which.
+
+Resource types checked against the Service Authorization Reference:
+- rekognition:DetectCustomLabels, StartProjectVersion, StopProjectVersion ->
+  ``projectversion`` (arn:...:project/NAME/version/VERSION/TS)
+- rekognition:DescribeProjectVersions -> ``project`` (arn:...:project/NAME/TS)
+- lambda:UpdateEventSourceMapping -> ``eventSourceMapping``
+  (arn:...:event-source-mapping:UUID)
+- states:ListExecutions -> ``stateMachine``; states:StartExecution -> ``stateMachine``
+- logs:CreateLogDelivery & co. (vended log delivery, used by Step Functions
+  logging) -> no resource type: "*" is the only accepted value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Policy = dict[str, Any]
+VERSION = "2012-10-17"
+
+# What the inference function calls (runtime/): the contract these grants cover.
+FUNCTION_S3_SOURCE_ACTIONS = ("s3:GetObject", "s3:GetObjectTagging", "s3:DeleteObject")
+FUNCTION_S3_FINAL_ACTIONS = ("s3:PutObject", "s3:PutObjectTagging", "s3:GetObject")
+FUNCTION_SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+
+# Step Functions logging goes through CloudWatch Logs vended delivery; these
+# actions have no resource-level permissions (AWS: "IAM policies for logging to
+# CloudWatch Logs" in the Step Functions developer guide).
+STATES_LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
+
+
+def _doc(*statements: dict[str, Any]) -> Policy:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def _allow(sid: str, actions: tuple[str, ...] | list[str], resources: list[str] | str) -> dict:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": resources,
+    }
+
+
+def objects_arn(bucket_arn: str, prefix: str = "") -> str:
+    """ARN of the objects under ``prefix`` in a bucket (``arn:aws:s3:::b/prefix*``)."""
+    return f"{bucket_arn}/{prefix}*"
+
+
+def log_streams_arn(log_group_arn: str) -> str:
+    """Log streams of a log group. pulumi-aws's LogGroup.arn has no trailing ``:*``."""
+    return f"{log_group_arn.removesuffix(':*')}:*"
+
+
+def event_source_mapping_arn(partition: str, region: str, account_id: str, uuid: str) -> str:
+    return f"arn:{partition}:lambda:{region}:{account_id}:event-source-mapping:{uuid}"
+
+
+def assume_role_policy(service: str, account_id: str, source_arn: str | None = None) -> Policy:
+    """Trust policy for an AWS service principal, with the confused-deputy guard
+    (aws:SourceAccount, and aws:SourceArn where the caller is a known resource)."""
+    condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    if source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    return _doc(
+        {
+            "Sid": "AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": condition,
+        }
+    )
+
+
+def lambda_assume_role_policy() -> Policy:
+    """Lambda's trust policy. Lambda does not send aws:SourceAccount/SourceArn when
+    assuming an execution role, so a condition would break the function."""
+    return _doc(
+        {
+            "Sid": "AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> Policy:
+    """Deny every request to the bucket and its objects that does not use TLS."""
+    return _doc(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, objects_arn(bucket_arn)],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
+
+
+def queue_policy(queue_arn: str, source_bucket_arn: str, account_id: str) -> Policy:
+    """Only the source bucket (of this account) may send its notifications."""
+    return _doc(
+        {
+            "Sid": "SourceBucketNotifications",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {
+                "ArnEquals": {"aws:SourceArn": source_bucket_arn},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
+        }
+    )
+
+
+def function_policy(
+    *,
+    source_bucket_arn: str,
+    final_bucket_arn: str,
+    queue_arn: str,
+    project_version_arn: str,
+    log_group_arn: str,
+) -> Policy:
+    """The inference Lambda: read/delete images, write results, detect, consume the queue.
+
+    - source objects: GetObject (DetectCustomLabels reads the S3Object with the
+      caller's permissions; CopyObject reads the source), DeleteObject (after the
+      copy), GetObjectTagging (CopyObject's default TaggingDirective=COPY reads
+      the source's tags).
+    - final objects: PutObject (result JSON, image copy, error documents),
+      PutObjectTagging (CopyObject writes the copied tags), GetObject (HeadObject on
+      the result recognises a redelivered, already processed message; without it S3
+      answers 403 for both "exists" and "missing").
+    """
+    return _doc(
+        _allow(
+            "ReadAndDeleteSourceImages", FUNCTION_S3_SOURCE_ACTIONS, objects_arn(source_bucket_arn)
+        ),
+        _allow("WriteResults", FUNCTION_S3_FINAL_ACTIONS, objects_arn(final_bucket_arn)),
+        _allow(
+            "DetectWithTheModelVersion", ["rekognition:DetectCustomLabels"], project_version_arn
+        ),
+        _allow("ConsumeTheQueue", FUNCTION_SQS_ACTIONS, queue_arn),
+        _allow(
+            "WriteOwnLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            log_streams_arn(log_group_arn),
+        ),
+    )
+
+
+def state_machine_logging_policy() -> Policy:
+    """What Step Functions needs to deliver its logs; attached BEFORE the state
+    machine is created (CreateStateMachine checks it when logging is enabled)."""
+    # Resource "*": the vended log delivery actions support no resource-level
+    # permissions (Service Authorization Reference, CloudWatch Logs).
+    return _doc(_allow("DeliverWorkflowLogs", STATES_LOG_DELIVERY_ACTIONS, "*"))
+
+
+def state_machine_policy(
+    *,
+    state_machine_arn: str,
+    queue_arn: str,
+    project_arn: str,
+    project_version_arn: str,
+    event_source_mapping_arn: str,
+    final_bucket_arn: str,
+    runs_prefix: str,
+) -> Policy:
+    """The orchestration workflow: every aws-sdk task of the definition, on its one resource."""
+    return _doc(
+        _allow("NoDoubleRuns", ["states:ListExecutions"], state_machine_arn),
+        _allow("MeasureTheBacklog", ["sqs:GetQueueAttributes"], queue_arn),
+        _allow("DescribeTheModel", ["rekognition:DescribeProjectVersions"], project_arn),
+        _allow(
+            "StartAndStopTheModel",
+            ["rekognition:StartProjectVersion", "rekognition:StopProjectVersion"],
+            project_version_arn,
+        ),
+        _allow(
+            "EnableAndDisableTheMapping",
+            ["lambda:UpdateEventSourceMapping"],
+            event_source_mapping_arn,
+        ),
+        _allow("WriteRunSummaries", ["s3:PutObject"], objects_arn(final_bucket_arn, runs_prefix)),
+    )
+
+
+def scheduler_policy(state_machine_arn: str) -> Policy:
+    """EventBridge Scheduler may start this state machine and nothing else."""
+    return _doc(_allow("StartTheWorkflow", ["states:StartExecution"], state_machine_arn))
+
+
+def actions_of(policy: Policy) -> set[str]:
+    """Every action an Allow statement of ``policy`` grants (for tests and docs)."""
+    granted: set[str] = set()
+    for statement in policy["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue
+        actions = statement["Action"]
+        granted.update([actions] if isinstance(actions, str) else actions)
+    return granted
