@@ -16,7 +16,6 @@ needs no AWS.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,7 +143,7 @@ def classify(exc: BaseException) -> Classification:
         message = _client_error_message(exc)
         normalised = normalise_code(code)
         return Classification(normalised, message, permanent=normalised in PERMANENT_CODES)
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return Classification("Timeout", str(exc) or "timed out", permanent=False)
     # Connection errors, read timeouts, bugs: prefer a retry, the DLQ is the backstop.
     return Classification(type(exc).__name__, str(exc) or type(exc).__name__, permanent=False)

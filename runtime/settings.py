@@ -95,13 +95,17 @@ class Settings:
             raise SettingsError(f"{MAX_CONCURRENCY} must be between 1 and 1000, got {concurrency}")
         prefix = get(FAILED_PREFIX)
         if not prefix.endswith("/") or prefix.startswith("/"):
-            raise SettingsError(f"{FAILED_PREFIX} must be a key prefix ending in '/', got {prefix!r}")
+            raise SettingsError(
+                f"{FAILED_PREFIX} must be a key prefix ending in '/', got {prefix!r}"
+            )
         suffixes = tuple(s.strip().lower() for s in get(IMAGE_SUFFIXES).split(",") if s.strip())
         if not suffixes or any(not s.startswith(".") for s in suffixes):
             raise SettingsError(f"{IMAGE_SUFFIXES} must be a comma list like '.jpg,.png'")
         retry_mode = get(RETRY_MODE).strip().lower()
         if retry_mode not in RETRY_MODES:
-            raise SettingsError(f"{RETRY_MODE} must be one of {', '.join(RETRY_MODES)}, got {retry_mode!r}")
+            raise SettingsError(
+                f"{RETRY_MODE} must be one of {', '.join(RETRY_MODES)}, got {retry_mode!r}"
+            )
         max_attempts = _number(MAX_ATTEMPTS, get(MAX_ATTEMPTS), int)
         if not 1 <= max_attempts <= 20:
             raise SettingsError(f"{MAX_ATTEMPTS} must be between 1 and 20, got {max_attempts}")

@@ -1,0 +1,75 @@
+"""The settings the runtime added (retry mode and attempts) and the cold-start contract."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+from runtime import settings as s
+from runtime.settings import Settings, SettingsError
+
+ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v1/1"
+BASE = {s.FINAL_BUCKET: "final", s.PROJECT_VERSION_ARN: ARN}
+
+
+def test_retry_defaults():
+    settings = Settings.from_env(BASE)
+    assert (settings.retry_mode, settings.max_attempts) == ("adaptive", 5)
+
+
+@pytest.mark.parametrize("mode", ["standard", "ADAPTIVE"])
+def test_retry_mode_is_accepted_case_insensitively(mode):
+    assert Settings.from_env({**BASE, s.RETRY_MODE: mode}).retry_mode == mode.lower()
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        (s.RETRY_MODE, "legacy"),
+        (s.MAX_ATTEMPTS, "0"),
+        (s.MAX_ATTEMPTS, "x"),
+        (s.MAX_ATTEMPTS, "21"),
+    ],
+)
+def test_invalid_retry_settings_name_the_variable(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({**BASE, name: value})
+
+
+def test_to_env_round_trips_the_new_fields():
+    settings = Settings.from_env({**BASE, s.RETRY_MODE: "standard", s.MAX_ATTEMPTS: "7"})
+    assert Settings.from_env(settings.to_env()) == settings
+    assert set(settings.to_env()) == set(s.ENV)
+
+
+def test_importing_the_handler_module_needs_no_environment(monkeypatch):
+    for name in s.ENV:
+        monkeypatch.delenv(name, raising=False)
+    sys.modules.pop("runtime.handler", None)
+    module = importlib.import_module("runtime.handler")
+    assert callable(module.make_handler)
+
+
+def test_lambda_handler_lookup_fails_naming_the_missing_variable(monkeypatch):
+    import runtime.handler as handler
+
+    monkeypatch.delenv(s.FINAL_BUCKET, raising=False)
+    monkeypatch.setenv(s.PROJECT_VERSION_ARN, ARN)
+    monkeypatch.setattr(handler, "_lambda_handler", None)
+    with pytest.raises(SettingsError, match=s.FINAL_BUCKET):
+        handler.lambda_handler  # noqa: B018 - the Lambda runtime's attribute lookup
+
+
+def test_lambda_handler_is_built_once_from_the_environment(monkeypatch):
+    import runtime.handler as handler
+
+    monkeypatch.setenv(s.FINAL_BUCKET, "final-from-env")
+    monkeypatch.setenv(s.PROJECT_VERSION_ARN, ARN)
+    monkeypatch.setenv(s.MAX_CONCURRENCY, "3")
+    monkeypatch.setattr(handler, "_lambda_handler", None)
+    first = handler.lambda_handler
+    assert first is handler.lambda_handler
+    assert first.settings.final_bucket == "final-from-env"
+    assert first.settings.max_concurrency == 3
