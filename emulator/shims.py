@@ -1,0 +1,133 @@
+"""moto parity shims: where moto 5.2.5 differs from AWS in a way the project's
+AWS-correct definitions trip over, adapt moto here (never the definitions).
+
+Each shim says what AWS does. tests/emulator/test_shims.py holds a test per
+shim that fails if moto changes underneath (so the shim can be dropped or
+must be revised). Everything here is idempotent; ``install()`` is called by
+``LocalAws.start``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from typing import Any
+
+import moto
+
+PINNED_MOTO = "5.2.5"
+
+# moto modules that bind `boto_client_for` by name (from ... import boto_client_for).
+_CLIENT_FACTORY_MODULE = "moto.stepfunctions.parser.asl.utils.boto_client"
+_CLIENT_USERS = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_glue",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3",
+)
+_AWS_SDK_MODULE = _CLIENT_USERS[0]
+
+# AWS Step Functions names aws-sdk errors "<Service>.<Error>" with the SDK's
+# PascalCase service name (e.g. "Rekognition.ResourceNotReadyException",
+# "Lambda.ResourceConflictException", "Sqs.QueueDoesNotExistException",
+# "S3.NoSuchKeyException"); moto only knows DynamoDb and Sfn and otherwise uses
+# the lower-case resource name ("rekognition.ResourceNotReadyException"), so a
+# Catch on the AWS name would never match.
+SERVICE_ERROR_NAMES = {
+    "rekognition": "Rekognition",
+    "lambda": "Lambda",
+    "sqs": "Sqs",
+    "s3": "S3",
+    "sfn": "Sfn",
+    "dynamodb": "DynamoDb",
+}
+
+# AWS Step Functions spells some aws-sdk parameters differently from the API
+# model (its SDK-v2 member names): the event source mapping id is `Uuid` in
+# Step Functions while the Lambda API (and boto3, which moto's executor passes
+# the parameters to unchanged) calls it `UUID`.
+PARAMETER_RENAMES: dict[str, dict[str, str]] = {
+    "lambda": {"Uuid": "UUID"},
+}
+
+_lock = threading.Lock()
+_original_factory: Any = None
+
+
+def _rename_params(params: dict[str, Any], renames: dict[str, str], **_: Any) -> None:
+    for sfn_name, api_name in renames.items():
+        if sfn_name in params and api_name not in params:
+            params[api_name] = params.pop(sfn_name)
+
+
+def register_parameter_renames(client: Any) -> Any:
+    """Register the Step Functions -> API parameter renames on one boto3 client
+    (a 'provide-client-params' hook, so only this client is affected)."""
+    service = client.meta.service_model.service_name
+    renames = PARAMETER_RENAMES.get(service)
+    if renames:
+        client.meta.events.register(
+            f"provide-client-params.{service}",
+            lambda params, **kw: _rename_params(params, renames, **kw),
+            unique_id=f"rekbatch-sfn-param-renames-{service}",
+        )
+    return client
+
+
+def _client_factory(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's Step Functions client factory, pointed at the running LocalAws
+    (127.0.0.1:port rather than localhost:$MOTO_PORT, which may resolve to ::1)
+    and with the parameter renames registered on the client."""
+    from botocore.config import Config
+
+    from emulator.server import active_endpoint
+
+    endpoint = active_endpoint()
+    if endpoint is None:  # no server in this process (e.g. mock_aws decorator mode)
+        return register_parameter_renames(_original_factory(region, service, state_credentials))
+    import boto3
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    client = boto3.session.Session().client(
+        service_name=service,
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id="ak",
+        aws_secret_access_key="sk",
+        config=Config(
+            parameter_validation=False,
+            retries={"max_attempts": 0, "total_max_attempts": 1},
+            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+        ),
+    )
+    return register_parameter_renames(client)
+
+
+def install() -> None:
+    """Apply every shim (idempotent)."""
+    global _original_factory
+    if moto.__version__ != PINNED_MOTO:
+        raise RuntimeError(
+            f"emulator shims are written for moto {PINNED_MOTO}, found {moto.__version__}: "
+            "re-run tests/emulator/test_shims.py and revise emulator/shims.py"
+        )
+    with _lock:
+        factory_module = importlib.import_module(_CLIENT_FACTORY_MODULE)
+        if _original_factory is None:
+            _original_factory = factory_module.boto_client_for
+        factory_module.boto_client_for = _client_factory
+        for name in _CLIENT_USERS:
+            module = importlib.import_module(name)
+            module.boto_client_for = _client_factory
+        # Any other moto module that bound the original by name.
+        for name, module in list(sys.modules.items()):
+            if name.startswith("moto.") and getattr(module, "boto_client_for", None) is (
+                _original_factory
+            ):
+                module.boto_client_for = _client_factory
+        aws_sdk = importlib.import_module(_AWS_SDK_MODULE)
+        aws_sdk._SERVICE_ERROR_NAMES.update(SERVICE_ERROR_NAMES)

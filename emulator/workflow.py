@@ -1,0 +1,419 @@
+"""The orchestration workflow on the local emulator, and run helpers.
+
+``provision_stack`` creates what ``pulumi up`` creates: the data path (from
+:mod:`emulator.stack`) plus the Step Functions role and state machine, built
+by the same :func:`infra.definition.build_definition` the Pulumi program uses.
+
+The run helpers (:func:`start_run`, :func:`wait_for_run`,
+:func:`read_run_summary`, :func:`snapshot`) take plain boto3 clients, so the
+CLI uses them unchanged against AWS or the emulator.
+
+Harness adaptation (see :func:`install_sdk_casing_shim`): AWS Step Functions
+speaks PascalCase to every service through aws-sdk tasks, in both directions
+(``StateMachineArn`` in, ``Executions[].ExecutionArn`` out, even though the
+Step Functions API itself is camelCase); moto 5.2.5 passes the parameters to
+boto3 unchanged and returns boto3's casing. The definition stays AWS-correct;
+moto is adapted here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infra import outputs as out
+from infra.definition import OWNERSHIP_EXCLUSIVE, WorkflowParams, build_definition
+
+# Waits scaled down for tests and the demo (the production defaults are in WorkflowParams).
+FAST_WORKFLOW: dict[str, int] = {
+    "poll_interval_seconds": 1,
+    "model_poll_seconds": 1,
+    "model_start_timeout_seconds": 30,
+    "max_run_seconds": 300,
+    "model_check_every_polls": 2,
+    "disable_grace_seconds": 1,
+    "retry_interval_seconds": 1,
+    "retry_max_attempts": 3,
+}
+_WORKFLOW_FIELDS = {f.name for f in dataclasses.fields(WorkflowParams)}
+_DERIVED_FIELDS = {
+    "queue_url",
+    "project_arn",
+    "project_version_arn",
+    "version_name",
+    "event_source_mapping_uuid",
+    "final_bucket",
+}
+
+STATE_MACHINE_NAME = "rekbatch-orchestrator"
+ROLE_NAME = "rekbatch-orchestrator-role"
+
+# --------------------------------------------------------------------- moto shim
+
+_SHIM_MARK = "_rekbatch_sdk_casing"
+_AWS_SDK_MODULE = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_aws_sdk"
+)
+_shim_lock = threading.Lock()
+
+
+def _pascal(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _match_params(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """Rename Step Functions' PascalCase parameters to the API's member names
+    (``StateMachineArn`` -> ``stateMachineArn``, ``Uuid`` -> ``UUID``)."""
+    shape = model.input_shape
+    if shape is None:
+        return
+    by_lower = {name.lower(): name for name in shape.members}
+    for key in list(params):
+        api_name = by_lower.get(key.lower())
+        if api_name is not None and api_name != key and api_name not in params:
+            params[api_name] = params.pop(key)
+
+
+def _pascal_result(shape: Any, value: Any) -> Any:
+    """boto3's parsed output with every structure member PascalCased (maps keep
+    their keys: they are data)."""
+    kind = getattr(shape, "type_name", None)
+    if kind == "structure" and isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            member = shape.members.get(key)
+            result[_pascal(key)] = _pascal_result(member, item) if member is not None else item
+        return result
+    if kind == "list" and isinstance(value, list):
+        return [_pascal_result(shape.member, item) for item in value]
+    if kind == "map" and isinstance(value, dict):
+        return {key: _pascal_result(shape.value, item) for key, item in value.items()}
+    return value
+
+
+def _pascal_output(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    if model.output_shape is None or not isinstance(parsed, dict):
+        return
+    converted = _pascal_result(model.output_shape, parsed)
+    parsed.clear()
+    parsed.update(converted)
+
+
+def _with_sdk_casing(factory: Callable[..., Any]) -> Callable[..., Any]:
+    if getattr(factory, _SHIM_MARK, False):
+        return factory
+
+    def client_for(*args: Any, **kwargs: Any) -> Any:
+        client = factory(*args, **kwargs)
+        service_id = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register_first(
+            f"provide-client-params.{service_id}", _match_params, unique_id="rekbatch-sdk-params"
+        )
+        client.meta.events.register(
+            f"after-call.{service_id}", _pascal_output, unique_id="rekbatch-sdk-output"
+        )
+        return client
+
+    setattr(client_for, _SHIM_MARK, True)
+    return client_for
+
+
+def install_sdk_casing_shim() -> None:
+    """Make moto's aws-sdk tasks speak Step Functions' PascalCase (idempotent).
+
+    Call after ``LocalAws.start`` (which installs emulator/shims.py and may
+    re-point moto's client factory). Only the clients moto's Step Functions
+    executor creates are affected; every other client keeps boto3's casing.
+    """
+    with _shim_lock:
+        module = importlib.import_module(_AWS_SDK_MODULE)
+        module.boto_client_for = _with_sdk_casing(module.boto_client_for)
+
+
+# ------------------------------------------------------------------ provisioning
+
+
+def workflow_params(outputs: Mapping[str, Any], **overrides: Any) -> WorkflowParams:
+    """WorkflowParams for a provisioned stack (outputs keyed as infra/outputs.py)."""
+    unknown = set(overrides) - _WORKFLOW_FIELDS
+    if unknown:
+        raise TypeError(f"unknown workflow option(s): {sorted(unknown)}")
+    values: dict[str, Any] = {
+        "queue_url": outputs[out.QUEUE_URL],
+        "project_arn": outputs[out.PROJECT_ARN],
+        "project_version_arn": outputs[out.PROJECT_VERSION_ARN],
+        "version_name": outputs[out.VERSION_NAME],
+        "event_source_mapping_uuid": outputs[out.EVENT_SOURCE_MAPPING_UUID],
+        "final_bucket": outputs[out.FINAL_BUCKET],
+    }
+    if out.RUNS_PREFIX in outputs:
+        values["runs_prefix"] = outputs[out.RUNS_PREFIX]
+    if out.MIN_INFERENCE_UNITS in outputs:
+        values["min_inference_units"] = int(outputs[out.MIN_INFERENCE_UNITS])
+    values.update(overrides)
+    return WorkflowParams(**values)
+
+
+_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "states.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def _ensure_role(iam: Any) -> str:
+    try:
+        return iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return iam.create_role(
+            RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY)
+        )["Role"]["Arn"]
+
+
+def deploy_state_machine(aws: Any, outputs: Mapping[str, Any], **workflow_options: Any) -> str:
+    """Create (or update in place) the state machine from the real builder.
+
+    Returns its ARN. Used by :func:`provision_stack` and by tests that need
+    other workflow settings (ownership, deadlines) on the same data path.
+    """
+    install_sdk_casing_shim()
+    params = workflow_params(outputs, **workflow_options)
+    definition = json.dumps(build_definition(params))
+    sfn = aws.client("stepfunctions")
+    arn = outputs.get(out.STATE_MACHINE_ARN)
+    if arn:
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+        return arn
+    role_arn = _ensure_role(aws.client("iam"))
+    return sfn.create_state_machine(
+        name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn, type="STANDARD"
+    )["stateMachineArn"]
+
+
+def provision_stack(aws: Any, **options: Any) -> dict[str, Any]:
+    """The whole stack on ``aws`` (a started LocalAws); returns the outputs.
+
+    Options named like :class:`WorkflowParams` fields (``ownership``,
+    ``poll_interval_seconds``, ...) configure the state machine; the rest go
+    to :func:`emulator.stack.provision_data_path`. Without workflow options
+    the scaled-down waits of :data:`FAST_WORKFLOW` are used.
+    """
+    from emulator.stack import provision_data_path
+
+    workflow_options = {k: options.pop(k) for k in list(options) if k in _WORKFLOW_FIELDS}
+    derived = set(workflow_options) & _DERIVED_FIELDS
+    if derived:
+        raise TypeError(f"{sorted(derived)} come from the data path, not from options")
+    outputs = dict(provision_data_path(aws, **options))
+    outputs[out.STATE_MACHINE_ARN] = deploy_state_machine(
+        aws, outputs, **{**FAST_WORKFLOW, **workflow_options}
+    )
+    return outputs
+
+
+# -------------------------------------------------------------------- run helpers
+
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished execution and its run summary (None if none was written)."""
+
+    execution_arn: str
+    name: str
+    status: str
+    error: str | None
+    cause: str | None
+    output: Any
+    summary: dict[str, Any] | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    @property
+    def outcome(self) -> str | None:
+        return None if self.summary is None else self.summary.get("outcome")
+
+
+def start_run(sfn: Any, state_machine_arn: str, name: str | None = None) -> str:
+    """Start one execution (what the schedule does); returns its ARN."""
+    name = name or f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    return sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input="{}")[
+        "executionArn"
+    ]
+
+
+def wait_for_run(
+    sfn: Any,
+    execution_arn: str,
+    *,
+    timeout: float = 300.0,
+    interval: float = 0.25,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Poll DescribeExecution until the execution ends; returns the last description.
+
+    ``on_progress`` gets each description (for progress displays). Raises
+    TimeoutError after ``timeout`` seconds with the execution still running.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if on_progress is not None:
+            on_progress(described)
+        if described["status"] in TERMINAL:
+            return described
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout} s")
+        time.sleep(interval)
+
+
+def summary_key(runs_prefix: str, execution_name: str) -> str:
+    return f"{runs_prefix}{execution_name}.json"
+
+
+def read_run_summary(
+    s3: Any, bucket: str, execution_name: str, runs_prefix: str = "runs/"
+) -> dict[str, Any] | None:
+    """The run summary the workflow wrote, or None if there is none."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=summary_key(runs_prefix, execution_name))["Body"]
+    except s3.exceptions.NoSuchKey:
+        return None
+    return json.loads(body.read())
+
+
+def finish_run(
+    sfn: Any, s3: Any, outputs: Mapping[str, Any], execution_arn: str, **wait: Any
+) -> RunResult:
+    """Wait for an execution and collect its result and run summary."""
+    described = wait_for_run(sfn, execution_arn, **wait)
+    raw_output = described.get("output")
+    return RunResult(
+        execution_arn=execution_arn,
+        name=described["name"],
+        status=described["status"],
+        error=described.get("error"),
+        cause=described.get("cause"),
+        output=json.loads(raw_output) if raw_output else None,
+        summary=read_run_summary(
+            s3, outputs[out.FINAL_BUCKET], described["name"], outputs.get(out.RUNS_PREFIX, "runs/")
+        ),
+    )
+
+
+def run_workflow(aws: Any, outputs: Mapping[str, Any], **wait: Any) -> RunResult:
+    """Start the state machine and wait for it (LocalAws or anything with .client())."""
+    sfn = aws.client("stepfunctions")
+    arn = start_run(sfn, outputs[out.STATE_MACHINE_ARN])
+    return finish_run(sfn, aws.client("s3"), outputs, arn, **wait)
+
+
+def queue_depth(sqs: Any, queue_url: str) -> dict[str, int]:
+    """The three counts the workflow's drain check adds up."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    visible = int(attrs["ApproximateNumberOfMessages"])
+    in_flight = int(attrs["ApproximateNumberOfMessagesNotVisible"])
+    delayed = int(attrs["ApproximateNumberOfMessagesDelayed"])
+    return {
+        "visible": visible,
+        "inFlight": in_flight,
+        "delayed": delayed,
+        "total": visible + in_flight + delayed,
+    }
+
+
+def model_status(rekognition: Any, outputs: Mapping[str, Any]) -> str:
+    described = rekognition.describe_project_versions(
+        ProjectArn=outputs[out.PROJECT_ARN], VersionNames=[outputs[out.VERSION_NAME]]
+    )["ProjectVersionDescriptions"]
+    return described[0]["Status"] if described else "NOT_FOUND"
+
+
+def count_keys(s3: Any, bucket: str, prefix: str = "", suffix: str = "") -> int:
+    paginator = s3.get_paginator("list_objects_v2")
+    return sum(
+        1
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", ())
+        if item["Key"].endswith(suffix)
+    )
+
+
+def result_keys(s3: Any, outputs: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Final bucket keys by kind: results (image JSONs), failed, runs, images."""
+    bucket = outputs[out.FINAL_BUCKET]
+    failed = outputs.get(out.FAILED_PREFIX, "failed/")
+    runs = outputs.get(out.RUNS_PREFIX, "runs/")
+    kinds: dict[str, list[str]] = {"results": [], "failed": [], "runs": [], "images": []}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", ()):
+            key = item["Key"]
+            if key.startswith(runs):
+                kinds["runs"].append(key)
+            elif key.startswith(failed):
+                kinds["failed"].append(key)
+            elif key.endswith(".json"):
+                kinds["results"].append(key)
+            else:
+                kinds["images"].append(key)
+    return kinds
+
+
+def snapshot(aws: Any, outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a progress display shows: model status, queue, mapping, results so far."""
+    sqs = aws.client("sqs")
+    mapping = aws.client("lambda").get_event_source_mapping(
+        UUID=outputs[out.EVENT_SOURCE_MAPPING_UUID]
+    )
+    keys = result_keys(aws.client("s3"), outputs)
+    return {
+        "model": model_status(aws.client("rekognition"), outputs),
+        "queue": queue_depth(sqs, outputs[out.QUEUE_URL]),
+        "dlq": queue_depth(sqs, outputs[out.DLQ_URL])["total"] if out.DLQ_URL in outputs else 0,
+        "mapping": mapping["State"],
+        "done": len(keys["results"]),
+        "failed": sum(1 for k in keys["failed"] if k.endswith(".json")),
+    }
+
+
+__all__ = [
+    "FAST_WORKFLOW",
+    "OWNERSHIP_EXCLUSIVE",
+    "RunResult",
+    "deploy_state_machine",
+    "finish_run",
+    "install_sdk_casing_shim",
+    "model_status",
+    "provision_stack",
+    "queue_depth",
+    "read_run_summary",
+    "result_keys",
+    "run_workflow",
+    "snapshot",
+    "start_run",
+    "wait_for_run",
+    "workflow_params",
+]

@@ -1,0 +1,76 @@
+"""LocalAws: one endpoint for moto and the model emulator, reachable from
+plain boto3 / aioboto3 through the standard AWS_* environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import aioboto3
+import boto3
+import pytest
+from emu_helpers import VERSION_ARN
+
+from emulator import LocalAws
+
+
+def test_env_points_clients_at_the_endpoint(aws):
+    env = aws.env()
+    assert env["AWS_ENDPOINT_URL"] == aws.endpoint
+    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert env["AWS_DEFAULT_REGION"] == aws.region == "us-east-1"
+    assert aws.account_id == "123456789012"
+    assert os.environ["AWS_ENDPOINT_URL"] == aws.endpoint
+
+
+def test_plain_boto3_reaches_moto_through_the_environment(aws):
+    boto3.client("s3").create_bucket(Bucket="plain-boto3")
+    names = [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]]
+    assert names == ["plain-boto3"]
+    identity = boto3.client("sts").get_caller_identity()
+    assert identity["Account"] == aws.account_id
+
+
+def test_aioboto3_reaches_the_emulator(aws):
+    aws.client("sqs").create_queue(QueueName="aio-queue")
+
+    async def list_queues() -> list[str]:
+        async with aioboto3.Session().client("sqs") as sqs:
+            return (await sqs.list_queues())["QueueUrls"]
+
+    urls = asyncio.run(list_queues())
+    assert len(urls) == 1 and urls[0].endswith("/aio-queue")
+
+
+def test_reset_empties_moto_and_the_model(aws):
+    aws.client("s3").create_bucket(Bucket="to-be-reset")
+    arn = aws.model.create(VERSION_ARN, status="RUNNING")
+    aws.model.configure(tps_per_unit=1)
+    aws.reset()
+    assert aws.client("s3").list_buckets()["Buckets"] == []
+    with pytest.raises(KeyError):
+        aws.model.status(arn)
+    assert aws.model.config.tps_per_unit != 1
+    assert aws.model.meter()["running_seconds"] == 0
+
+
+@pytest.mark.parametrize("first", ["a", "b"])
+def test_each_test_starts_empty(aws, first):
+    s3 = aws.client("s3")
+    assert s3.list_buckets()["Buckets"] == []
+    assert aws.model.meter()["detect_calls"] == 0
+    s3.create_bucket(Bucket=f"leftover-{first}")
+
+
+def test_step_functions_execution_is_enabled(aws):
+    from moto.core.config import default_user_config
+
+    assert default_user_config["stepfunctions"]["execute_state_machine"] is True
+
+
+def test_a_second_server_gets_its_own_free_port(local_aws):
+    with LocalAws() as other:
+        assert other.endpoint != local_aws.endpoint
+        assert other.client("s3").list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with pytest.raises(RuntimeError):
+        other.env()
