@@ -1,0 +1,444 @@
+"""``rekbatch run [--follow]`` and ``rekbatch status``: start the workflow and watch it.
+
+The live view polls what a person would check in four consoles: the
+execution's status, the model's state, the queue and DLQ depths, and how
+many result/failure documents appeared since the run began. Counting
+documents lists the final bucket, which grows; the listing is repeated at
+most every 5x its own duration so a large bucket slows the counter, not the
+view. Model minutes are observed while following (RUNNING time) and replaced
+by the run summary's authoritative figures when the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from infra import outputs as out
+from runtime import documents
+
+from .aws import Aws, queue_depths
+from .errors import EXIT_FAILED, EXIT_OK, UserError
+from .runs import (
+    describe_model,
+    execution_arn,
+    figures,
+    list_executions,
+    parse_time,
+    read_summary,
+    recent_summaries,
+)
+from .stack import Stack
+from .ui import Ui
+
+FAILED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+HEARTBEAT_SECONDS = 30.0
+
+
+def new_execution_name(now: datetime | None = None) -> str:
+    """Sortable and unique: ``rekbatch-20261125T104500Z-3f9a``."""
+    moment = now or datetime.now(UTC)
+    return f"rekbatch-{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def start_run(aws: Aws, state_machine_arn: str, name: str | None = None) -> dict[str, Any]:
+    """Start an execution (the workflow ignores its input; it reads the queue itself)."""
+    return aws.client("stepfunctions").start_execution(
+        stateMachineArn=state_machine_arn,
+        name=name or new_execution_name(),
+        input=json.dumps({"trigger": "rekbatch run"}),
+    )
+
+
+@dataclass
+class Snapshot:
+    """One poll of everything the live view shows."""
+
+    execution: str
+    status: str
+    model: str
+    visible: int
+    in_flight: int
+    delayed: int
+    dlq: int
+    done: int | None
+    failed: int | None
+    elapsed_s: float
+    model_minutes: float
+    cost: float
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def key(self) -> tuple[Any, ...]:
+        """What makes a snapshot worth a new line in plain output."""
+        return (
+            self.status,
+            self.model,
+            self.visible,
+            self.in_flight,
+            self.delayed,
+            self.dlq,
+            self.done,
+            self.failed,
+        )
+
+    def line(self) -> str:
+        mins, secs = divmod(int(self.elapsed_s), 60)
+        done = "?" if self.done is None else self.done
+        failed = "?" if self.failed is None else self.failed
+        return (
+            f"[{mins:02d}:{secs:02d}] run {self.status} · model {self.model} · "
+            f"queue {self.visible} visible / {self.in_flight} in flight / {self.delayed} delayed · "
+            f"DLQ {self.dlq} · done {done} · failed {failed} · "
+            f"model {self.model_minutes:.1f} min ≈ {self.cost:.2f} USD"
+        )
+
+    def table(self, name: str) -> Table:
+        table = Table(title=f"run {name}", show_header=False, box=None, padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        colour = {"RUNNING": "cyan", "SUCCEEDED": "green"}.get(self.status, "red")
+        table.add_row("run", Text(self.status, style=colour))
+        table.add_row(
+            "model", Text(self.model, style="green" if self.model == "RUNNING" else "yellow")
+        )
+        table.add_row(
+            "backlog",
+            f"{self.visible} visible · {self.in_flight} in flight · {self.delayed} delayed",
+        )
+        table.add_row("DLQ", Text(str(self.dlq), style="red" if self.dlq else ""))
+        table.add_row(
+            "images",
+            f"{'?' if self.done is None else self.done} done · "
+            f"{'?' if self.failed is None else self.failed} failed",
+        )
+        mins, secs = divmod(int(self.elapsed_s), 60)
+        table.add_row("elapsed", f"{mins}m{secs:02d}s")
+        table.add_row(
+            "model time", f"{self.model_minutes:.1f} min ≈ {self.cost:.2f} USD (estimate)"
+        )
+        return table
+
+
+class Follower:
+    """Polls one execution until it ends; renders live or as plain lines."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        stack: Stack,
+        ui: Ui,
+        execution_arn_: str,
+        *,
+        interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        count_results: bool = True,
+    ) -> None:
+        self.aws = aws
+        self.stack = stack
+        self.ui = ui
+        self.arn = execution_arn_
+        self.name = execution_arn_.rsplit(":", 1)[-1]
+        self.interval = interval
+        self.clock = clock
+        self.sleep = sleep
+        self.count_results = count_results
+        (
+            self.queue_url,
+            self.dlq_url,
+            self.project_arn,
+            self.version_name,
+            self.final_bucket,
+        ) = stack.require(
+            out.QUEUE_URL, out.DLQ_URL, out.PROJECT_ARN, out.VERSION_NAME, out.FINAL_BUCKET
+        )
+        self.began = clock()
+        self.started_at: datetime | None = None
+        self.running_s = 0.0
+        self.last_poll: float | None = None
+        self.units = stack.min_inference_units
+        self.dlq_at_start: int | None = None
+        self._counts: tuple[int, int] | None = None
+        self._next_count = 0.0
+
+    def _count(self) -> tuple[int, int] | None:
+        """(results, failures) written since the execution started; refreshed adaptively."""
+        if not self.count_results or self.started_at is None:
+            return self._counts
+        now = self.clock()
+        if self._counts is not None and now < self._next_count:
+            return self._counts
+        t0 = self.clock()
+        done = failed = 0
+        failed_prefix = self.stack.failed_prefix
+        runs_prefix = self.stack.runs_prefix
+        since = self.started_at
+        for page in self.aws.s3.get_paginator("list_objects_v2").paginate(Bucket=self.final_bucket):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if not documents.is_document_key(key) or obj["LastModified"] < since:
+                    continue
+                if key.startswith(failed_prefix):
+                    failed += 1
+                elif not key.startswith(runs_prefix):
+                    done += 1
+        took = self.clock() - t0
+        self._next_count = self.clock() + max(self.interval, 5 * took)
+        self._counts = (done, failed)
+        return self._counts
+
+    def poll(self) -> Snapshot:
+        sfn = self.aws.client("stepfunctions")
+        execution = sfn.describe_execution(executionArn=self.arn)
+        if self.started_at is None:
+            self.started_at = parse_time(execution.get("startDate"))
+        model = describe_model(self.aws, self.project_arn, self.version_name)
+        status = str(model.get("Status", "?"))
+        if model.get("MinInferenceUnits"):
+            self.units = int(model["MinInferenceUnits"])
+        now = self.clock()
+        if self.last_poll is not None and status == "RUNNING":
+            self.running_s += now - self.last_poll
+        self.last_poll = now
+        depths = queue_depths(self.aws, self.queue_url)
+        dlq = sum(queue_depths(self.aws, self.dlq_url).values())
+        if self.dlq_at_start is None:
+            self.dlq_at_start = dlq
+        counts = self._count()
+        minutes = self.running_s / 60
+        error = None
+        if execution.get("status") in FAILED_STATUSES:
+            error = f"{execution.get('error') or execution['status']}: {execution.get('cause') or ''}".strip(
+                ": "
+            )
+        return Snapshot(
+            execution=self.name,
+            status=str(execution.get("status")),
+            model=status,
+            visible=depths["visible"],
+            in_flight=depths["inFlight"],
+            delayed=depths["delayed"],
+            dlq=dlq,
+            done=counts[0] if counts else None,
+            failed=counts[1] if counts else None,
+            elapsed_s=now - self.began,
+            model_minutes=minutes,
+            cost=minutes / 60 * self.units * self.stack.price_per_iu_hour,
+            error=error,
+        )
+
+    def follow(self) -> Snapshot:
+        """Poll until the execution is no longer RUNNING; returns the last snapshot."""
+        if self.ui.interactive:
+            snap = self.poll()
+            with Live(snap.table(self.name), console=self.ui.console, refresh_per_second=4) as live:
+                while snap.status == "RUNNING":
+                    self.sleep(self.interval)
+                    snap = self.poll()
+                    live.update(Group(snap.table(self.name)))
+            return snap
+        snap = self.poll()
+        self.ui.line(snap.line())
+        last_key, last_print = snap.key(), self.clock()
+        while snap.status == "RUNNING":
+            self.sleep(self.interval)
+            snap = self.poll()
+            if (
+                snap.key() != last_key
+                or self.clock() - last_print >= HEARTBEAT_SECONDS
+                or snap.status != "RUNNING"
+            ):
+                self.ui.line(snap.line())
+                last_key, last_print = snap.key(), self.clock()
+        return snap
+
+
+def finish(ui: Ui, stack: Stack, aws: Aws, snap: Snapshot, dlq_at_start: int | None) -> int:
+    """The closing lines of ``run --follow`` and its exit code."""
+    summary = read_summary(
+        aws, stack.require(out.FINAL_BUCKET)[0], stack.runs_prefix, snap.execution
+    )
+    if summary is not None:
+        fig = figures(summary, stack.price_per_iu_hour, stack.min_inference_units)
+        ui.line(
+            f"run {fig.name}: {fig.outcome} · backlog at start {fig.backlog if fig.backlog is not None else '?'}"
+            f" · left in queue {fig.left if fig.left is not None else '?'}"
+            f" · model {fig.model_minutes:.1f} min × {fig.inference_units} IU ≈ {fig.cost:.2f} USD"
+            + (" (this run started the model)" if fig.started_model else "")
+        )
+        if fig.outcome == "max-run-reached":
+            ui.warn("the run hit its maximum duration; the rest stays queued for the next run")
+        if fig.outcome == "nothing-to-do":
+            ui.line("nothing to do: the queue was empty, the model was not started")
+        if fig.outcome == "skipped":
+            ui.line("skipped: another run was already in progress")
+    if dlq_at_start is not None and snap.dlq > dlq_at_start:
+        ui.warn(
+            f"the DLQ grew from {dlq_at_start} to {snap.dlq} message(s): see `Troubleshooting: DLQ "
+            "has messages` in docs/cli.md"
+        )
+    if snap.status in FAILED_STATUSES:
+        ui.error(f"run {snap.execution} {snap.status}: {snap.error or 'no cause recorded'}")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def running_execution(aws: Aws, state_machine_arn: str) -> dict[str, Any] | None:
+    found = list_executions(aws, state_machine_arn, 100, "RUNNING")
+    return found[-1] if found else None  # the oldest RUNNING one is the one doing the work
+
+
+def status_data(aws: Aws, stack: Stack, runs: int) -> dict[str, Any]:
+    """Everything ``rekbatch status`` shows, as plain data (also its --json output)."""
+    queue_url, dlq_url, sm_arn, project_arn, version, final_bucket = stack.require(
+        out.QUEUE_URL,
+        out.DLQ_URL,
+        out.STATE_MACHINE_ARN,
+        out.PROJECT_ARN,
+        out.VERSION_NAME,
+        out.FINAL_BUCKET,
+    )
+    model = describe_model(aws, project_arn, version)
+    units = int(model.get("MinInferenceUnits") or stack.min_inference_units)
+    queue = queue_depths(aws, queue_url)
+    dlq = queue_depths(aws, dlq_url)
+    executions = list_executions(aws, sm_arn, runs)
+    summaries = {
+        s["executionName"]: s for s in recent_summaries(aws, final_bucket, stack.runs_prefix, runs)
+    }
+    rows = []
+    for execution in executions:
+        name = execution["name"]
+        row: dict[str, Any] = {
+            "name": name,
+            "status": execution["status"],
+            "started": _iso(execution.get("startDate")),
+            "stopped": _iso(execution.get("stopDate")),
+        }
+        if name in summaries:
+            fig = figures(summaries.pop(name), stack.price_per_iu_hour, units)
+            row.update(
+                outcome=fig.outcome,
+                backlog=fig.backlog,
+                left=fig.left,
+                modelMinutes=round(fig.model_minutes, 2),
+                inferenceUnits=fig.inference_units,
+                estimatedCost=round(fig.cost, 4),
+                error=fig.error,
+            )
+        else:
+            row["outcome"] = (
+                "running" if execution["status"] == "RUNNING" else execution["status"].lower()
+            )
+        rows.append(row)
+    return {
+        "model": {
+            "projectArn": project_arn,
+            "versionName": version,
+            "status": model.get("Status"),
+            "statusMessage": model.get("StatusMessage"),
+            "inferenceUnits": units,
+            "costPerHourWhileRunning": round(units * stack.price_per_iu_hour, 4),
+        },
+        "queue": queue,
+        "dlq": dlq,
+        "runs": rows,
+    }
+
+
+def _iso(value: Any) -> str | None:
+    moment = parse_time(value)
+    return moment.isoformat(timespec="seconds") if moment else None
+
+
+def print_status(ui: Ui, data: dict[str, Any]) -> None:
+    model, queue, dlq = data["model"], data["queue"], data["dlq"]
+    line = f"model  {model['versionName']}: {model['status']}"
+    if model["status"] == "RUNNING":
+        line += f" ({model['inferenceUnits']} IU, ≈ {model['costPerHourWhileRunning']:.2f} USD/hour while running)"
+    if model.get("statusMessage"):
+        line += f" - {model['statusMessage']}"
+    ui.line(line)
+    ui.line(
+        f"queue  {queue['visible']} visible · {queue['inFlight']} in flight · {queue['delayed']} delayed"
+    )
+    dlq_total = sum(dlq.values())
+    ui.line(
+        f"DLQ    {dlq_total} message(s)"
+        + ("  <- see docs/cli.md, Troubleshooting" if dlq_total else "")
+    )
+    if not data["runs"]:
+        ui.line("runs   none yet")
+        return
+    table = Table(title="last runs", header_style="bold", box=None if not ui.interactive else None)
+    for column in (
+        "run",
+        "started (UTC)",
+        "status",
+        "outcome",
+        "backlog",
+        "left",
+        "model min",
+        "cost USD",
+    ):
+        table.add_column(column)
+    plain = [("run", "started", "status", "outcome", "backlog", "left", "model_min", "cost_usd")]
+    for row in data["runs"]:
+        cells = (
+            row["name"],
+            (row["started"] or "")[:19].replace("T", " "),
+            row["status"],
+            row.get("outcome") or "",
+            _cell(row.get("backlog")),
+            _cell(row.get("left")),
+            _cell(row.get("modelMinutes")),
+            "" if row.get("estimatedCost") is None else f"{row['estimatedCost']:.2f}",
+        )
+        table.add_row(*cells)
+        plain.append(cells)
+        if row.get("error"):
+            table.add_row("", Text(f"error: {row['error']}", style="red"))
+            plain.append(("", f"error: {row['error']}"))
+    if ui.interactive:
+        ui.console.print(table)
+    else:
+        ui.line("last runs:")
+        for cells in plain:
+            ui.line("  " + "  ".join(str(c) for c in cells))
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def ensure_state_machine(stack: Stack) -> str:
+    (arn,) = stack.require(out.STATE_MACHINE_ARN)
+    if ":stateMachine:" not in arn:
+        raise UserError(f"{arn!r} is not a Step Functions state machine ARN")
+    return arn
+
+
+__all__ = [
+    "Follower",
+    "Snapshot",
+    "asdict",
+    "ensure_state_machine",
+    "execution_arn",
+    "finish",
+    "new_execution_name",
+    "print_status",
+    "running_execution",
+    "start_run",
+    "status_data",
+]

@@ -1,0 +1,387 @@
+"""``rekbatch``: the command line of the batch inference pipeline.
+
+One entry point, the same code path against AWS and the local emulator (the
+endpoint comes from AWS_ENDPOINT_URL, read by botocore). Exit codes: 0 done,
+1 the work ran and (partly) failed, 2 nothing (more) done because of a
+problem the user fixes (credentials, region, stack outputs, input), 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra import outputs as out
+from runtime.settings import DEFAULTS, IMAGE_SUFFIXES
+
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, UserError, explain
+from .stack import SETTABLE, Stack, discover, env_var, flag, snake
+from .ui import Ui
+
+DEFAULT_SUFFIXES = DEFAULTS[IMAGE_SUFFIXES]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _suffixes(text: str) -> tuple[str, ...]:
+    found = tuple(s.strip().lower() for s in text.split(",") if s.strip())
+    if not found or any(not s.startswith(".") for s in found):
+        raise argparse.ArgumentTypeError("expected a comma list like .jpg,.jpeg,.png")
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_argument_group(
+        "stack discovery",
+        "flags > REKBATCH_* environment variables > --outputs file > `pulumi stack output`",
+    )
+    where.add_argument("--stack", help="Pulumi stack to read outputs from (env REKBATCH_STACK)")
+    where.add_argument(
+        "--outputs",
+        metavar="FILE",
+        help="saved `pulumi stack output --json` (env REKBATCH_OUTPUTS)",
+    )
+    where.add_argument("--pulumi-dir", metavar="DIR", help="directory of the Pulumi project")
+    for name in SETTABLE:
+        where.add_argument(
+            flag(name), dest=f"out_{snake(name)}", metavar="VALUE", help=argparse.SUPPRESS
+        )
+    common.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain line output even on a terminal (automatic when stdout is not a terminal)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="rekbatch",
+        description="Upload images, run and follow the batch inference workflow, and report results.",
+        epilog="Every stack output can also be given as a flag, e.g. --source-bucket, "
+        "--final-bucket, --queue-url, --dlq-url, --state-machine-arn, --project-arn, "
+        "--project-version-arn, --version-name, --region. See docs/cli.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "upload", parents=[common], help="upload PNG/JPEG images to the source bucket"
+    )
+    p.add_argument("paths", nargs="+", metavar="DIR|FILE")
+    p.add_argument("--prefix", default="", help="key prefix in the source bucket")
+    p.add_argument("--concurrency", type=_positive, default=16)
+    p.add_argument(
+        "--force", action="store_true", help="upload even if already uploaded or processed"
+    )
+    p.add_argument(
+        "--suffixes",
+        type=_suffixes,
+        default=_suffixes(DEFAULT_SUFFIXES),
+        help=f"names the pipeline picks up (default {DEFAULT_SUFFIXES})",
+    )
+
+    p = sub.add_parser("run", parents=[common], help="start the workflow now")
+    p.add_argument("--follow", "-f", action="store_true", help="live view until the run ends")
+    p.add_argument(
+        "--interval", type=_seconds, default=5.0, help="seconds between polls (default 5)"
+    )
+    p.add_argument("--name", help="execution name (default rekbatch-<UTC time>-<random>)")
+    p.add_argument(
+        "--no-count", action="store_true", help="do not count result documents while following"
+    )
+
+    p = sub.add_parser("status", parents=[common], help="model state, queue depths, last runs")
+    p.add_argument("--runs", type=_positive, default=5, help="how many recent runs (default 5)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser(
+        "report", parents=[common], help="download results; write CSV and HTML gallery"
+    )
+    sel = p.add_mutually_exclusive_group()
+    sel.add_argument("--all", action="store_true", help="every result (the default)")
+    sel.add_argument("--prefix", default="", help="only source keys under this prefix")
+    sel.add_argument(
+        "--run", metavar="NAME", help="one run's results (execution name, or 'latest')"
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("report"), help="output directory (default ./report)"
+    )
+    p.add_argument(
+        "--max-images", type=int, default=500, help="images in the HTML (0 = all; default 500)"
+    )
+    p.add_argument(
+        "--thumb-size",
+        type=int,
+        default=800,
+        help="longest side of inlined images in pixels (0 = originals; default 800)",
+    )
+    p.add_argument("--no-html", action="store_true", help="CSV and JSON only")
+    p.add_argument("--concurrency", type=_positive, default=16)
+
+    p = sub.add_parser(
+        "backfill", parents=[common], help="queue images already in the source bucket"
+    )
+    p.add_argument("--prefix", default="", help="only keys under this prefix")
+    p.add_argument(
+        "--batch-size", type=int, default=10, help="messages per SendMessageBatch (1-10)"
+    )
+    p.add_argument("--concurrency", type=_positive, default=8)
+    p.add_argument(
+        "--allow-queued", action="store_true", help="enqueue even if the queue is not empty"
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would be enqueued")
+    p.add_argument("--suffixes", type=_suffixes, default=_suffixes(DEFAULT_SUFFIXES))
+
+    sub.add_parser(
+        "demo",
+        help="run the whole pipeline on the local emulator (see `rekbatch demo --help`)",
+        add_help=False,
+        prefix_chars="\0",  # pass every argument through to the demo
+    ).add_argument("demo_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def stack_from(args: argparse.Namespace, needed: Sequence[str]) -> Stack:
+    flags = {name: getattr(args, f"out_{snake(name)}") for name in SETTABLE}
+    return discover(
+        flags,
+        outputs_file=args.outputs,
+        stack_name=args.stack,
+        pulumi_cwd=args.pulumi_dir,
+        needed=needed,
+    )
+
+
+def cmd_upload(args: argparse.Namespace, ui: Ui) -> int:
+    from .aws import Aws, check_bucket
+    from .upload import report_outcome, scan, upload
+
+    stack = stack_from(args, [out.SOURCE_BUCKET, out.FINAL_BUCKET])
+    (source,) = stack.require(out.SOURCE_BUCKET)
+    final = stack.get(out.FINAL_BUCKET)
+    plan = scan(args.paths, args.prefix, args.suffixes)
+    if not plan.candidates and not plan.skipped and not plan.unreadable:
+        raise UserError(f"no files found in {', '.join(args.paths)}")
+    aws = Aws.for_stack(stack, max_pool=args.concurrency * 2)
+    check_bucket(aws, source, "source bucket")
+    if final:
+        check_bucket(aws, final, "final bucket")
+    else:
+        ui.warn("final bucket unknown: cannot skip images that were already processed")
+    outcome = upload(
+        aws,
+        ui,
+        plan,
+        source_bucket=source,
+        final_bucket=final,
+        failed_prefix=stack.failed_prefix,
+        concurrency=args.concurrency,
+        force=args.force,
+    )
+    report_outcome(ui, plan, outcome, source)
+    if not plan.candidates and not plan.unreadable:
+        ui.line("nothing to upload: no PNG or JPEG files among the inputs")
+    return EXIT_FAILED if (plan.unreadable or outcome.failed) else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
+    from .aws import Aws
+    from .follow import Follower, ensure_state_machine, finish, running_execution, start_run
+
+    needed = [out.STATE_MACHINE_ARN]
+    if args.follow:
+        needed += [out.QUEUE_URL, out.DLQ_URL, out.PROJECT_ARN, out.VERSION_NAME, out.FINAL_BUCKET]
+    stack = stack_from(args, needed)
+    sm_arn = ensure_state_machine(stack)
+    stack.require(*needed)
+    aws = Aws.for_stack(stack)
+    busy = running_execution(aws, sm_arn)
+    if busy is not None:
+        ui.line(
+            f"run {busy['name']} is already in progress (started {busy['startDate']:%Y-%m-%d %H:%M:%S %Z}); "
+            "not starting another"
+        )
+        arn = busy["executionArn"]
+        if not args.follow:
+            return EXIT_OK
+    else:
+        started = start_run(aws, sm_arn, args.name)
+        arn = started["executionArn"]
+        ui.line(f"started run {arn.rsplit(':', 1)[-1]}")
+        if not args.follow:
+            ui.line("follow it with `rekbatch run --follow` or check `rekbatch status`")
+            return EXIT_OK
+    follower = Follower(
+        aws, stack, ui, arn, interval=args.interval, count_results=not args.no_count
+    )
+    snap = follower.follow()
+    return finish(ui, stack, aws, snap, follower.dlq_at_start)
+
+
+def cmd_status(args: argparse.Namespace, ui: Ui) -> int:
+    from .aws import Aws
+    from .follow import print_status, status_data
+
+    needed = [
+        out.QUEUE_URL,
+        out.DLQ_URL,
+        out.STATE_MACHINE_ARN,
+        out.PROJECT_ARN,
+        out.VERSION_NAME,
+        out.FINAL_BUCKET,
+    ]
+    stack = stack_from(args, needed)
+    stack.require(*needed)
+    data = status_data(Aws.for_stack(stack), stack, args.runs)
+    if args.json:
+        ui.line(json.dumps(data, indent=2, default=str))
+    else:
+        print_status(ui, data)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, ui: Ui) -> int:
+    from .aws import Aws, check_bucket
+    from .report import Selection, resolve_run, write_report
+
+    stack = stack_from(args, [out.FINAL_BUCKET])
+    (final,) = stack.require(out.FINAL_BUCKET)
+    aws = Aws.for_stack(stack, max_pool=args.concurrency * 2)
+    check_bucket(aws, final, "final bucket")
+    if args.run:
+        selection = resolve_run(aws, stack, args.run, stack.runs_prefix, final)
+    else:
+        selection = Selection(prefix=args.prefix)
+    items = write_report(
+        aws,
+        ui,
+        final_bucket=final,
+        selection=selection,
+        out_dir=args.out,
+        runs_prefix=stack.runs_prefix,
+        failed_prefix=stack.failed_prefix,
+        max_images=args.max_images,
+        thumb_size=args.thumb_size,
+        concurrency=args.concurrency,
+        html=not args.no_html,
+    )
+    ok = sum(1 for i in items if i.ok)
+    labels = sum(len(i.labels) for i in items)
+    ui.line(
+        f"{len(items)} image(s): {ok} processed ({labels} labels), {len(items) - ok} failed "
+        f"-> {args.out / 'results.csv'}" + ("" if args.no_html else f", {args.out / 'report.html'}")
+    )
+    if not items:
+        ui.line(f"no results under {selection.describe(final)} yet")
+    return EXIT_OK
+
+
+def cmd_backfill(args: argparse.Namespace, ui: Ui) -> int:
+    from .aws import Aws, check_bucket
+    from .backfill import backfill
+
+    needed = [out.SOURCE_BUCKET, out.FINAL_BUCKET, out.QUEUE_URL]
+    stack = stack_from(args, needed)
+    source, final, queue_url = stack.require(*needed)
+    aws = Aws.for_stack(stack, max_pool=args.concurrency * 2)
+    check_bucket(aws, source, "source bucket")
+    check_bucket(aws, final, "final bucket")
+    region = stack.region or aws.session.region_name or "us-east-1"
+    outcome = backfill(
+        aws,
+        ui,
+        source_bucket=source,
+        final_bucket=final,
+        queue_url=queue_url,
+        region=region,
+        failed_prefix=stack.failed_prefix,
+        suffixes=args.suffixes,
+        prefix=args.prefix,
+        batch_size=args.batch_size,
+        concurrency=args.concurrency,
+        allow_queued=args.allow_queued,
+        dry_run=args.dry_run,
+    )
+    verb = "would enqueue" if args.dry_run else "enqueued"
+    count = (
+        outcome.listed - outcome.not_images - outcome.already_processed
+        if args.dry_run
+        else outcome.enqueued
+    )
+    ui.line(
+        f"{verb} {count} image(s) of {outcome.listed} object(s) in s3://{source}/{args.prefix}; "
+        f"skipped {outcome.already_processed} already processed, {outcome.not_images} without an image suffix"
+    )
+    for key, error in outcome.failed:
+        ui.error(f"could not enqueue {key}: {error}")
+    if count and not args.dry_run:
+        ui.line("start processing with `rekbatch run --follow` (or wait for the schedule)")
+    return EXIT_FAILED if outcome.failed else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, ui: Ui) -> int:
+    try:
+        from cli.demo import main as demo_main
+    except ImportError as exc:
+        raise UserError(f"the demo is not available in this installation: {exc}") from None
+    result = demo_main(list(args.demo_args))
+    return int(result or 0)
+
+
+COMMANDS = {
+    "upload": cmd_upload,
+    "run": cmd_run,
+    "status": cmd_status,
+    "report": cmd_report,
+    "backfill": cmd_backfill,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the exit code (see module docstring)."""
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    ui = Ui(interactive=False if getattr(args, "plain", False) else None)
+    try:
+        return COMMANDS[args.command](args, ui)
+    except UserError as exc:
+        ui.error(str(exc))
+        return EXIT_USER
+    except (ClientError, BotoCoreError) as exc:
+        message = explain(exc)
+        ui.error(message or str(exc))
+        return EXIT_USER
+    except KeyboardInterrupt:
+        if args.command == "run":
+            ui.error("stopped following; the run goes on (see `rekbatch status`)")
+        else:
+            ui.error("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def entry() -> Any:  # pragma: no cover - for `python -m cli`
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()
