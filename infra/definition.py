@@ -378,7 +378,7 @@ class _Builder:
                 "Parameters": {
                     "self": {
                         "executionArn.$": "$$.Execution.Id",
-                        "startedAt.$": "$$.Execution.StartTime",
+                        "startedAt.$": "$$.State.EnteredTime",
                     },
                     "config": {
                         "projectVersionArn": p.project_version_arn,
@@ -880,14 +880,12 @@ class _Builder:
                 "Type": "Choice",
                 "Choices": [
                     {
-                        "Variable": "$.model.current.status",
-                        "StringEquals": MODEL_READY,
+                        # STARTING too: a start in progress is billed as soon as it is up.
+                        "Or": [
+                            {"Variable": "$.model.current.status", "StringEquals": s}
+                            for s in (MODEL_READY, "STARTING")
+                        ],
                         "Next": "StopModel",
-                    },
-                    {
-                        "Variable": "$.model.current.status",
-                        "StringEquals": "STARTING",
-                        "Next": "CountCleanupWait",
                     },
                 ],
                 "Default": "BuildSummary",
@@ -926,9 +924,9 @@ class _Builder:
                 "Type": "Pass",
                 "Parameters": {
                     "Error": ERROR_CLEANUP,
-                    "Cause.$": "States.Format('Model version {} stayed STARTING during the cleanup and could "
-                    "not be stopped. Stop it by hand: it is billed while running.', "
-                    "$.config.projectVersionArn)",
+                    "Cause.$": "States.Format('Model version {} could not be stopped during the "
+                    "cleanup (last status {}). Stop it by hand: it is billed while running.', "
+                    "$.config.projectVersionArn, $.model.current.status)",
                 },
                 "ResultPath": "$.cleanupErrors.model",
                 "Next": "BuildSummary",
@@ -942,13 +940,17 @@ class _Builder:
                 {"status.$": "$.Status"},
                 "$.model.current",
                 "MarkStopped",
+                [self.retry(*REKOGNITION_TRANSIENT)],
                 [
-                    self.retry(*REKOGNITION_TRANSIENT),
-                    self.retry(
-                        REKOGNITION_IN_USE, interval=p.model_poll_seconds, attempts=3, backoff=1.5
-                    ),
+                    # Not stoppable yet (e.g. still STARTING): wait and re-describe,
+                    # bounded by the start deadline.
+                    {
+                        "ErrorEquals": [REKOGNITION_IN_USE],
+                        "ResultPath": "$.lastStopError",
+                        "Next": "CountCleanupWait",
+                    },
+                    *self.catch("BuildSummary", "$.cleanupErrors.model"),
                 ],
-                self.catch("BuildSummary", "$.cleanupErrors.model"),
                 "Stop the model: billing ends.",
             ),
         )

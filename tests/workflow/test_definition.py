@@ -1,0 +1,429 @@
+"""The state machine definition as data: what AWS accepts and what the design
+promises (cleanup on every path, waits from params, no double runs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.definition import (
+    OWNERSHIP_EXCLUSIVE,
+    OWNERSHIP_SHARED,
+    WorkflowParams,
+    build_definition,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
+
+PROJECT = "arn:aws:rekognition:eu-west-1:111122223333:project/parts/1700000000000"
+VERSION = "arn:aws:rekognition:eu-west-1:111122223333:project/parts/version/parts.v2/1700000000123"
+
+
+def params(**changes: Any) -> WorkflowParams:
+    base = WorkflowParams(
+        queue_url="https://sqs.eu-west-1.amazonaws.com/111122223333/rekbatch-images",
+        project_arn=PROJECT,
+        project_version_arn=VERSION,
+        version_name="parts.v2",
+        event_source_mapping_uuid="0b6f4b1e-2f0a-4c64-9d6a-4b1f9f0f1a2b",
+        final_bucket="rekbatch-final-abc123",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return definition["States"]
+
+
+def successors(state: dict[str, Any]) -> Iterator[str]:
+    if "Next" in state:
+        yield state["Next"]
+    if "Default" in state:
+        yield state["Default"]
+    for choice in state.get("Choices", ()):
+        yield choice["Next"]
+    for catch in state.get("Catch", ()):
+        yield catch["Next"]
+
+
+def reachable(
+    sm: dict[str, dict[str, Any]], start: str, without: set[str] = frozenset()
+) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name in without:
+            continue
+        seen.add(name)
+        todo.extend(successors(sm[name]))
+    return seen
+
+
+def tasks(sm: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in sm.items() if s["Type"] == "Task"}
+
+
+def api_of(state: dict[str, Any]) -> str:
+    return state["Resource"].removeprefix("arn:aws:states:::aws-sdk:")
+
+
+ALL_VARIANTS = [
+    params(),
+    params(ownership=OWNERSHIP_SHARED),
+    params(max_inference_units=4, min_inference_units=2),
+]
+
+
+# ------------------------------------------------------------------ AWS acceptance
+
+
+@pytest.mark.skipif(
+    not ASL_VALIDATOR.exists(), reason="npm asl-validator not installed (make setup)"
+)
+@pytest.mark.parametrize("variant", ALL_VARIANTS, ids=["exclusive", "shared", "autoscale"])
+def test_asl_validator_accepts_the_generated_definition(
+    variant: WorkflowParams, tmp_path: Path
+) -> None:
+    path = tmp_path / "definition.json"
+    path.write_text(json.dumps(build_definition(variant)))
+    run = subprocess.run(
+        [str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.skipif(
+    not ASL_VALIDATOR.exists(), reason="npm asl-validator not installed (make setup)"
+)
+def test_asl_validator_rejects_a_broken_definition(tmp_path: Path) -> None:
+    """Guards the test above: the validator really checks what it is given."""
+    definition = build_definition(params())
+    definition["States"]["Init"]["Next"] = "NoSuchState"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(definition))
+    run = subprocess.run(
+        [str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, timeout=60
+    )
+    assert run.returncode != 0
+
+
+def test_only_aws_sdk_integrations_are_used() -> None:
+    sm = states(build_definition(params()))
+    apis = {api_of(s) for s in tasks(sm).values()}
+    assert all(s["Resource"].startswith("arn:aws:states:::aws-sdk:") for s in tasks(sm).values())
+    assert apis == {
+        "sfn:listExecutions",
+        "sqs:getQueueAttributes",
+        "rekognition:describeProjectVersions",
+        "rekognition:startProjectVersion",
+        "rekognition:stopProjectVersion",
+        "lambda:updateEventSourceMapping",
+        "s3:putObject",
+    }
+
+
+def test_jsonpath_standard_shape() -> None:
+    definition = build_definition(params())
+    assert "QueryLanguage" not in definition  # JSONPath is the default; JSONata fails in moto
+    text = json.dumps(definition)
+    assert "{%" not in text and "Arguments" not in text
+    assert "[0]" not in text, "use States.ArrayGetItem (JSONPath [0] yields a list in moto)"
+    json.loads(text)
+
+
+def test_parameters_are_spelled_as_step_functions_spells_them() -> None:
+    p = params()
+    sm = states(build_definition(p))
+    by_api: dict[str, list[dict[str, Any]]] = {}
+    for s in tasks(sm).values():
+        by_api.setdefault(api_of(s), []).append(s["Parameters"])
+    for mapping in by_api["lambda:updateEventSourceMapping"]:
+        assert mapping["Uuid"] == p.event_source_mapping_uuid
+        assert set(mapping) == {"Uuid", "Enabled"}
+    assert sorted(m["Enabled"] for m in by_api["lambda:updateEventSourceMapping"]) == [False, True]
+    for queue in by_api["sqs:getQueueAttributes"]:
+        assert queue == {
+            "QueueUrl": p.queue_url,
+            "AttributeNames": [
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        }
+    (guard,) = by_api["sfn:listExecutions"]
+    assert guard == {
+        "StateMachineArn.$": "$$.StateMachine.Id",
+        "StatusFilter": "RUNNING",
+        "MaxResults": 100,
+    }
+    (start,) = by_api["rekognition:startProjectVersion"]
+    assert start == {"ProjectVersionArn": VERSION, "MinInferenceUnits": 1}
+    for describe in by_api["rekognition:describeProjectVersions"]:
+        assert describe == {"ProjectArn": PROJECT, "VersionNames": ["parts.v2"]}
+    (put,) = by_api["s3:putObject"]
+    assert put["Bucket"] == p.final_bucket and put["ContentType"] == "application/json"
+    assert "$$.Execution.Name" in put["Key.$"] and put["Body.$"].startswith("States.JsonToString(")
+
+
+def test_max_inference_units_is_sent_only_when_configured() -> None:
+    sm = states(build_definition(params(min_inference_units=2, max_inference_units=5)))
+    assert sm["StartModel"]["Parameters"] == {
+        "ProjectVersionArn": VERSION,
+        "MinInferenceUnits": 2,
+        "MaxInferenceUnits": 5,
+    }
+
+
+_ERROR = re.compile(r"^(States\.[A-Za-z]+|(Rekognition|Lambda|Sqs|Sfn|S3)\.[A-Za-z0-9]+Exception)$")
+_SERVICE = {
+    "rekognition": "Rekognition",
+    "lambda": "Lambda",
+    "sqs": "Sqs",
+    "sfn": "Sfn",
+    "s3": "S3",
+}
+
+
+def test_error_names_are_spelled_as_aws_reports_them() -> None:
+    for s in tasks(states(build_definition(params()))).values():
+        service = _SERVICE[api_of(s).split(":")[0]]
+        for rule in s.get("Retry", []) + s.get("Catch", []):
+            for name in rule["ErrorEquals"]:
+                assert _ERROR.match(name), name
+                if not name.startswith("States."):
+                    assert name.startswith(service + "."), (api_of(s), name)
+
+
+def test_throttling_and_conflicts_are_retried_with_backoff() -> None:
+    sm = states(build_definition(params()))
+
+    def retried(name: str) -> set[str]:
+        return {e for r in sm[name]["Retry"] for e in r["ErrorEquals"] if r["BackoffRate"] > 1}
+
+    assert "Rekognition.ThrottlingException" in retried("StartModel")
+    assert "Rekognition.ResourceInUseException" in retried("StartModel")
+    assert "Rekognition.LimitExceededException" in retried("StartModel")
+    assert "Rekognition.ThrottlingException" in retried("StopModel")
+    for name in ("EnableMapping", "Cleanup"):
+        assert {"Lambda.ResourceConflictException", "Lambda.TooManyRequestsException"} <= retried(
+            name
+        )
+    assert "Sqs.RequestThrottledException" in retried("PollQueue")
+
+
+def test_every_task_result_is_selected() -> None:
+    """SDK responses carry datetimes and metadata: never let them into the state."""
+    for name, s in tasks(states(build_definition(params()))).items():
+        assert s.get("ResultSelector"), name
+        assert s["ResultPath"].startswith("$."), name
+
+
+# ------------------------------------------------------------------ the guarantees
+
+
+@pytest.mark.parametrize("variant", ALL_VARIANTS, ids=["exclusive", "shared", "autoscale"])
+def test_every_task_after_the_guard_catches_everything(variant: WorkflowParams) -> None:
+    sm = states(build_definition(variant))
+    for name, s in tasks(sm).items():
+        if name == "Guard":  # nothing is touched yet, and another run may own the model
+            assert "Catch" not in s
+            continue
+        catches = [c for c in s.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
+        assert len(catches) == 1, f"{name} must catch States.ALL"
+        assert s["Catch"][-1]["ErrorEquals"] == ["States.ALL"], f"{name}: States.ALL must be last"
+
+
+@pytest.mark.parametrize("variant", ALL_VARIANTS, ids=["exclusive", "shared", "autoscale"])
+def test_no_path_after_touching_the_model_or_mapping_skips_the_cleanup(
+    variant: WorkflowParams,
+) -> None:
+    """Remove the cleanup entry: from any state that started the model or enabled
+    the mapping, no terminal state may then be reachable."""
+    sm = states(build_definition(variant))
+    for touching in ("StartModel", "MarkStarted", "EnableMapping", "PollQueue", "CheckModel"):
+        region = reachable(sm, touching, without={"Cleanup"})
+        terminals = {n for n in region if sm[n]["Type"] in ("Succeed", "Fail")}
+        assert not terminals, f"{touching} can end in {terminals} without the cleanup"
+    # ... and the cleanup itself reaches the model stop and the summary.
+    after = reachable(sm, "Cleanup")
+    assert {"StopModel", "WriteSummary", "RunFailed", "Done"} <= after
+
+
+def test_errors_before_the_cleanup_all_lead_into_it() -> None:
+    sm = states(build_definition(params()))
+    cleanup_region = reachable(sm, "Cleanup")
+    for name, s in tasks(sm).items():
+        if name == "Guard" or name in cleanup_region:
+            continue
+        assert s["Catch"][-1] == {
+            "ErrorEquals": ["States.ALL"],
+            "ResultPath": "$.error",
+            "Next": "Failed",
+        }
+    assert sm["Failed"]["Next"] == "Cleanup"
+
+
+def test_cleanup_errors_do_not_stop_the_cleanup() -> None:
+    sm = states(build_definition(params()))
+    # A failing mapping disable still goes on to stop the model.
+    disable_catch = sm["Cleanup"]["Catch"][-1]
+    assert "StopModel" in reachable(sm, disable_catch["Next"])
+    # A failing stop is recorded and makes the execution fail (someone must look).
+    assert "CleanupFailed" in reachable(sm, sm["StopModel"]["Catch"][-1]["Next"])
+
+
+def test_ownership_decides_the_stop() -> None:
+    exclusive = states(build_definition(params(ownership=OWNERSHIP_EXCLUSIVE)))
+    shared = states(build_definition(params(ownership=OWNERSHIP_SHARED)))
+    assert exclusive["StopDecision"]["Type"] == "Pass"
+    assert exclusive["StopDecision"]["Next"] == "CleanupDescribeModel"
+    assert shared["StopDecision"]["Type"] == "Choice"
+    (rule,) = shared["StopDecision"]["Choices"]
+    assert rule == {
+        "Variable": "$.started.byThisRun",
+        "BooleanEquals": True,
+        "Next": "CleanupDescribeModel",
+    }
+    assert shared["StopDecision"]["Default"] == "BuildSummary"
+    # the idle-model safety net exists only with exclusive ownership
+    assert "StopIdleModel" in exclusive and "StopIdleModel" not in shared
+
+
+def test_only_the_oldest_running_execution_proceeds() -> None:
+    sm = states(build_definition(params()))
+    assert sm["Init"]["Next"] == "Guard"
+    assert "$$.Execution.Id" in json.dumps(sm["Init"]["Parameters"])
+    assert sm["IsOldest"]["Choices"][0]["StringEqualsPath"] == "$.self.executionArn"
+    assert sm["IsOldest"]["Default"] == "Skipped"
+    # a skipped run touches nothing on its way out
+    touched = {api_of(sm[n]) for n in reachable(sm, "Skipped") if sm[n]["Type"] == "Task"}
+    assert touched == {"s3:putObject"}
+
+
+def test_an_empty_backlog_never_starts_the_model() -> None:
+    sm = states(build_definition(params()))
+    empty = sm["HasBacklog"]["Default"]
+    assert "StartModel" not in reachable(sm, empty)
+    assert "EnableMapping" not in reachable(sm, empty)
+
+
+def test_drained_means_two_consecutive_empty_polls_of_all_three_counts() -> None:
+    sm = states(build_definition(params()))
+    total = sm["PollQueue"]["ResultSelector"]["total.$"]
+    for attr in ("ApproximateNumberOfMessages)", "NotVisible)", "Delayed)"):
+        assert attr in total
+    assert sm["CountBusyPoll"]["Parameters"]["zeroStreak.$"] == "States.MathAdd(0, 0)"
+    assert (
+        sm["CountEmptyPoll"]["Parameters"]["zeroStreak.$"]
+        == "States.MathAdd($.drain.zeroStreak, 1)"
+    )
+    drained = sm["DrainDecision"]["Choices"][0]
+    assert drained == {
+        "Variable": "$.drain.zeroStreak",
+        "NumericGreaterThanEquals": 2,
+        "Next": "Drained",
+    }
+
+
+# ------------------------------------------------------------------ params drive it
+
+
+def test_every_wait_and_deadline_comes_from_params() -> None:
+    p = params(
+        poll_interval_seconds=17,
+        model_poll_seconds=23,
+        disable_grace_seconds=29,
+        model_start_timeout_seconds=23 * 7,
+        max_run_seconds=17 * 11,
+        model_check_every_polls=3,
+        retry_interval_seconds=5,
+        retry_max_attempts=4,
+    )
+    sm = states(build_definition(p))
+    waits = {n: s["Seconds"] for n, s in sm.items() if s["Type"] == "Wait"}
+    assert waits == {
+        "WaitForModel": 23,
+        "WaitForQueue": 17,
+        "GraceForInFlight": 29,
+        "CleanupWaitModel": 23,
+    }
+    assert all("SecondsPath" not in s and "Timestamp" not in s for s in sm.values())
+    assert sm["StartDeadline"]["Choices"][0]["NumericGreaterThan"] == 7
+    assert sm["CleanupDeadline"]["Choices"][0]["NumericGreaterThan"] == 7
+    decision = {c["Next"]: c for c in sm["DrainDecision"]["Choices"]}
+    assert decision["MaxRunReached"]["NumericGreaterThanEquals"] == 11
+    assert decision["CheckModel"]["NumericGreaterThanEquals"] == 3
+    transient = sm["PollQueue"]["Retry"][0]
+    assert transient["IntervalSeconds"] == 5 and transient["MaxAttempts"] == 4
+    in_use = next(
+        r
+        for r in sm["StartModel"]["Retry"]
+        if r["ErrorEquals"] == ["Rekognition.ResourceInUseException"]
+    )
+    assert in_use["IntervalSeconds"] == 23
+
+
+def test_production_defaults() -> None:
+    p = params()
+    assert (p.poll_interval_seconds, p.model_start_timeout_seconds) == (60, 45 * 60)
+    sm = states(build_definition(p))
+    assert sm["WaitForQueue"]["Seconds"] == 60
+    assert sm["StartDeadline"]["Choices"][0]["NumericGreaterThan"] == 45 * 60 // 30
+    assert build_definition(p)["TimeoutSeconds"] > p.max_run_seconds + p.model_start_timeout_seconds
+
+
+def test_the_builder_is_pure_and_deterministic() -> None:
+    p = params()
+    first = build_definition(p)
+    first["States"].clear()
+    assert build_definition(p) == build_definition(p)
+    assert build_definition(p)["States"]
+
+
+def test_format_templates_are_well_formed() -> None:
+    """States.Format literals must not contain quotes or braces beyond the {} slots."""
+    for s in states(build_definition(params())).values():
+        for key, value in (s.get("Parameters") or {}).items():
+            if isinstance(value, str) and value.startswith("States.Format("):
+                template = value.split("'")[1]
+                args = value.split("'")[2]
+                assert value.count("'") == 2, key
+                assert template.count("{}") == args.count(","), value
+                assert "\\" not in template
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"ownership": "mine"}, "ownership"),
+        ({"runs_prefix": "runs"}, "runs_prefix"),
+        ({"runs_prefix": "/runs/"}, "runs_prefix"),
+        ({"poll_interval_seconds": 0}, "poll_interval_seconds"),
+        ({"model_check_every_polls": 0}, "model_check_every_polls"),
+        ({"min_inference_units": 0}, "min_inference_units"),
+        ({"max_inference_units": 0}, "max_inference_units"),
+        ({"disable_grace_seconds": -1}, "disable_grace_seconds"),
+        ({"queue_url": ""}, "queue_url"),
+        (
+            {"project_arn": "arn:aws:rekognition:eu-west-1:111122223333:project/other/1"},
+            "project_version_arn",
+        ),
+    ],
+)
+def test_invalid_params_fail_early_naming_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        build_definition(params(**changes))
+
+
+def test_no_pulumi_import() -> None:
+    source = (ROOT / "infra" / "definition.py").read_text()
+    assert "import pulumi" not in source and "from pulumi" not in source
