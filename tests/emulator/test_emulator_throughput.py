@@ -1,0 +1,78 @@
+"""The provisioned throughput cap: inference units x TPS per unit, measured
+over a sliding one-second window, holds under many concurrent callers."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from emu_helpers import VERSION_ARN, make_image
+
+CALLERS = 24
+UNITS = 2
+TPS_PER_UNIT = 20
+CAP = UNITS * TPS_PER_UNIT
+RUN_SECONDS = 2.5
+
+
+def hammer(aws, image: bytes) -> tuple[list[float], int]:
+    """CALLERS threads call as fast as they can; returns success times and throttles."""
+    ok: list[float] = []
+    throttled = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + RUN_SECONDS
+    clients = [
+        aws.client(
+            "rekognition",
+            config=Config(retries={"total_max_attempts": 1}, max_pool_connections=2),
+        )
+        for _ in range(CALLERS)
+    ]
+
+    def caller(client) -> None:
+        while time.monotonic() < stop_at:
+            try:
+                client.detect_custom_labels(ProjectVersionArn=VERSION_ARN, Image={"Bytes": image})
+                with lock:
+                    ok.append(time.monotonic())
+            except ClientError as err:
+                assert err.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+                with lock:
+                    throttled[0] += 1
+
+    threads = [threading.Thread(target=caller, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(ok), throttled[0]
+
+
+def max_in_any_window(times: list[float], width: float = 1.0) -> int:
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - width:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def test_tps_cap_holds_within_ten_percent_under_concurrent_load(aws):
+    aws.model.configure(tps_per_unit=TPS_PER_UNIT)
+    aws.model.create(VERSION_ARN, status="RUNNING", inference_units=UNITS)
+    ok, throttled = hammer(aws, make_image())
+
+    assert throttled > len(ok), "the load must exceed the cap for the test to mean anything"
+    # Never more than the cap (+10% for client-side timestamp jitter) in any second...
+    assert max_in_any_window(ok) <= CAP * 1.1
+    # ...and the cap is actually delivered: full windows carry at least 90% of it.
+    first, last = ok[0], ok[-1]
+    full_seconds = int(last - first)
+    assert full_seconds >= 1
+    delivered = sum(1 for t in ok if t < first + full_seconds) / full_seconds
+    assert CAP * 0.9 <= delivered <= CAP * 1.1
+    meter = aws.model.meter()
+    assert meter["throttles"] == throttled
+    assert meter["by_error"]["ProvisionedThroughputExceededException"] == throttled
