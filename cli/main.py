@@ -64,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--pulumi-dir", metavar="DIR", help="directory of the Pulumi project")
     for name in SETTABLE:
         where.add_argument(
-            flag(name), dest=f"out_{snake(name)}", metavar="VALUE", help=argparse.SUPPRESS
+            flag(name),
+            dest=f"out_{snake(name)}",
+            metavar="VALUE",
+            help=f"stack output {name} (env {env_var(name)})",
         )
     common.add_argument(
         "--plain",
@@ -176,6 +179,9 @@ def cmd_upload(args: argparse.Namespace, ui: Ui) -> int:
     stack = stack_from(args, [out.SOURCE_BUCKET, out.FINAL_BUCKET])
     (source,) = stack.require(out.SOURCE_BUCKET)
     final = stack.get(out.FINAL_BUCKET)
+    missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]
+    if missing:
+        raise UserError(f"no such file or directory: {', '.join(missing)}")
     plan = scan(args.paths, args.prefix, args.suffixes)
     if not plan.candidates and not plan.skipped and not plan.unreadable:
         raise UserError(f"no files found in {', '.join(args.paths)}")

@@ -172,10 +172,9 @@ def resolve_run(aws: Aws, stack: Any, run: str, runs_prefix: str, final_bucket: 
                 f"run {run!r} not found: no execution of that name and no "
                 f"s3://{final_bucket}/{runs_prefix}{run}.json (see `rekbatch status`)"
             )
-        start = parse_time(summary.get("startedAt") or summary.get("startTime"))
-        stop = parse_time(
-            summary.get("finishedAt") or summary.get("stoppedAt") or summary.get("endTime")
-        )
+        timestamps = summary.get("timestamps") or {}
+        start = parse_time(timestamps.get("executionStarted"))
+        stop = parse_time(timestamps.get("summaryWritten"))
         if start is None:
             raise UserError(f"run summary of {run!r} has no start time")
     return Selection(run=run, since=start, until=stop)
