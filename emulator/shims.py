@@ -45,6 +45,9 @@ SERVICE_ERROR_NAMES = {
     "dynamodb": "DynamoDb",
 }
 
+# What moto 5.2.5 ships (the tripwire test checks it still lacks ours).
+MOTO_SERVICE_ERROR_NAMES = frozenset({"dynamodb", "sfn"})
+
 # AWS Step Functions spells some aws-sdk parameters differently from the API
 # model (its SDK-v2 member names): the event source mapping id is `Uuid` in
 # Step Functions while the Lambda API (and boto3, which moto's executor passes
@@ -52,6 +55,16 @@ SERVICE_ERROR_NAMES = {
 PARAMETER_RENAMES: dict[str, dict[str, str]] = {
     "lambda": {"Uuid": "UUID"},
 }
+
+# AWS: the Lambda service *polls* an SQS queue for an enabled event source
+# mapping; SendMessage never receives. moto instead pushes inside SendMessage:
+# it receives a batch (raising ApproximateReceiveCount, i.e. walking messages
+# towards the DLQ), invokes the function through Docker (absent here, so the
+# invoke fails) and makes the messages visible again; with lambda
+# use_docker=False it "succeeds" and deletes them unprocessed. The emulator's
+# poller plays the Lambda service, so the queue-side push registry is emptied
+# as mappings are created (moto's Lambda API keeps its own record of them).
+_ESM_CREATE = ("moto.awslambda.models", "LambdaBackend", "create_event_source_mapping")
 
 _lock = threading.Lock()
 _original_factory: Any = None
@@ -131,3 +144,27 @@ def install() -> None:
                 module.boto_client_for = _client_factory
         aws_sdk = importlib.import_module(_AWS_SDK_MODULE)
         aws_sdk._SERVICE_ERROR_NAMES.update(SERVICE_ERROR_NAMES)
+        _install_no_sqs_push()
+
+
+def _install_no_sqs_push() -> None:
+    module_name, class_name, method_name = _ESM_CREATE
+    backend_class = getattr(importlib.import_module(module_name), class_name)
+    original = getattr(backend_class, method_name)
+    if getattr(original, "_rekbatch_shim", False):
+        return
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        esm = original(self, spec)
+        from moto.sqs.models import sqs_backends
+
+        queues = sqs_backends[self.account_id][self.region_name].queues.values()
+        for queue in queues:
+            registry = queue.lambda_event_source_mappings
+            for key, value in list(registry.items()):
+                if value is esm:
+                    del registry[key]
+        return esm
+
+    create_event_source_mapping._rekbatch_shim = True  # type: ignore[attr-defined]
+    setattr(backend_class, method_name, create_event_source_mapping)

@@ -1,0 +1,206 @@
+"""moto parity shims (emulator/shims.py): each test shows AWS's behaviour
+through the emulator, and a tripwire test fails if moto itself changes."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+
+import boto3
+import moto
+import pytest
+from botocore.config import Config
+from emu_helpers import VERSION_ARN
+
+from emulator import project_arn_of, shims, version_name_of
+
+ROLE_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+def tiny_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("handler.py", "def handler(event, context):\n    return {}\n")
+    return buf.getvalue()
+
+
+def make_mapping(aws) -> tuple[str, str]:
+    """A queue, a function and a DISABLED SQS mapping; returns (queue URL, mapping UUID)."""
+    role = aws.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=ROLE_POLICY)
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="work")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    lam = aws.client("lambda")
+    lam.create_function(
+        FunctionName="fn",
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="handler.handler",
+        Code={"ZipFile": tiny_zip()},
+    )
+    esm = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName="fn", Enabled=False, BatchSize=10
+    )
+    return url, esm["UUID"]
+
+
+def run_state_machine(aws, definition: dict, payload: dict, timeout: float = 20) -> dict:
+    sfn = aws.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=f"sm{time.monotonic_ns()}",
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{aws.account_id}:role/r",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        desc = sfn.describe_execution(executionArn=execution["executionArn"])
+        if desc["status"] != "RUNNING":
+            return desc
+        time.sleep(0.1)
+    raise AssertionError("execution did not finish")
+
+
+def task(resource: str, parameters: dict, **extra) -> dict:
+    return {
+        "Type": "Task",
+        "Resource": f"arn:aws:states:::aws-sdk:{resource}",
+        "Parameters": parameters,
+        **extra,
+    }
+
+
+def test_moto_is_the_pinned_version():
+    assert moto.__version__ == shims.PINNED_MOTO
+
+
+def test_step_functions_tasks_reach_the_model_emulator(aws):
+    aws.model.create(VERSION_ARN, status="RUNNING")
+    definition = {
+        "StartAt": "Describe",
+        "States": {
+            "Describe": task(
+                "rekognition:describeProjectVersions",
+                {"ProjectArn.$": "$.project", "VersionNames.$": "States.Array($.version)"},
+                ResultSelector={
+                    "Status.$": "States.ArrayGetItem($.ProjectVersionDescriptions[*].Status, 0)"
+                },
+                End=True,
+            )
+        },
+    }
+    payload = {"project": project_arn_of(VERSION_ARN), "version": version_name_of(VERSION_ARN)}
+    desc = run_state_machine(aws, definition, payload)
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"]) == {"Status": "RUNNING"}
+    assert aws.model.meter()["describes"] == 1
+
+
+def test_sdk_errors_carry_the_aws_service_name(aws):
+    aws.model.create(VERSION_ARN)  # TRAINING_COMPLETED: detect is not ready
+    definition = {
+        "StartAt": "Detect",
+        "States": {
+            "Detect": task(
+                "rekognition:detectCustomLabels",
+                {
+                    "ProjectVersionArn": VERSION_ARN,
+                    "Image": {"S3Object": {"Bucket": "b", "Name": "k.png"}},
+                },
+                Catch=[
+                    {
+                        "ErrorEquals": ["Rekognition.ResourceNotReadyException"],
+                        "ResultPath": "$.error",
+                        "Next": "Caught",
+                    }
+                ],
+                End=True,
+            ),
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    desc = run_state_machine(aws, definition, {})
+    assert desc["status"] == "SUCCEEDED", desc
+    assert json.loads(desc["output"])["error"]["Error"] == "Rekognition.ResourceNotReadyException"
+
+
+def test_update_event_source_mapping_takes_the_step_functions_uuid_spelling(aws):
+    _, uuid = make_mapping(aws)
+    definition = {
+        "StartAt": "Enable",
+        "States": {
+            "Enable": task(
+                "lambda:updateEventSourceMapping",
+                {"Uuid.$": "$.uuid", "Enabled": True},
+                ResultSelector={"State.$": "$.State"},
+                End=True,
+            )
+        },
+    }
+    desc = run_state_machine(aws, definition, {"uuid": uuid})
+    assert desc["status"] == "SUCCEEDED", desc
+    assert aws.client("lambda").get_event_source_mapping(UUID=uuid)["State"] == "Enabled"
+
+
+def test_tripwire_moto_passes_uuid_to_boto3_unchanged():
+    """If this fails, moto now maps Uuid itself: drop PARAMETER_RENAMES."""
+    factory = shims._original_factory
+    assert factory is not None
+    client = factory("us-east-1", "lambda")
+    with pytest.raises(Exception) as info:  # noqa: B017 - the failure mode is moto's choice
+        client.update_event_source_mapping(Uuid="x" * 36, Enabled=True)
+    assert "UUID" in str(info.value) or "uuid" in str(info.value).lower()
+
+
+def test_tripwire_moto_lacks_aws_service_error_names():
+    """If this fails, moto names these services itself: revise SERVICE_ERROR_NAMES."""
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk as aws_sdk
+
+    added = set(shims.SERVICE_ERROR_NAMES) - {"sfn", "dynamodb"}
+    assert added.isdisjoint(shims.MOTO_SERVICE_ERROR_NAMES)
+    assert aws_sdk._SERVICE_ERROR_NAMES["rekognition"] == "Rekognition"
+
+
+def test_sending_to_a_queue_with_an_enabled_mapping_leaves_messages_alone(aws):
+    """AWS: Lambda polls the queue; sending does not receive. moto pushes inside
+    SendMessage (through Docker, absent here), bumping the receive count."""
+    url, uuid = make_mapping(aws)
+    aws.client("lambda").update_event_source_mapping(UUID=uuid, Enabled=True)
+    sqs = aws.client("sqs")
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    got = sqs.receive_message(
+        QueueUrl=url, AttributeNames=["ApproximateReceiveCount"], WaitTimeSeconds=0
+    )["Messages"]
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in got] == ["1"]
+
+
+def test_tripwire_moto_pushes_to_lambda_inside_send_message():
+    """If this fails, moto no longer pushes SQS messages to Lambda on send:
+    drop the event source mapping push shim."""
+    import inspect
+
+    from moto.sqs.models import Queue
+
+    source = inspect.getsource(Queue.add_message)
+    assert "lambda_event_source_mappings" in source and "send_sqs_batch" in source
+
+
+def test_shims_do_not_touch_ordinary_clients(aws):
+    lam = boto3.client("lambda", config=Config(parameter_validation=False))
+    with pytest.raises(Exception):  # noqa: B017
+        lam.update_event_source_mapping(Uuid="x" * 36, Enabled=True)
