@@ -45,7 +45,10 @@ class Key:
     """One config key as declared in Pulumi.yaml."""
 
     name: str
-    type: str  # Pulumi project config types: string | integer | boolean | array
+    # Pulumi project config types: string | integer | boolean | array. Pulumi has no
+    # float type; "number" keys are declared untyped in Pulumi.yaml (Pulumi then skips
+    # its type check, so `pulumi config set minConfidence 62.5` works) and parsed here.
+    type: str
     description: str
     default: Any = None  # None: required
 
@@ -58,8 +61,8 @@ KEYS: tuple[Key, ...] = (
         "ARN of the model's project (arn:aws:rekognition:REGION:ACCOUNT:project/NAME/TIMESTAMP). "
         "The version ARN does not contain the project's creation timestamp; when empty the "
         "program looks it up once with DescribeProjects.", default=""),
-    Key("minConfidence", "string",
-        "Minimum label confidence (number, 0-100) passed to DetectCustomLabels.", default="50"),
+    Key("minConfidence", "number",
+        "Minimum label confidence (0-100) passed to DetectCustomLabels.", default=50),
     Key("maxResults", "integer",
         "Maximum labels per image (0 = every label Rekognition returns).", default=0),
     Key("schedule", "string",
@@ -110,9 +113,9 @@ KEYS: tuple[Key, ...] = (
         "Deliveries of a message before it moves to the dead-letter queue.", default=5),
     Key("workflowLogLevel", "string",
         "State machine log level: ALL, ERROR, FATAL or OFF.", default="ERROR"),
-    Key("pricePerInferenceUnitHour", "string",
-        "Price of one inference unit hour (USD, number) used for cost estimates.",
-        default="4.00"),
+    Key("pricePerInferenceUnitHour", "number",
+        "Price of one inference unit hour (USD) used for cost estimates.",
+        default=4.0),
     Key("alarmEmail", "string",
         "E-mail address subscribed to the alarm topic; empty = no subscription.", default=""),
 )  # fmt: skip
@@ -200,6 +203,10 @@ class StackConfig:
     @property
     def version_name(self) -> str:
         return self._arn["version"]
+
+    @property
+    def handler_concurrency(self) -> int:
+        return handler_concurrency(self.batch_size)
 
     @property
     def queue_visibility_timeout_seconds(self) -> int:
@@ -360,7 +367,7 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
     concurrency = integer("maxConcurrency", 0, 1000)
     derived = concurrency == 0
     if derived:
-        concurrency = derive_max_concurrency(max_units_raw or min_units)
+        concurrency = derive_max_concurrency(max_units_raw or min_units, batch_size)
     elif concurrency < 2:
         raise ConfigError(
             "maxConcurrency",
@@ -411,14 +418,25 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
     )
 
 
-def derive_max_concurrency(inference_units: int) -> int:
+def handler_concurrency(batch_size: int) -> int:
+    """Images one invocation works on at once (the runtime's MAX_CONCURRENCY): an
+    invocation receives at most batchSize records, so it can work on all of them."""
+    return max(1, min(batch_size, 1000))
+
+
+def derive_max_concurrency(inference_units: int, batch_size: int) -> int:
     """Default MaximumConcurrency of the event source mapping for this many units.
 
-    The rule lives with the workflow's sizing (infra/sizing.py), where the model-time
-    benchmark measures it; this only clamps it to what SQS event sources accept."""
+    The rule (Little's law: provisioned TPS x time per image / images per
+    invocation, with headroom) lives with the workflow's sizing in infra/sizing.py,
+    where bench/bench_model_time.py measures it."""
     from infra.sizing import derive_concurrency
 
-    return max(2, min(1000, int(derive_concurrency(inference_units))))
+    return derive_concurrency(
+        inference_units,
+        batch_size=batch_size,
+        handler_concurrency=handler_concurrency(batch_size),
+    )
 
 
 def _suffixes(value: Any) -> tuple[str, ...]:
@@ -459,7 +477,9 @@ def pulumi_yaml_config() -> dict[str, dict[str, Any]]:
     """The ``config:`` block of Pulumi.yaml, generated from ``KEYS``."""
     block: dict[str, dict[str, Any]] = {}
     for key in KEYS:
-        entry: dict[str, Any] = {"type": key.type, "description": key.description}
+        entry: dict[str, Any] = {"description": key.description}
+        if key.type != "number":
+            entry = {"type": key.type, **entry}
         if key.type == "array":
             entry["items"] = {"type": "string"}
         if key.default is not None:
@@ -480,3 +500,37 @@ def markdown_table() -> str:
             default = "`" + json.dumps(key.default).strip('"') + "`"
         lines.append(f"| `{key.name}` | {key.type} | {default} | {key.description} |")
     return "\n".join(lines) + "\n"
+
+
+PULUMI_YAML_HEAD = """\
+# Pulumi project: scheduled, cost-optimal batch inference for Rekognition Custom Labels.
+# The `config:` block is generated from infra/config.py KEYS, the single declaration
+# (tests/infra/test_config.py fails when they differ). Regenerate with:
+#   .venv/bin/python -m infra.config --pulumi-yaml > Pulumi.yaml
+name: rekognition-batch
+description: Scheduled, cost-optimal batch inference for Amazon Rekognition Custom Labels
+runtime:
+  name: python
+  options:
+    toolchain: pip
+    virtualenv: .venv
+"""
+
+
+def render_pulumi_yaml() -> str:
+    """The whole Pulumi.yaml (PyYAML is a dependency of the pulumi SDK)."""
+    import yaml
+
+    body = yaml.safe_dump({"config": pulumi_yaml_config()}, sort_keys=False, width=100)
+    return PULUMI_YAML_HEAD + body
+
+
+if __name__ == "__main__":  # python -m infra.config --pulumi-yaml | --markdown
+    import sys
+
+    if sys.argv[1:] == ["--pulumi-yaml"]:
+        sys.stdout.write(render_pulumi_yaml())
+    elif sys.argv[1:] == ["--markdown"]:
+        sys.stdout.write(markdown_table())
+    else:
+        sys.exit("usage: python -m infra.config --pulumi-yaml | --markdown")

@@ -1,0 +1,139 @@
+"""Alarms worth paging on, published to one SNS topic (optionally e-mailed)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+# CloudWatch alarms evaluate at most one day: periods x period <= 86400 s.
+MODEL_ALARM_PERIOD_SECONDS = 300
+
+
+def model_alarm_periods(model_alarm_minutes: int) -> int:
+    """Consecutive 5-minute periods with the model in service that mean 'too long'."""
+    return max(1, math.ceil(model_alarm_minutes * 60 / MODEL_ALARM_PERIOD_SECONDS))
+
+
+@dataclass
+class AlarmsArgs:
+    dlq_name: pulumi.Input[str]
+    state_machine_arn: pulumi.Input[str]
+    project_name: str
+    version_name: str
+    model_alarm_minutes: int  # start timeout + max run + margin
+    alarm_email: str | None
+
+
+class Alarms(pulumi.ComponentResource):
+    """DLQ not empty; workflow executions failed or timed out; model in service
+    longer than any run may keep it (the ~4 USD/unit-hour forgotten-model case)."""
+
+    topic: aws.sns.Topic
+
+    def __init__(
+        self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("rekbatch:alarms:Alarms", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # Not KMS-encrypted on purpose: CloudWatch can not publish to a topic
+        # encrypted with the AWS-managed SNS key (its key policy can not grant
+        # cloudwatch.amazonaws.com kms:GenerateDataKey); alarms carry no data.
+        self.topic = aws.sns.Topic(f"{name}-topic", opts=child)
+        if args.alarm_email:
+            aws.sns.TopicSubscription(
+                f"{name}-email",
+                topic=self.topic.arn,
+                protocol="email",
+                endpoint=args.alarm_email,
+                opts=child,
+            )
+        actions = [self.topic.arn]
+
+        self.dlq_not_empty = aws.cloudwatch.MetricAlarm(
+            f"{name}-dlq-not-empty",
+            alarm_description=(
+                "Messages reached the dead-letter queue: images failed repeatedly. Inspect them, "
+                "fix the cause, then redrive the DLQ to the queue."
+            ),
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": args.dlq_name},
+            statistic="Maximum",
+            period=300,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=actions,
+            ok_actions=actions,
+            opts=child,
+        )
+
+        def states_metric(query_id: str, metric: str) -> dict:
+            return {
+                "id": query_id,
+                "return_data": False,
+                "metric": {
+                    "namespace": "AWS/States",
+                    "metric_name": metric,
+                    "dimensions": {"StateMachineArn": args.state_machine_arn},
+                    "period": 300,
+                    "stat": "Sum",
+                },
+            }
+
+        self.workflow_failed = aws.cloudwatch.MetricAlarm(
+            f"{name}-workflow-failed",
+            alarm_description=(
+                "A batch inference run failed or timed out. Its cleanup stopped the model; see "
+                "the execution and runs/<execution>.json in the final bucket."
+            ),
+            metric_queries=[
+                states_metric("failed", "ExecutionsFailed"),
+                states_metric("timedout", "ExecutionsTimedOut"),
+                {
+                    "id": "problems",
+                    "expression": "FILL(failed, 0) + FILL(timedout, 0)",
+                    "label": "Failed or timed-out executions",
+                    "return_data": True,
+                },
+            ],
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=actions,
+            ok_actions=actions,
+            opts=child,
+        )
+
+        # Rekognition publishes InServiceInferenceUnits (per ProjectName and
+        # VersionName, 1-minute data) while the model runs: in service in every
+        # period of a window longer than any run means it was left running.
+        periods = model_alarm_periods(args.model_alarm_minutes)
+        self.model_running_too_long = aws.cloudwatch.MetricAlarm(
+            f"{name}-model-running-too-long",
+            alarm_description=(
+                f"The model {args.project_name}/{args.version_name} has been running for more "
+                f"than {args.model_alarm_minutes} minutes (longer than any run may keep it). "
+                "It costs per inference-unit hour: stop it unless someone else uses it."
+            ),
+            namespace="AWS/Rekognition",
+            metric_name="InServiceInferenceUnits",
+            dimensions={"ProjectName": args.project_name, "VersionName": args.version_name},
+            statistic="Average",
+            period=MODEL_ALARM_PERIOD_SECONDS,
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=actions,
+            ok_actions=actions,
+            opts=child,
+        )
+        self.register_outputs({"topicArn": self.topic.arn})

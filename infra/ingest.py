@@ -1,0 +1,104 @@
+"""The ingest path: source bucket notifications -> encrypted queue -> dead-letter queue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import policies
+
+# SQS's maximum: a paused pipeline (model broken, schedule disabled) keeps its
+# backlog for two weeks. The DLQ keeps the same, since a message's age counts
+# from its first enqueue, not from its move to the DLQ.
+RETENTION_SECONDS = 14 * 24 * 3600
+
+
+def notification_suffixes(suffixes: Sequence[str]) -> list[str]:
+    """S3 suffix filters are case-sensitive: queue both letter cases of each suffix."""
+    out: list[str] = []
+    for suffix in suffixes:
+        for variant in (suffix.lower(), suffix.upper()):
+            if variant not in out:
+                out.append(variant)
+    return out
+
+
+@dataclass
+class IngestQueueArgs:
+    source_bucket_id: pulumi.Input[str]
+    source_bucket_arn: pulumi.Input[str]
+    account_id: str
+    visibility_timeout_seconds: int
+    max_receive_count: int
+    image_suffixes: Sequence[str]
+
+
+class IngestQueue(pulumi.ComponentResource):
+    """Queue + DLQ (SQS-managed SSE), redrive both ways, the bucket's notification."""
+
+    queue: aws.sqs.Queue
+    dlq: aws.sqs.Queue
+
+    def __init__(
+        self, name: str, args: IngestQueueArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("rekbatch:ingest:IngestQueue", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.dlq = aws.sqs.Queue(
+            f"{name}-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=RETENTION_SECONDS,
+            opts=child,
+        )
+        self.queue = aws.sqs.Queue(
+            name,
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=RETENTION_SECONDS,
+            visibility_timeout_seconds=args.visibility_timeout_seconds,
+            redrive_policy=pulumi.Output.json_dumps(
+                {"deadLetterTargetArn": self.dlq.arn, "maxReceiveCount": args.max_receive_count}
+            ),
+            opts=child,
+        )
+        # Only this queue may use the DLQ (a separate resource: queue and DLQ
+        # referencing each other's ARN directly would be a cycle).
+        aws.sqs.RedriveAllowPolicy(
+            f"{name}-dlq-redrive-allow",
+            queue_url=self.dlq.url,
+            redrive_allow_policy=pulumi.Output.json_dumps(
+                {"redrivePermission": "byQueue", "sourceQueueArns": [self.queue.arn]}
+            ),
+            opts=child,
+        )
+        queue_policy = aws.sqs.QueuePolicy(
+            f"{name}-policy",
+            queue_url=self.queue.url,
+            policy=pulumi.Output.all(self.queue.arn, args.source_bucket_arn).apply(
+                lambda a: json.dumps(policies.queue_policy(a[0], a[1], args.account_id))
+            ),
+            opts=child,
+        )
+        # S3 validates the destination when the notification is saved: the queue
+        # policy must exist first, hence the explicit dependency.
+        self.notification = aws.s3.BucketNotification(
+            f"{name}-notification",
+            bucket=args.source_bucket_id,
+            queues=[
+                {
+                    "id": f"image{suffix}",
+                    "queue_arn": self.queue.arn,
+                    "events": ["s3:ObjectCreated:*"],
+                    "filter_suffix": suffix,
+                }
+                for suffix in notification_suffixes(args.image_suffixes)
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy]),
+        )
+        self.register_outputs(
+            {"queueUrl": self.queue.url, "queueArn": self.queue.arn, "dlqUrl": self.dlq.url}
+        )
