@@ -68,7 +68,13 @@ MAX_BYTES_IMAGE_BYTES = 4 * 1024 * 1024  # and for Image.Bytes
 DEFAULT_MIN_CONFIDENCE = 50.0  # stands in for the model's "assumed threshold"
 TARGET_PREFIX = "RekognitionService."
 OPERATIONS = frozenset(
-    {"DetectCustomLabels", "StartProjectVersion", "StopProjectVersion", "DescribeProjectVersions"}
+    {
+        "DetectCustomLabels",
+        "StartProjectVersion",
+        "StopProjectVersion",
+        "DescribeProjectVersions",
+        "DescribeProjects",
+    }
 )
 # HTTP status per error, as documented in the Rekognition API reference.
 HTTP_STATUS = {"InternalServerError": 500, "ThrottlingException": 500}
@@ -324,6 +330,8 @@ class ModelEmulator:
             return self.stop_project_version(body)
         if operation == "DescribeProjectVersions":
             return self.describe_project_versions(body)
+        if operation == "DescribeProjects":
+            return self.describe_projects(body)
         raise RekognitionError("UnknownOperationException", f"unknown operation {operation}")
 
     def start_project_version(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -411,6 +419,27 @@ class ModelEmulator:
         if offset + max_results < len(versions):
             result["NextToken"] = base64.b64encode(str(offset + max_results).encode()).decode()
         return result
+
+    def describe_projects(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The projects of the registered versions (how the infra finds a project ARN)."""
+        names = body.get("ProjectNames")
+        if names is not None and (
+            not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+        ):
+            raise RekognitionError("InvalidParameterException", "ProjectNames must be a list.")
+        with self._lock:
+            projects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+            for version in sorted(self._versions.values(), key=lambda v: v.created_wall):
+                key = version.project_key
+                if key in projects or (names is not None and key[3] not in names):
+                    continue
+                projects[key] = {
+                    "ProjectArn": project_arn_of(version.arn),
+                    "CreationTimestamp": version.created_wall,
+                    "Status": "CREATED",
+                    "Feature": "CUSTOM_LABELS",
+                }
+        return {"ProjectDescriptions": list(projects.values())}
 
     def detect_custom_labels(self, body: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:

@@ -134,9 +134,10 @@ def install() -> None:
             _original_factory = factory_module.boto_client_for
         factory_module.boto_client_for = _client_factory
         for name in _CLIENT_USERS:
-            module = importlib.import_module(name)
-            module.boto_client_for = _client_factory
-        # Any other moto module that bound the original by name.
+            importlib.import_module(name)
+        # Every moto module that bound the original by name. A module whose
+        # factory is already ours, or a wrapper around ours (emulator/workflow.py
+        # adds one), is left alone: installing twice must not undo other shims.
         for name, module in list(sys.modules.items()):
             if name.startswith("moto.") and getattr(module, "boto_client_for", None) is (
                 _original_factory

@@ -197,3 +197,12 @@ def test_meter_counts_running_time_exactly_with_a_fake_clock():
     assert model.status(VERSION_ARN) == "STOPPED"
     assert meter["running_seconds"] == pytest.approx(40.0)
     assert meter["inference_unit_seconds"] == pytest.approx(120.0)
+
+
+def test_describe_projects_finds_the_project_arn_by_name(aws):
+    aws.model.create(VERSION_ARN)
+    aws.model.create("arn:aws:rekognition:us-east-1:123456789012:project/other/version/v/1")
+    rek = aws.client("rekognition")
+    found = rek.describe_projects(ProjectNames=["shapes"])["ProjectDescriptions"]
+    assert [p["ProjectArn"] for p in found] == [project_arn_of(VERSION_ARN)]
+    assert len(rek.describe_projects()["ProjectDescriptions"]) == 2
