@@ -89,16 +89,19 @@ def check_bucket(aws: Aws, bucket: str, role: str) -> None:
         raise UserError(explain(exc, f"{role} {bucket!r}") or str(exc)) from None
 
 
-def queue_depths(aws: Aws, queue_url: str) -> dict[str, int]:
+def queue_depths(aws: Aws, queue_url: str, role: str = "queue") -> dict[str, int]:
     """visible / inFlight / delayed message counts (SQS's approximate numbers)."""
-    attrs = aws.sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
+    try:
+        attrs = aws.sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+    except ClientError as exc:
+        raise UserError(explain(exc, f"{role} {queue_url}") or str(exc)) from None
     return {
         "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
         "inFlight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),

@@ -212,7 +212,7 @@ class Follower:
             self.running_s += now - self.last_poll
         self.last_poll = now
         depths = queue_depths(self.aws, self.queue_url)
-        dlq = sum(queue_depths(self.aws, self.dlq_url).values())
+        dlq = sum(queue_depths(self.aws, self.dlq_url, "DLQ").values())
         if self.dlq_at_start is None:
             self.dlq_at_start = dlq
         counts = self._count()
@@ -312,7 +312,7 @@ def status_data(aws: Aws, stack: Stack, runs: int) -> dict[str, Any]:
     model = describe_model(aws, project_arn, version)
     units = int(model.get("MinInferenceUnits") or stack.min_inference_units)
     queue = queue_depths(aws, queue_url)
-    dlq = queue_depths(aws, dlq_url)
+    dlq = queue_depths(aws, dlq_url, "DLQ")
     executions = list_executions(aws, sm_arn, runs)
     summaries = {
         s["executionName"]: s for s in recent_summaries(aws, final_bucket, stack.runs_prefix, runs)

@@ -59,7 +59,7 @@ def _pct(value: float) -> str:
 
 def _frame(item: Item, image: tuple[str, bytes] | None, colours: Mapping[str, str]) -> str:
     if image is None:
-        reason = "image not available" if item.ok else "no image"
+        reason = "image not available" if item.ok else "no preview (not a PNG/JPEG, or gone)"
         return f'<div class="frame missing"><span>{_e(reason)}</span></div>'
     parts = [
         '<div class="frame">',
@@ -178,7 +178,7 @@ h1{font-size:20px;margin:0 0 4px}
 .swatch.none{background:transparent;border:1px dashed var(--muted)}
 button{font:inherit;padding:2px 8px;border:1px solid var(--line);background:var(--card);border-radius:4px;cursor:pointer}
 #count{color:var(--muted);margin-left:auto}
-main,#failed .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:16px;padding:16px 24px}
+main,#failed .grid{display:grid;align-items:start;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:16px;padding:16px 24px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:6px;overflow:hidden}
 .card.wide{grid-column:1/-1}
 .card.failed{border-color:var(--bad)}
@@ -195,7 +195,7 @@ main,#failed .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(28
 .none,.when{color:var(--muted);margin:0 10px 8px;font-size:12px}
 .error{margin:0 10px 10px;color:var(--bad);word-break:break-word}
 .error code{font-weight:700}
-#failed h2{font-size:16px;margin:8px 24px 0;color:var(--bad)}
+#failed>h2{font-size:16px;margin:8px 24px 0;color:var(--bad)}
 [hidden]{display:none!important}
 .empty{color:var(--muted)}
 """
@@ -249,7 +249,7 @@ _SCRIPT = """
       card.hidden = !visible; if (visible) shown++;
     });
     const failedSection = document.getElementById('failed');
-    failedSection.querySelector('h2').hidden = !showFailed.checked;
+    failedSection.querySelector(':scope > h2').hidden = !showFailed.checked;
     document.getElementById('count').textContent = 'showing ' + shown + ' of ' + total;
     document.body.dataset.shown = shown;
   }

@@ -6,12 +6,14 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from PIL import Image
 
 from infra import outputs as out
+from runtime import documents
 
 VERSION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/birds/version/birds.2026-11-01/1700000000000"
 PROJECT_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/birds/1690000000000"
@@ -102,3 +104,85 @@ def list_keys(s3: Any, bucket: str, prefix: str = "") -> list[str]:
 def keys(aws: Any) -> Callable[..., list[str]]:
     s3 = aws.client("s3")
     return lambda bucket, prefix="": list_keys(s3, bucket, prefix)
+
+
+ROBIN_BOX = {"Left": 0.25, "Top": 0.2, "Width": 0.5, "Height": 0.4}
+
+
+def put_result(s3, key: str, labels: list[dict], image: bytes | None) -> None:
+    doc = documents.build_result_document(
+        source=documents.source_section("src-bucket", key, '"abc"', 123),
+        final_bucket="final-bucket",
+        project_version_arn=VERSION_ARN,
+        min_confidence=40.0,
+        labels=labels,
+    )
+    if image is not None:
+        s3.put_object(Bucket="final-bucket", Key=documents.output_image_key(key), Body=image)
+    s3.put_object(Bucket="final-bucket", Key=documents.result_key(key), Body=documents.dumps(doc))
+
+
+def put_failure(s3, key: str, code: str, message: str, image: bytes | None) -> None:
+    doc = documents.build_error_document(
+        source=documents.source_section("src-bucket", key, None, 10),
+        final_bucket="final-bucket",
+        failed_prefix="failed/",
+        code=code,
+        message=message,
+        project_version_arn=VERSION_ARN,
+        image_moved=image is not None,
+    )
+    if image is not None:
+        s3.put_object(
+            Bucket="final-bucket", Key=documents.failed_image_key("failed/", key), Body=image
+        )
+    s3.put_object(
+        Bucket="final-bucket",
+        Key=documents.failed_document_key("failed/", key),
+        Body=documents.dumps(doc),
+    )
+
+
+def label(name: str, confidence: float, box: dict | None = None) -> dict:
+    found: dict = {"Name": name, "Confidence": confidence}
+    if box:
+        found["Geometry"] = {"BoundingBox": box}
+    return found
+
+
+@pytest.fixture
+def results(aws, stack, make_image):
+    """Three processed images (one with two boxed labels, one classification-only, one without
+    labels), one failure, and a run summary that must not be read as a result."""
+    s3 = aws.client("s3")
+    put_result(
+        s3,
+        "garden/robin 1.png",
+        [
+            label("Robin", 97.5, ROBIN_BOX),
+            label("Sparrow", 42.0, {"Left": 0.05, "Top": 0.6, "Width": 0.2, "Height": 0.3}),
+        ],
+        make_image("png", (40, 90, 200), (400, 300)),
+    )
+    put_result(
+        s3,
+        "garden/sparrow+2.jpg",
+        [label("Sparrow", 88.25)],
+        make_image("jpeg", (30, 160, 60), (300, 300)),
+    )
+    put_result(s3, "street/empty é.jpg", [], make_image("jpeg", (120, 120, 120), (320, 240)))
+    put_failure(
+        s3,
+        "street/broken.jpg",
+        "InvalidImageFormat",
+        "Request has unsupported image format",
+        b"GIF89a",
+    )
+    s3.put_object(Bucket="final-bucket", Key="runs/rekbatch-x.json", Body=b'{"schemaVersion": 1}')
+    return s3
+
+
+@pytest.fixture
+def put() -> SimpleNamespace:
+    """Writers of result/error documents the way the runtime stores them."""
+    return SimpleNamespace(result=put_result, failure=put_failure, label=label)

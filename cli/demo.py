@@ -1,0 +1,322 @@
+"""``rekbatch demo`` / ``make demo``: the whole pipeline on the local emulator.
+
+One command from a fresh clone: start the local AWS (moto + the Custom Labels
+model emulator), create what the stack creates, upload generated sample images
+(or ``--images DIR``), run the real state machine, show progress, print what
+it cost, and download the final bucket to a folder a person can open. Waits
+are scaled down so it takes about a minute.
+
+Exit status: 0 when every image ended as a result or a failure document and
+the model was stopped; 1 when anything was lost, the model was left running,
+or the workflow failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import mimetypes
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from infra import outputs as out
+
+MARKER = ".rekbatch-demo"  # marks a folder the demo may overwrite
+DEMO_VERSION_ARN = (
+    "arn:aws:rekognition:us-east-1:123456789012:project/demo-shapes/version/demo-shapes.v1/"
+    "1700000000000"
+)
+# Emulator settings of the demo: a model that takes a few seconds to start and
+# serves `tps_per_unit` images per second per inference unit.
+DEMO_START_DELAY = 4.0
+DEMO_STOP_DELAY = 1.0
+DEMO_LATENCY = 0.05
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="rekbatch demo",
+        description="Run the batch inference pipeline end to end on the local emulator.",
+    )
+    p.add_argument("--images", type=Path, help="upload the files of this folder instead of samples")
+    p.add_argument("--count", type=int, default=24, help="generated sample images (default 24)")
+    p.add_argument("--out", type=Path, default=Path("demo-output"), help="download folder")
+    p.add_argument(
+        "--price-per-iu-hour",
+        type=float,
+        default=4.00,
+        help="USD per inference-unit hour for the cost estimate (default 4.00)",
+    )
+    p.add_argument("--inference-units", type=int, default=1)
+    p.add_argument("--tps-per-unit", type=float, default=5.0, help="emulated model throughput")
+    p.add_argument("--poll-interval", type=int, default=2, help="workflow poll interval, seconds")
+    p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+    p.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+    args = p.parse_args(argv)
+    if args.count < 1 or args.inference_units < 1 or args.poll_interval < 1:
+        p.error("--count, --inference-units and --poll-interval must be >= 1")
+    if args.price_per_iu_hour < 0 or args.tps_per_unit <= 0:
+        p.error("--price-per-iu-hour must be >= 0 and --tps-per-unit > 0")
+    return args
+
+
+@dataclass
+class Report:
+    uploaded: int
+    processed: int
+    failed: int
+    left_in_source: int
+    queued: int
+    dlq: int
+    model_status: str
+    running_seconds: float
+    unit_seconds: float
+    cost: float
+    execution_status: str
+    outcome: str | None
+    error: str | None
+
+    @property
+    def lost(self) -> int:
+        return self.uploaded - self.processed - self.failed - self.left_in_source
+
+    @property
+    def model_left_running(self) -> bool:
+        return self.model_status in ("RUNNING", "STARTING")
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.lost == 0
+            and not self.model_left_running
+            and self.execution_status == "SUCCEEDED"
+            and self.left_in_source == 0
+        )
+
+
+def _prepare_out(folder: Path) -> None:
+    """Refuse to overwrite a folder the demo did not create."""
+    if folder.exists():
+        if not (folder / MARKER).exists() and any(folder.iterdir()):
+            raise SystemExit(f"{folder} exists and is not a demo output folder; choose --out")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / MARKER).write_text("written by `rekbatch demo`; safe to delete\n")
+
+
+def _upload(s3: Any, bucket: str, files: list[tuple[Path, str]]) -> None:
+    for path, key in files:
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+
+
+def _download(s3: Any, bucket: str, folder: Path) -> int:
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", ()):
+            target = folder / item["Key"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, item["Key"], str(target))
+            count += 1
+    return count
+
+
+def _wait_for_messages(aws: Any, outputs: dict[str, Any], expected: int, timeout: float) -> None:
+    from emulator.workflow import queue_depth
+
+    deadline = time.monotonic() + timeout
+    while queue_depth(aws.client("sqs"), outputs[out.QUEUE_URL])["total"] < expected:
+        if time.monotonic() > deadline:
+            raise SystemExit("the S3 notifications did not reach the queue")
+        time.sleep(0.1)
+
+
+class Progress:
+    """A live table on a terminal, one plain line per change otherwise."""
+
+    def __init__(self, console: Console, plain: bool) -> None:
+        self.console = console
+        self.plain = plain or not console.is_terminal
+        self.live: Live | None = None
+        self.last: str | None = None
+        self.started = time.monotonic()
+
+    def __enter__(self) -> Progress:
+        if not self.plain:
+            self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def update(self, execution: str, snap: dict[str, Any], total: int) -> None:
+        elapsed = time.monotonic() - self.started
+        queue = snap["queue"]
+        if self.live is not None:
+            table = Table(title="rekbatch demo: workflow progress", show_header=False)
+            table.add_column(style="bold")
+            table.add_column()
+            table.add_row("elapsed", f"{elapsed:5.1f} s")
+            table.add_row("workflow", execution)
+            table.add_row("model", snap["model"])
+            table.add_row("mapping", snap["mapping"])
+            table.add_row(
+                "queue",
+                f"{queue['visible']} waiting, {queue['inFlight']} in flight, DLQ {snap['dlq']}",
+            )
+            table.add_row("images done", f"{snap['done']} / {total}")
+            table.add_row("failures", str(snap["failed"]))
+            self.live.update(table)
+            return
+        line = (
+            f"workflow {execution:<9} model {snap['model']:<9} mapping {snap['mapping']:<8} "
+            f"queue {queue['visible']}+{queue['inFlight']} done {snap['done']}/{total} "
+            f"failed {snap['failed']}"
+        )
+        if line != self.last:
+            self.console.print(f"[{elapsed:5.1f}s] {line}", highlight=False)
+            self.last = line
+
+
+def run_demo(args: argparse.Namespace, console: Console) -> Report:
+    from cli import samples
+    from emulator.server import LocalAws
+    from emulator.workflow import (
+        finish_run,
+        lambda_service,
+        provision_stack,
+        snapshot,
+        start_run,
+    )
+
+    work = Path(tempfile.mkdtemp(prefix="rekbatch-demo-"))
+    try:
+        if args.images:
+            files = samples.files_in(args.images)
+            if not files:
+                raise SystemExit(f"no files in {args.images}")
+        else:
+            files = [(s.path, s.key) for s in samples.generate(work / "samples", args.count)]
+        _prepare_out(args.out)
+        console.print(f"starting the local emulator; {len(files)} files to process")
+        with LocalAws() as aws:
+            aws.model.configure(
+                start_delay=DEMO_START_DELAY,
+                stop_delay=DEMO_STOP_DELAY,
+                tps_per_unit=args.tps_per_unit,
+                latency=DEMO_LATENCY,
+            )
+            version_arn = aws.model.create(DEMO_VERSION_ARN, "TRAINING_COMPLETED")
+            outputs = provision_stack(
+                aws,
+                project_version_arn=version_arn,
+                min_inference_units=args.inference_units,
+                poll_interval_seconds=args.poll_interval,
+                model_poll_seconds=1,
+                model_start_timeout_seconds=120,
+                max_run_seconds=int(args.timeout),
+                model_check_every_polls=3,
+                disable_grace_seconds=2,
+                retry_interval_seconds=1,
+            )
+            with lambda_service(aws, outputs):
+                _upload(aws.client("s3"), outputs[out.SOURCE_BUCKET], files)
+                _wait_for_messages(aws, outputs, len(files), timeout=30)
+                sfn = aws.client("stepfunctions")
+                execution_arn = start_run(sfn, outputs[out.STATE_MACHINE_ARN])
+                with Progress(console, args.plain) as progress:
+
+                    def show(described: dict[str, Any]) -> None:
+                        progress.update(described["status"], snapshot(aws, outputs), len(files))
+
+                    result = finish_run(
+                        sfn,
+                        aws.client("s3"),
+                        outputs,
+                        execution_arn,
+                        timeout=args.timeout,
+                        interval=0.5,
+                        on_progress=show,
+                    )
+            report = _report(aws, outputs, len(files), result, args.price_per_iu_hour)
+            downloaded = _download(aws.client("s3"), outputs[out.FINAL_BUCKET], args.out)
+        console.print(f"downloaded {downloaded} objects of the final bucket to {args.out}/")
+        return report
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _report(aws: Any, outputs: dict[str, Any], uploaded: int, result: Any, price: float) -> Report:
+    from emulator.workflow import model_status, queue_depth, result_keys
+
+    s3 = aws.client("s3")
+    keys = result_keys(s3, outputs)
+    source = s3.list_objects_v2(Bucket=outputs[out.SOURCE_BUCKET]).get("KeyCount", 0)
+    sqs = aws.client("sqs")
+    meter = aws.model.meter()
+    return Report(
+        uploaded=uploaded,
+        processed=len(keys["results"]),
+        failed=sum(1 for k in keys["failed"] if k.endswith(".json")),
+        left_in_source=source,
+        queued=queue_depth(sqs, outputs[out.QUEUE_URL])["total"],
+        dlq=queue_depth(sqs, outputs[out.DLQ_URL])["total"],
+        model_status=model_status(aws.client("rekognition"), outputs),
+        running_seconds=meter["running_seconds"],
+        unit_seconds=meter["inference_unit_seconds"],
+        cost=meter["inference_unit_seconds"] / 3600 * price,
+        execution_status=result.status,
+        outcome=result.outcome,
+        error=None if result.succeeded else f"{result.error}: {result.cause}",
+    )
+
+
+def print_report(console: Console, report: Report, args: argparse.Namespace) -> None:
+    table = Table(title="rekbatch demo: summary", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("workflow", f"{report.execution_status} ({report.outcome})")
+    table.add_row("images uploaded", str(report.uploaded))
+    table.add_row("processed", str(report.processed))
+    table.add_row("failed (see failed/)", str(report.failed))
+    table.add_row("still queued", f"{report.left_in_source} in source, DLQ {report.dlq}")
+    table.add_row("lost", str(report.lost))
+    table.add_row("model", f"{report.model_status}; running {report.running_seconds:.1f} s")
+    table.add_row(
+        "estimated cost",
+        f"${report.cost:.4f} ({report.unit_seconds:.1f} IU-seconds at "
+        f"${args.price_per_iu_hour:.2f}/IU-hour)",
+    )
+    table.add_row("output", f"{args.out}/ (images, *.json results, failed/, runs/)")
+    console.print(table)
+    if report.error:
+        console.print(f"[red]workflow error[/red] {report.error}")
+    if report.lost:
+        console.print(f"[red]{report.lost} image(s) unaccounted for[/red]")
+    if report.model_left_running:
+        console.print("[red]the model was left running[/red]")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console()
+    started = time.monotonic()
+    report = run_demo(args, console)
+    print_report(console, report, args)
+    console.print(f"demo finished in {time.monotonic() - started:.0f} s")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
