@@ -40,12 +40,14 @@ def client_config(settings: Settings, pool: int) -> AioConfig:
 
     ``max_pool_connections`` below the concurrency would queue requests inside
     aiohttp and cap the throughput silently; above it only wastes sockets.
+    ``total_max_attempts`` counts the first call too (botocore's ``max_attempts``
+    key counts retries only), matching the MAX_ATTEMPTS setting and AWS_MAX_ATTEMPTS.
     """
     return AioConfig(
         max_pool_connections=pool,
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
-        retries={"mode": settings.retry_mode, "max_attempts": settings.max_attempts},
+        retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
     )
 
 

@@ -368,3 +368,314 @@ def test_a_message_is_retried_when_any_of_its_images_must_be(env, context, logs)
         "failed/mix/notes.txt",
         "failed/mix/notes.txt.json",
     }
+
+
+# -- redelivery and idempotency ------------------------------------------------------
+
+
+def test_redelivery_after_success_is_a_success_without_a_model_call(
+    env, put_and_event, context, logs
+):
+    event = put_and_event("again.png")
+    handler = env.handler()
+    handler(event, context)
+    first_doc = env.document("again.png.json")
+    calls = env.aws.model.meter()["detect_calls"]
+    logs.records.clear()
+
+    response = handler(event, context)
+
+    assert response == {"batchItemFailures": []}
+    assert logs.outcomes() == {"again.png": "already_processed"}
+    assert env.aws.model.meter()["detect_calls"] == calls
+    assert env.document("again.png.json") == first_doc, "the result is not rewritten"
+
+
+def test_redelivery_after_a_permanent_failure_is_acknowledged(env, context, logs):
+    env.put("bad.txt", b"x", "text/plain")
+    event = sqs_event(sqs_record(s3_event_body("bad.txt")))
+    handler = env.handler()
+    handler(event, context)
+    logs.records.clear()
+
+    assert handler(event, context) == {"batchItemFailures": []}
+    assert logs.outcomes() == {"bad.txt": "already_failed"}
+
+
+def test_source_deleted_before_processing_is_acknowledged_and_recorded(env, context, logs):
+    response = env.handler()(sqs_event(sqs_record(s3_event_body("vanished.png"))), context)
+
+    assert response == {"batchItemFailures": []}
+    assert logs.outcomes() == {"vanished.png": "missing"}
+    assert [r.levelno for r in logs.images()] == [logging.WARNING]
+    doc = _assert_filed_as_failed(env, "vanished.png", "SourceMissing", image_moved=False)
+    assert doc["output"]["imageKey"] is None
+    assert env.aws.model.meter()["detect_calls"] == 0
+
+
+@pytest.mark.parametrize(
+    "leftovers",
+    [
+        pytest.param({"r.png.json": b"{}"}, id="crash-after-result"),
+        pytest.param({"r.png.json": b"{}", "r.png": b"old"}, id="crash-after-copy"),
+    ],
+)
+def test_crash_before_delete_is_finished_by_the_redelivery(env, context, leftovers):
+    env.put("r.png")
+    for key, body in leftovers.items():
+        env.s3.put_object(Bucket=FINAL, Key=key, Body=body)
+
+    response = env.handler()(sqs_event(sqs_record(s3_event_body("r.png"))), context)
+
+    assert response == {"batchItemFailures": []}
+    assert env.keys(SOURCE) == set()
+    assert env.document("r.png.json")["kind"] == "result", "the stale result is overwritten"
+    assert env.s3.get_object(Bucket=FINAL, Key="r.png")["Body"].read() == image_bytes()
+
+
+def test_duplicate_messages_in_one_batch_process_the_image_once(env, context, logs):
+    env.put("dup.png")
+    body = s3_event_body("dup.png")
+    response = env.handler()(sqs_event(sqs_record(body, "m1"), sqs_record(body, "m2")), context)
+
+    assert response == {"batchItemFailures": []}
+    assert env.keys(SOURCE) == set()
+    assert env.keys(FINAL) == {"dup.png", "dup.png.json"}
+    outcomes = [r.outcome for r in logs.images()]  # type: ignore[attr-defined]
+    assert "processed" in outcomes
+    assert set(outcomes) <= {"processed", "already_processed"}
+
+
+# -- event loops and threads ---------------------------------------------------------
+
+
+def test_warm_invocations_on_one_thread_reuse_loop_and_clients(env, context, put_and_event):
+    handler = env.handler()
+    assert handler(put_and_event("w1.png"), context) == {"batchItemFailures": []}
+    state = handler._local.state
+    loop, resources = state.loop, state.resources
+
+    assert handler(put_and_event("w2.png"), context) == {"batchItemFailures": []}
+
+    assert handler._local.state.loop is loop and not loop.is_closed()
+    assert handler._local.state.resources is resources
+    assert env.keys(SOURCE) == set()
+
+
+def test_another_asyncio_run_between_invocations_does_not_break_the_handler(
+    env, context, put_and_event
+):
+    import asyncio
+
+    handler = env.handler()
+    handler(put_and_event("a1.png"), context)
+    asyncio.run(asyncio.sleep(0))  # some other code creates and closes a loop on this thread
+    assert handler(put_and_event("a2.png"), context) == {"batchItemFailures": []}
+
+
+def test_handler_called_from_several_threads_at_once(env, context):
+    from concurrent.futures import ThreadPoolExecutor
+
+    handler = env.handler(max_concurrency=2)
+    env.aws.model.configure(latency=0.05)
+    batches = []
+    for t in range(4):
+        keys = [f"t{t}/{i}.png" for i in range(4)]
+        for key in keys:
+            env.put(key)
+        batches.append(sqs_event(*(sqs_record(s3_event_body(k), k) for k in keys)))
+
+    loops: dict[int, object] = {}
+
+    def invoke(event):
+        import threading
+
+        response = handler(event, FakeContext())
+        loops[threading.get_ident()] = handler._local.state.loop
+        return response
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(invoke, batches))
+        # Second round on the same (warm) threads.
+        more = []
+        for t in range(4):
+            env.put(f"again/{t}.png")
+            more.append(sqs_event(sqs_record(s3_event_body(f"again/{t}.png"))))
+        responses += list(pool.map(invoke, more))
+
+    assert all(r == {"batchItemFailures": []} for r in responses)
+    assert env.keys(SOURCE) == set()
+    assert len({id(loop) for loop in loops.values()}) == len(loops), "one loop per thread"
+    assert len([k for k in env.keys(FINAL) if k.endswith(".json")]) == 20
+
+
+def test_close_releases_every_thread_loop(env, context, put_and_event):
+    handler = env.handler()
+    handler(put_and_event("c.png"), context)
+    loop = handler._local.state.loop
+    handler.close()
+    assert loop.is_closed()
+    # A closed handler opens a fresh loop when called again.
+    assert handler(put_and_event("d.png"), context) == {"batchItemFailures": []}
+
+
+# -- concurrency ---------------------------------------------------------------------
+
+
+def test_model_calls_are_bounded_by_max_concurrency(env, context):
+    import threading
+    import time
+
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def latency() -> float:
+        # Runs in the emulator's request thread: count calls in flight.
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.3)
+        with lock:
+            state["now"] -= 1
+        return 0.0
+
+    env.aws.model.configure(latency=latency)
+    keys = [f"c/{i}.png" for i in range(9)]
+    for key in keys:
+        env.put(key)
+    event = sqs_event(*(sqs_record(s3_event_body(k), k) for k in keys))
+
+    response = env.handler(max_concurrency=3)(event, context)
+
+    assert response == {"batchItemFailures": []}
+    assert state["peak"] == 3
+
+
+def test_connection_pools_are_sized_to_the_concurrency(env, context, put_and_event):
+    handler = env.handler(max_concurrency=5)
+    handler(put_and_event("p.png"), context)
+    resources = handler._local.state.resources
+    assert resources.rekognition.meta.config.max_pool_connections == 5
+    assert resources.s3.meta.config.max_pool_connections == 10  # 2 images per model slot
+    assert resources.rekognition.meta.config.retries == {
+        "mode": "standard",
+        "total_max_attempts": 1,
+    }
+
+
+# -- observability -------------------------------------------------------------------
+
+
+def test_one_structured_log_line_per_image(env, context, logs):
+    env.put("ok.png")
+    env.put("bad.txt", b"x", "text/plain")
+    event = sqs_event(sqs_record(s3_event_body("ok.png", "bad.txt"), "m1"))
+    env.handler()(event, FakeContext(aws_request_id="req-1"))
+
+    lines = logs.images()
+    assert len(lines) == 2
+    formatted = [json.loads(runtime_logger.registered_formatter.format(r)) for r in lines]
+    by_key = {line["key"]: line for line in formatted}
+    assert by_key["ok.png"]["outcome"] == "processed"
+    assert by_key["bad.txt"]["outcome"] == "failed"
+    assert by_key["bad.txt"]["code"] == "UnsupportedImageType"
+    for line in formatted:
+        assert line["message_id"] == "m1"
+        assert line["bucket"] == SOURCE
+        assert isinstance(line["latency_ms"], float) and line["latency_ms"] >= 0
+
+
+def test_metrics_are_emitted_as_one_emf_document_per_invocation(env, context, capsys):
+    env.put("ok.png")
+    env.put("bad.txt", b"x", "text/plain")
+    env.put("slow.png")
+    handler = env.handler()
+    capsys.readouterr()
+
+    env.aws.model.configure(fault_rates={"ThrottlingException": 1.0})
+    handler(sqs_event(sqs_record(s3_event_body("slow.png"), "slow")), context)
+    env.aws.model.configure(fault_rates={})
+    handler(sqs_event(sqs_record(s3_event_body("ok.png", "bad.txt"), "ok")), context)
+
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert len(emf) == 2, "one EMF document per invocation"
+    retried, processed = emf
+    assert retried["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CustomLabelsPipeline"
+    assert retried["ImagesRetried"] == [1.0]
+    assert len(retried["DetectCustomLabelsLatency"]) == 1
+    assert processed["ImagesProcessed"] == [1.0]
+    assert processed["ImagesFailed"] == [1.0]
+    assert len(processed["DetectCustomLabelsLatency"]) == 1, "the .txt never reaches the model"
+    assert "ImagesRetried" not in processed
+    assert processed["service"] == "custom-labels-inference"
+
+
+# -- nothing is ever lost ------------------------------------------------------------
+
+
+def test_nothing_is_ever_lost_under_random_faults_and_redelivery(env, context):
+    """Like SQS: redeliver what the handler reports until nothing is left. After every
+    round each key is finished (result or error document, source gone) or its message
+    is still pending with the source in place; at the end everything is finished."""
+    good = [f"lot/img{i}.png" for i in range(12)] + [f"lot/photo {i}.jpg" for i in range(4)]
+    not_images = ["lot/readme.txt", "lot/data.csv"]
+    corrupt = ["lot/corrupt1.jpg", "lot/corrupt2.png"]
+    never_uploaded = ["lot/ghost.png"]
+    for key in good:
+        if key.endswith(".jpg"):
+            env.put(key, image_bytes("JPEG"), "image/jpeg")
+        else:
+            env.put(key)
+    for key in not_images:
+        env.put(key, b"a,b", "text/plain")
+    for key in corrupt:
+        env.put(key, b"\x89PNG\r\n\x1a\n garbage")
+    all_keys = good + not_images + corrupt + never_uploaded
+
+    # Messages of 1 to 3 records, plus two that are not S3 events.
+    records, groups, i = [], {}, 0
+    for n, size in enumerate([1, 3, 2, 1, 3, 1, 2, 3, 1, 2, 2]):
+        keys = all_keys[i : i + size]
+        i += size
+        if keys:
+            groups[f"msg{n}"] = keys
+            records.append(sqs_record(s3_event_body(*keys), f"msg{n}"))
+    assert i >= len(all_keys)
+    records.append(sqs_record("garbage", "junk1"))
+    records.append(sqs_record('{"Records": [{"eventSource": "aws:sqs"}]}', "junk2"))
+
+    env.aws.model.configure(
+        fault_rates={"ThrottlingException": 0.3, "InternalServerError": 0.1}, seed=42
+    )
+    handler = env.handler(max_concurrency=4)
+    pending = records
+    for round_no in range(12):
+        if round_no == 6:
+            env.aws.model.configure(fault_rates={})  # the outage ends
+        response = handler(sqs_event(*pending), FakeContext())
+        retry = failed_ids(response)
+        assert retry <= {r["messageId"] for r in pending}
+        assert not retry & {"junk1", "junk2"}
+        source, final = env.keys(SOURCE), env.keys(FINAL)
+        pending_keys = {k for m in retry for k in groups[m]}
+        for key in all_keys:
+            finished = (
+                key + ".json" in final or "failed/" + key + ".json" in final
+            ) and key not in source
+            assert finished or (key in pending_keys and key in source), (round_no, key)
+        pending = [r for r in pending if r["messageId"] in retry]
+        if not pending:
+            break
+
+    assert not pending, "everything finished once the faults stopped"
+    assert env.keys(SOURCE) == set()
+    final = env.keys(FINAL)
+    for key in good:
+        assert {key, key + ".json"} <= final
+        assert env.document(key + ".json")["kind"] == "result"
+    for key in not_images + corrupt:
+        assert {"failed/" + key, "failed/" + key + ".json"} <= final
+    assert env.document("failed/lot/readme.txt.json")["code"] == "UnsupportedImageType"
+    assert env.document("failed/lot/corrupt1.jpg.json")["code"] == "InvalidImageFormat"
+    assert env.document("failed/lot/ghost.png.json")["code"] == "SourceMissing"
+    assert env.aws.model.meter()["faults_injected"] > 0, "the faults really happened"
