@@ -21,10 +21,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +53,8 @@ _DERIVED_FIELDS = {
     "event_source_mapping_uuid",
     "final_bucket",
 }
+
+_SHARED_FIELDS = {"runs_prefix", "min_inference_units"}  # data-path options too
 
 STATE_MACHINE_NAME = "rekbatch-orchestrator"
 ROLE_NAME = "rekbatch-orchestrator-role"
@@ -213,15 +217,39 @@ def provision_stack(aws: Any, **options: Any) -> dict[str, Any]:
     """
     from emulator.stack import provision_data_path
 
-    workflow_options = {k: options.pop(k) for k in list(options) if k in _WORKFLOW_FIELDS}
-    derived = set(workflow_options) & _DERIVED_FIELDS
-    if derived:
-        raise TypeError(f"{sorted(derived)} come from the data path, not from options")
+    # Settings both sides know (runs prefix, inference units) go to the data path,
+    # whose outputs the workflow reads them from.
+    own = _WORKFLOW_FIELDS - _SHARED_FIELDS - _DERIVED_FIELDS
+    workflow_options = {k: options.pop(k) for k in list(options) if k in own}
     outputs = dict(provision_data_path(aws, **options))
     outputs[out.STATE_MACHINE_ARN] = deploy_state_machine(
         aws, outputs, **{**FAST_WORKFLOW, **workflow_options}
     )
     return outputs
+
+
+@contextmanager
+def lambda_service(aws: Any, outputs: Mapping[str, Any], **poller_options: Any) -> Iterator[Any]:
+    """The local Lambda service for the stack's mapping (emulator.poller), running
+    the real handler while the state machine keeps the mapping Enabled.
+
+    The handler's clients read AWS_ENDPOINT_URL and friends from the process
+    environment: they are set to ``aws.env()`` for the duration (and restored),
+    so nothing here can reach a real account.
+    """
+    from emulator.poller import LambdaPoller
+
+    saved = {name: os.environ.get(name) for name in aws.env()}
+    os.environ.update(aws.env())
+    try:
+        with LambdaPoller(aws, outputs[out.EVENT_SOURCE_MAPPING_UUID], **poller_options) as poller:
+            yield poller
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # -------------------------------------------------------------------- run helpers
@@ -406,6 +434,7 @@ __all__ = [
     "deploy_state_machine",
     "finish_run",
     "install_sdk_casing_shim",
+    "lambda_service",
     "model_status",
     "provision_stack",
     "queue_depth",

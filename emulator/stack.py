@@ -1,0 +1,252 @@
+"""The data path of the Pulumi stack, created on the local emulator.
+
+``provision_data_path`` makes what ``infra/`` declares for the data path
+(source and final buckets, queue + DLQ with redrive, queue policy, S3
+ObjectCreated notifications per image suffix in both letter cases, the
+function's role, the function with its environment from
+``runtime.settings.Settings.to_env``, and the event source mapping created
+DISABLED with ReportBatchItemFailures) using the same shared pieces the
+program uses (``infra.config``, ``infra.policies``, ``infra.outputs``), and
+returns the outputs under the stack output names. emulator/workflow.py adds
+the state machine on top.
+
+Names are deterministic (``rekbatch-<stack>-...``) instead of Pulumi's
+random suffixes, so a second call for the same stack fails like a name
+clash would, and tests can predict them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Sequence
+from typing import Any
+
+from emulator.model import project_arn_of, version_name_of
+from infra import outputs as out
+from infra import policies
+from infra.config import LAMBDA_RUNTIME, handler_concurrency, visibility_timeout
+from runtime.settings import Settings
+
+HANDLER = "runtime.handler.lambda_handler"  # as infra/inference.py deploys it
+RETENTION_SECONDS = 14 * 24 * 3600  # as infra/ingest.py
+DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR = 4.0
+PLACEHOLDER_MODULE = (
+    '"""Placeholder: the local emulator runs runtime.handler in-process."""\n'
+    "def lambda_handler(event, context):\n"
+    "    raise RuntimeError('run through emulator.poller')\n"
+)
+
+
+def notification_suffixes(suffixes: Sequence[str]) -> list[str]:
+    """Both letter cases of each suffix (S3 suffix filters are case-sensitive)."""
+    result: list[str] = []
+    for suffix in suffixes:
+        for variant in (suffix.lower(), suffix.upper()):
+            if variant not in result:
+                result.append(variant)
+    return result
+
+
+def _placeholder_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("runtime/handler.py", PLACEHOLDER_MODULE)
+        zf.writestr("runtime/__init__.py", "")
+    return buf.getvalue()
+
+
+def provision_data_path(
+    aws: Any,
+    *,
+    project_version_arn: str,
+    stack: str = "dev",
+    min_confidence: float = 50.0,
+    max_results: int = 0,
+    handler_max_concurrency: int | None = None,
+    failed_prefix: str = "failed/",
+    image_suffixes: Sequence[str] = (".jpg", ".jpeg", ".png"),
+    max_receive_count: int = 3,
+    batch_size: int = 10,
+    batching_window: int = 1,
+    maximum_concurrency: int = 2,
+    lambda_timeout_seconds: int = 60,
+    visibility_timeout_seconds: int | None = None,
+    memory_mb: int = 1024,
+    runs_prefix: str = "runs/",
+    min_inference_units: int = 1,
+    price_per_inference_unit_hour: float = DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR,
+    register_model: bool = True,
+) -> dict[str, Any]:
+    """Create the data path on ``aws`` (a started LocalAws); return the stack outputs.
+
+    ``visibility_timeout_seconds`` defaults to AWS's rule for SQS event
+    sources (6 x function timeout + batching window, as infra/config.py);
+    tests lower it to see failed messages come back quickly.
+    ``register_model`` adds the version to the model emulator
+    (TRAINING_COMPLETED) unless it is already there.
+    """
+    if not 2 <= maximum_concurrency <= 1000:
+        raise ValueError("maximum_concurrency must be 2..1000 (Lambda's ScalingConfig range)")
+    region, account = aws.region, aws.account_id
+    prefix = f"rekbatch-{stack}"
+    source_bucket, final_bucket = f"{prefix}-source-{account}", f"{prefix}-final-{account}"
+    settings = Settings(
+        final_bucket=final_bucket,
+        project_version_arn=project_version_arn,
+        min_confidence=min_confidence,
+        max_results=max_results,
+        max_concurrency=handler_max_concurrency or handler_concurrency(batch_size),
+        failed_prefix=failed_prefix,
+        image_suffixes=tuple(s.lower() for s in image_suffixes),
+    )
+    # Validate exactly as the function's cold start would.
+    settings = Settings.from_env(settings.to_env())
+    if register_model:
+        try:
+            aws.model.status(project_version_arn)
+        except KeyError:
+            aws.model.create(project_version_arn)
+
+    s3, sqs, iam, lam = (aws.client(name) for name in ("s3", "sqs", "iam", "lambda"))
+    for bucket in (source_bucket, final_bucket):
+        create = {"Bucket": bucket}
+        if region != "us-east-1":
+            create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        s3.create_bucket(**create)
+        s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+
+    dlq_url = sqs.create_queue(
+        QueueName=f"{prefix}-dlq",
+        Attributes={
+            "MessageRetentionPeriod": str(RETENTION_SECONDS),
+            "SqsManagedSseEnabled": "true",
+        },
+    )["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    visibility = visibility_timeout_seconds or visibility_timeout(
+        lambda_timeout_seconds, batching_window
+    )
+    queue_url = sqs.create_queue(
+        QueueName=f"{prefix}-queue",
+        Attributes={
+            "MessageRetentionPeriod": str(RETENTION_SECONDS),
+            "SqsManagedSseEnabled": "true",
+            "VisibilityTimeout": str(visibility),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
+            ),
+        },
+    )["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
+    sqs.set_queue_attributes(
+        QueueUrl=dlq_url,
+        Attributes={
+            "RedriveAllowPolicy": json.dumps(
+                {"redrivePermission": "byQueue", "sourceQueueArns": [queue_arn]}
+            )
+        },
+    )
+    source_arn = f"arn:aws:s3:::{source_bucket}"
+    final_arn = f"arn:aws:s3:::{final_bucket}"
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={"Policy": json.dumps(policies.queue_policy(queue_arn, source_arn, account))},
+    )
+    s3.put_bucket_notification_configuration(
+        Bucket=source_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": f"image{suffix}",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": suffix}]}},
+                }
+                for suffix in notification_suffixes(settings.image_suffixes)
+            ]
+        },
+    )
+
+    function_name = f"{prefix}-inference"
+    log_group = f"/aws/lambda/{function_name}"
+    role = iam.create_role(
+        RoleName=f"{function_name}-role",
+        AssumeRolePolicyDocument=json.dumps(policies.lambda_assume_role_policy()),
+        Description="Inference Lambda: label images from the queue with the model version",
+    )["Role"]
+    iam.put_role_policy(
+        RoleName=role["RoleName"],
+        PolicyName=f"{function_name}-policy",
+        PolicyDocument=json.dumps(
+            policies.function_policy(
+                source_bucket_arn=source_arn,
+                final_bucket_arn=final_arn,
+                queue_arn=queue_arn,
+                project_version_arn=project_version_arn,
+                log_group_arn=f"arn:aws:logs:{region}:{account}:log-group:{log_group}",
+            )
+        ),
+    )
+    lam.create_function(
+        FunctionName=function_name,
+        Runtime=LAMBDA_RUNTIME,
+        Role=role["Arn"],
+        Handler=HANDLER,
+        Code={"ZipFile": _placeholder_zip()},
+        Timeout=lambda_timeout_seconds,
+        MemorySize=memory_mb,
+        Environment={"Variables": settings.to_env()},
+    )
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=queue_arn,
+        FunctionName=function_name,
+        Enabled=False,
+        BatchSize=batch_size,
+        MaximumBatchingWindowInSeconds=batching_window,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        ScalingConfig={"MaximumConcurrency": maximum_concurrency},
+    )
+
+    return {
+        out.SOURCE_BUCKET: source_bucket,
+        out.FINAL_BUCKET: final_bucket,
+        out.QUEUE_URL: queue_url,
+        out.QUEUE_ARN: queue_arn,
+        out.DLQ_URL: dlq_url,
+        out.FUNCTION_NAME: function_name,
+        out.EVENT_SOURCE_MAPPING_UUID: mapping["UUID"],
+        out.PROJECT_ARN: project_arn_of(project_version_arn),
+        out.PROJECT_VERSION_ARN: project_version_arn,
+        out.VERSION_NAME: version_name_of(project_version_arn),
+        out.REGION: region,
+        out.MIN_INFERENCE_UNITS: min_inference_units,
+        out.PRICE_PER_INFERENCE_UNIT_HOUR: price_per_inference_unit_hour,
+        out.RUNS_PREFIX: runs_prefix,
+        out.FAILED_PREFIX: settings.failed_prefix,
+        out.UPLOAD_COMMAND: (
+            f"aws --endpoint-url {aws.endpoint} s3 cp ./images s3://{source_bucket}/ --recursive"
+        ),
+        out.CONSOLE_URLS: {},
+    }
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
