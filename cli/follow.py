@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Group
@@ -43,6 +43,7 @@ from .ui import Ui
 
 FAILED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 HEARTBEAT_SECONDS = 30.0
+CLOCK_SLACK = timedelta(seconds=2)
 
 
 def new_execution_name(now: datetime | None = None) -> str:
@@ -183,7 +184,7 @@ class Follower:
         done = failed = 0
         failed_prefix = self.stack.failed_prefix
         runs_prefix = self.stack.runs_prefix
-        since = self.started_at
+        since = self.started_at - CLOCK_SLACK  # S3 times can be truncated to the second
         for page in self.aws.s3.get_paginator("list_objects_v2").paginate(Bucket=self.final_bucket):
             for obj in page.get("Contents", []):
                 key = obj["Key"]
