@@ -1,0 +1,310 @@
+"""Benchmark: the concurrent inference handler vs a sequential boto3 baseline.
+
+Both run against the same local AWS (moto server + Custom Labels model
+emulator, in its own process) with the same injected DetectCustomLabels
+latency, on the same images, warm (clients created before timing). The
+baseline is what the original AWS sample does: for each record, one after the
+other, DetectCustomLabels -> put the result JSON -> copy the image -> delete
+the source.
+
+Columns:
+- ideal: the best a pool of MAX_CONCURRENCY model calls can do on N equally
+  long images, N / ceil(N / MAX_CONCURRENCY) (10 at batch 10, 14.3 at 100).
+- bed bound: what this test bed allows. moto serves S3 from one Python process
+  (one GIL), so S3 requests are executed one at a time however many are sent;
+  the handler can not finish before max(latency * ceil(N / C), T0), where T0 is
+  the handler's own time on the same batch with zero model latency (all its S3
+  and model requests, serialised by the server). Real S3 serves requests in
+  parallel, so this bound does not exist in AWS.
+
+Goals (issue 2): speedup >= 8x at batch 10; >= 80% of the ideal at batch 100.
+Prints PASS/FAIL per goal and exits 1 on any FAIL.
+
+    .venv/bin/python bench/bench_handler.py [--latency 0.15] [--concurrency 16] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus, unquote_plus
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+VERSION_ARN = (
+    "arn:aws:rekognition:us-east-1:123456789012:project/bench/version/bench.v1/1700000000000"
+)
+SOURCE = "bench-source"
+FINAL = "bench-final"
+
+
+def png() -> bytes:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (256, 256), "white")
+    ImageDraw.Draw(img).ellipse([64, 64, 192, 192], fill="blue")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def make_event(keys: list[str]) -> dict[str, Any]:
+    """One SQS record per image, each holding one S3 ObjectCreated notification."""
+    records = []
+    for i, key in enumerate(keys):
+        body = {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": SOURCE}, "object": {"key": quote_plus(key)}},
+                }
+            ]
+        }
+        records.append(
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": json.dumps(body),
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}
+
+
+def sequential_baseline(s3: Any, rekognition: Any, event: dict[str, Any], min_conf: float) -> None:
+    """The original sample's loop: one record at a time, one call at a time."""
+    for record in event["Records"]:
+        for s3_record in json.loads(record["body"])["Records"]:
+            bucket = s3_record["s3"]["bucket"]["name"]
+            key = unquote_plus(s3_record["s3"]["object"]["key"])
+            response = rekognition.detect_custom_labels(
+                ProjectVersionArn=VERSION_ARN,
+                Image={"S3Object": {"Bucket": bucket, "Name": key}},
+                MinConfidence=min_conf,
+            )
+            s3.put_object(
+                Bucket=FINAL,
+                Key=key + ".json",
+                Body=json.dumps(response["CustomLabels"]).encode(),
+                ContentType="application/json",
+            )
+            s3.copy_object(Bucket=FINAL, Key=key, CopySource={"Bucket": bucket, "Key": key})
+            s3.delete_object(Bucket=bucket, Key=key)
+
+
+def upload(s3: Any, keys: list[str], body: bytes) -> None:
+    for key in keys:
+        s3.put_object(Bucket=SOURCE, Key=key, Body=body, ContentType="image/png")
+
+
+def check_done(s3: Any, keys: list[str]) -> None:
+    """Both contenders must really have done the work, or the timing means nothing."""
+    for key in keys:
+        s3.head_object(Bucket=FINAL, Key=key + ".json")
+        s3.head_object(Bucket=FINAL, Key=key)
+    left = s3.list_objects_v2(Bucket=SOURCE).get("KeyCount", 0)
+    if left:
+        raise SystemExit(f"benchmark invalid: {left} source object(s) left unprocessed")
+
+
+# -- the emulator process --------------------------------------------------------
+
+
+def serve() -> None:
+    """Child process: the local AWS and the model; stdin lines set the model latency.
+
+    The emulator runs in its own process so that moto's request handling and
+    the code under test do not share one GIL.
+    """
+    import moto.backends
+
+    from emulator import LocalAws
+
+    # moto lists its package directory (~180 stat calls) on every request to
+    # find the backend; the listing never changes, so compute it once. This
+    # halves moto's per-request CPU and helps both contenders equally.
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
+
+    with LocalAws() as aws:
+        aws.model.create(VERSION_ARN, status="RUNNING")
+        # The model's TPS cap is not what is measured here: latency is.
+        aws.model.configure(tps_per_unit=100_000)
+        print(aws.endpoint, flush=True)
+        for line in sys.stdin:
+            aws.model.configure(latency=float(line))
+            print("ok", flush=True)
+
+
+class Emulator:
+    def __init__(self) -> None:
+        self.child = subprocess.Popen(
+            [sys.executable, __file__, "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.endpoint = self._read()
+        if not self.endpoint.startswith("http"):
+            self.child.kill()
+            raise SystemExit("the emulator process did not start")
+
+    def _read(self) -> str:
+        assert self.child.stdout is not None
+        return self.child.stdout.readline().strip()
+
+    def set_latency(self, seconds: float) -> None:
+        assert self.child.stdin is not None
+        self.child.stdin.write(f"{seconds}\n")
+        self.child.stdin.flush()
+        if self._read() != "ok":
+            raise SystemExit("the emulator process did not answer")
+
+    def close(self) -> None:
+        if self.child.stdin:
+            self.child.stdin.close()
+        self.child.wait(timeout=30)
+
+
+# -- the benchmark ---------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latency", type=float, default=0.15, help="DetectCustomLabels seconds")
+    parser.add_argument("--concurrency", type=int, default=16, help="MAX_CONCURRENCY")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size (median is used)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve()
+        return 0
+
+    emulator = Emulator()
+    try:
+        os.environ.update(
+            AWS_ENDPOINT_URL=emulator.endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1",
+            AWS_REGION="us-east-1",
+            # The handler's per-image log lines would drown the table.
+            POWERTOOLS_LOG_LEVEL="WARNING",
+        )
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
+        import boto3
+
+        from runtime.handler import make_handler
+        from runtime.settings import Settings
+
+        s3 = boto3.client("s3")
+        rekognition = boto3.client("rekognition")
+        s3.create_bucket(Bucket=SOURCE)
+        s3.create_bucket(Bucket=FINAL)
+        settings = Settings(
+            final_bucket=FINAL, project_version_arn=VERSION_ARN, max_concurrency=args.concurrency
+        )
+        handler = make_handler(settings)
+        body = png()
+
+        # Warm both: clients created, connections open, labels cached.
+        upload(s3, ["warm/a.png", "warm/b.png"], body)
+        sequential_baseline(s3, rekognition, make_event(["warm/a.png"]), settings.min_confidence)
+        with contextlib.redirect_stdout(io.StringIO()):
+            handler(make_event(["warm/b.png"]), None)
+
+        def run_handler(keys: list[str]) -> float:
+            upload(s3, keys, body)
+            started = time.perf_counter()
+            # Powertools prints EMF metrics on stdout; keep the table readable.
+            with contextlib.redirect_stdout(io.StringIO()):
+                response = handler(make_event(keys), None)
+            elapsed = time.perf_counter() - started
+            if response["batchItemFailures"]:
+                raise SystemExit(f"benchmark invalid: handler reported {response}")
+            check_done(s3, keys)
+            return elapsed
+
+        rows = []
+        for size in args.sizes:
+            seq_times, conc_times, zero_times = [], [], []
+            for run in range(args.repeat):
+                emulator.set_latency(args.latency)
+                keys = [f"seq{size}-{run}/img {i}.png" for i in range(size)]
+                upload(s3, keys, body)
+                started = time.perf_counter()
+                sequential_baseline(s3, rekognition, make_event(keys), settings.min_confidence)
+                seq_times.append(time.perf_counter() - started)
+                check_done(s3, keys)
+
+                conc_times.append(
+                    run_handler([f"conc{size}-{run}/img {i}.png" for i in range(size)])
+                )
+
+                emulator.set_latency(0.0)
+                zero_times.append(
+                    run_handler([f"zero{size}-{run}/img {i}.png" for i in range(size)])
+                )
+            seq, conc, zero = (statistics.median(t) for t in (seq_times, conc_times, zero_times))
+            waves = math.ceil(size / args.concurrency)
+            ideal = size / waves
+            bed_bound = seq / max(args.latency * waves, zero)
+            rows.append((size, seq, conc, zero, seq / conc, ideal, bed_bound))
+        handler.close()
+    finally:
+        emulator.close()
+
+    print()
+    print(
+        f"DetectCustomLabels latency {args.latency * 1000:.0f} ms, "
+        f"MAX_CONCURRENCY {args.concurrency}, median of {args.repeat} run(s)"
+    )
+    print(
+        f"{'batch':>6} {'sequential s':>13} {'handler s':>10} {'T0 s':>7} "
+        f"{'speedup':>8} {'ideal':>7} {'of ideal':>9} {'bed bound':>10}"
+    )
+    for size, seq, conc, zero, speedup, ideal, bed in rows:
+        print(
+            f"{size:>6} {seq:>13.2f} {conc:>10.3f} {zero:>7.3f} {speedup:>7.1f}x "
+            f"{ideal:>6.1f}x {speedup / ideal:>8.0%} {bed:>9.1f}x"
+        )
+
+    failed = False
+    for size, _seq, _conc, _zero, speedup, ideal, bed in rows:
+        if size == 10:
+            ok = speedup >= 8
+            print(
+                f"{'PASS' if ok else 'FAIL'}: batch 10 speedup {speedup:.1f}x >= 8x"
+                f" (test bed allows {bed:.1f}x)"
+            )
+            failed |= not ok
+        elif size == 100:
+            ok = speedup >= 0.8 * ideal
+            print(
+                f"{'PASS' if ok else 'FAIL'}: batch 100 speedup {speedup:.1f}x >= 80% of ideal "
+                f"{ideal:.1f}x = {0.8 * ideal:.1f}x (test bed allows {bed:.1f}x)"
+            )
+            failed |= not ok
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
