@@ -115,8 +115,22 @@ def _with_sdk_casing(factory: Callable[..., Any]) -> Callable[..., Any]:
     if getattr(factory, _SHIM_MARK, False):
         return factory
 
-    def client_for(*args: Any, **kwargs: Any) -> Any:
-        client = factory(*args, **kwargs)
+    # moto builds a new boto3 client for every task (~0.1-0.5 s of model loading
+    # each, which made every state of a drain loop slow); clients are thread-safe
+    # and the endpoint is fixed per server, so reuse them. (The task's role is
+    # not used for signing by moto's factory: the emulator does not check it.)
+    cache: dict[tuple[Any, ...], Any] = {}
+    cache_lock = threading.Lock()
+
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        from emulator.server import active_endpoint
+
+        key = (region, service, active_endpoint())
+        with cache_lock:
+            cached = cache.get(key)
+        if cached is not None:
+            return cached
+        client = factory(region, service, state_credentials)
         service_id = client.meta.service_model.service_id.hyphenize()
         client.meta.events.register_first(
             f"provide-client-params.{service_id}", _match_params, unique_id="rekbatch-sdk-params"
@@ -124,7 +138,8 @@ def _with_sdk_casing(factory: Callable[..., Any]) -> Callable[..., Any]:
         client.meta.events.register(
             f"after-call.{service_id}", _pascal_output, unique_id="rekbatch-sdk-output"
         )
-        return client
+        with cache_lock:
+            return cache.setdefault(key, client)
 
     setattr(client_for, _SHIM_MARK, True)
     return client_for

@@ -870,7 +870,8 @@ class _Builder:
             "CleanupDescribeModel",
             self.describe_model_task(
                 "CleanupRoute",
-                self.catch("BuildSummary", "$.cleanupErrors.model"),
+                # Could not look: try the stop anyway (it is the safety action).
+                self.catch("StopModel", "$.lastDescribeError"),
                 "Stop only what is running; wait out a start in progress.",
             ),
         )

@@ -1,0 +1,229 @@
+"""Model time is money: how much RUNNING time the workflow buys per image.
+
+On the local emulator (a model with a start delay and a provisioned TPS cap,
+the real handler run by the Lambda poller, the real state machine in moto),
+time scaled down (1 s polls instead of 60 s), for N images it prints:
+
+- model RUNNING seconds (the emulator's meter, what the bill counts),
+- the ideal N / provisioned TPS and the ratio RUNNING / ideal,
+- the idle tail: RUNNING time after the last image finished,
+- achieved images/s (first RUNNING instant -> last image done) vs provisioned TPS,
+- lost images and throttles (ProvisionedThroughputExceeded answers, retried).
+
+Goals (PASS/FAIL, non-zero exit on any FAIL): idle tail <= 2 poll intervals;
+achieved >= 90% of provisioned TPS with zero lost; ratio <= 1.25 for large N.
+The mapping's MaximumConcurrency comes from infra.sizing.derive_concurrency,
+the rule the stack uses by default.
+
+    .venv/bin/python bench/bench_model_time.py            # N=200 and N=1000
+    .venv/bin/python bench/bench_model_time.py --quick    # N=200 only
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PIL import Image  # noqa: E402
+
+from emulator.server import LocalAws  # noqa: E402
+from emulator.workflow import (  # noqa: E402
+    finish_run,
+    lambda_service,
+    provision_stack,
+    queue_depth,
+    result_keys,
+    start_run,
+)
+from infra import outputs as out  # noqa: E402
+from infra.sizing import derive_concurrency, ideal_running_seconds  # noqa: E402
+
+VERSION_ARN = (
+    "arn:aws:rekognition:us-east-1:123456789012:project/bench/version/bench.v1/1700000000000"
+)
+POLL_SECONDS = 1
+START_DELAY = 3.0
+STOP_DELAY = 0.5
+DETECT_LATENCY = 0.05  # seconds per DetectCustomLabels inside the emulator
+IMAGE_SECONDS = 0.25  # planning figure per image in this in-process stack (detect + S3 writes)
+BATCH_SIZE = 10
+
+
+@dataclass(frozen=True)
+class Case:
+    images: int
+    units: int
+    tps_per_unit: float
+    large: bool  # the ratio goal applies to large N only
+
+    @property
+    def tps(self) -> float:
+        return self.units * self.tps_per_unit
+
+
+CASES = (Case(200, 1, 10.0, large=False), Case(1000, 2, 12.5, large=True))
+
+
+def _png(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), ((seed * 37) % 256, (seed * 91) % 256, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class Sampler:
+    """Samples the model status and the queue at 20 Hz to time the run's phases."""
+
+    def __init__(self, aws: LocalAws, queue_url: str) -> None:
+        self.aws = aws
+        self.sqs = aws.client("sqs")
+        self.queue_url = queue_url
+        self.running_from: float | None = None
+        self.running_to: float | None = None
+        self.drained_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            now = time.monotonic()
+            status = self.aws.model.status(VERSION_ARN)
+            if status == "RUNNING" and self.running_from is None:
+                self.running_from = now
+            if status != "RUNNING" and self.running_from is not None and self.running_to is None:
+                self.running_to = now
+            if (
+                self.running_from is not None
+                and self.drained_at is None
+                and queue_depth(self.sqs, self.queue_url)["total"] == 0
+            ):
+                self.drained_at = now
+
+
+def run_case(case: Case) -> dict[str, Any]:
+    concurrency = derive_concurrency(
+        case.units, case.tps_per_unit, IMAGE_SECONDS, batch_size=BATCH_SIZE
+    )
+    with LocalAws() as aws:
+        aws.model.configure(
+            start_delay=START_DELAY,
+            stop_delay=STOP_DELAY,
+            tps_per_unit=case.tps_per_unit,
+            latency=DETECT_LATENCY,
+        )
+        aws.model.create(VERSION_ARN, "TRAINING_COMPLETED")
+        outputs = provision_stack(
+            aws,
+            project_version_arn=VERSION_ARN,
+            batch_size=BATCH_SIZE,
+            maximum_concurrency=concurrency,
+            min_inference_units=case.units,
+            poll_interval_seconds=POLL_SECONDS,
+            max_run_seconds=3600,
+            model_start_timeout_seconds=120,
+        )
+        s3 = aws.client("s3")
+        distinct = [_png(i) for i in range(20)]
+        for number in range(case.images):
+            s3.put_object(
+                Bucket=outputs[out.SOURCE_BUCKET],
+                Key=f"bench/img-{number:05d}.png",
+                Body=distinct[number % len(distinct)],
+                ContentType="image/png",
+            )
+        sqs = aws.client("sqs")
+        while queue_depth(sqs, outputs[out.QUEUE_URL])["total"] < case.images:
+            time.sleep(0.1)
+        with lambda_service(aws, outputs), Sampler(aws, outputs[out.QUEUE_URL]) as sampler:
+            sfn = aws.client("stepfunctions")
+            result = finish_run(
+                sfn, s3, outputs, start_run(sfn, outputs[out.STATE_MACHINE_ARN]), timeout=900
+            )
+            time.sleep(0.2)  # let the sampler see the stop
+        meter = aws.model.meter()
+        keys = result_keys(s3, outputs)
+        left = s3.list_objects_v2(Bucket=outputs[out.SOURCE_BUCKET]).get("KeyCount", 0)
+        processed = len(keys["results"])
+        failed = sum(1 for k in keys["failed"] if k.endswith(".json"))
+    running = meter["running_seconds"]
+    ideal = ideal_running_seconds(case.images, case.units, case.tps_per_unit)
+    busy = (sampler.drained_at or 0) - (sampler.running_from or 0)
+    return {
+        "case": case,
+        "status": result.status,
+        "outcome": result.outcome,
+        "concurrency": concurrency,
+        "running": running,
+        "ideal": ideal,
+        "ratio": running / ideal,
+        "tail": (sampler.running_to or 0) - (sampler.drained_at or 0),
+        "achieved": case.images / busy if busy > 0 else 0.0,
+        "processed": processed,
+        "failed": failed,
+        "lost": case.images - processed - failed - left,
+        "left": left,
+        "throttles": meter["throttles"],
+    }
+
+
+def report(r: dict[str, Any]) -> bool:
+    case: Case = r["case"]
+    print(
+        f"\nN={case.images} images, {case.units} IU x {case.tps_per_unit:g} TPS = {case.tps:g} "
+        f"provisioned TPS, MaximumConcurrency {r['concurrency']} (derived), batch {BATCH_SIZE}, "
+        f"poll {POLL_SECONDS} s, start delay {START_DELAY:g} s"
+    )
+    print(f"  workflow            {r['status']} ({r['outcome']})")
+    print(f"  model RUNNING       {r['running']:8.2f} s")
+    print(f"  ideal N/TPS         {r['ideal']:8.2f} s")
+    print(f"  ratio               {r['ratio']:8.3f}")
+    print(f"  idle tail           {r['tail']:8.2f} s  (after the last image finished)")
+    print(
+        f"  achieved            {r['achieved']:8.2f} images/s ({r['achieved'] / case.tps:.0%} of provisioned)"
+    )
+    print(
+        f"  processed / failed  {r['processed']} / {r['failed']}   lost {r['lost']}   left {r['left']}"
+    )
+    print(f"  throttles           {r['throttles']} (retried by the handler)")
+    checks = [
+        (f"idle tail <= 2 poll intervals ({2 * POLL_SECONDS} s)", r["tail"] <= 2 * POLL_SECONDS),
+        ("achieved >= 90% of provisioned TPS", r["achieved"] >= 0.9 * case.tps),
+        ("zero lost images", r["lost"] == 0 and r["left"] == 0),
+        ("workflow succeeded (drained)", r["status"] == "SUCCEEDED" and r["outcome"] == "drained"),
+    ]
+    if case.large:
+        checks.append(("ratio to ideal <= 1.25 (large N)", r["ratio"] <= 1.25))
+    ok = True
+    for label, passed in checks:
+        print(f"  {'PASS' if passed else 'FAIL'}  {label}")
+        ok = ok and passed
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N=200 only")
+    args = parser.parse_args(argv)
+    cases = CASES[:1] if args.quick else CASES
+    results = [report(run_case(case)) for case in cases]
+    print("\nPASS" if all(results) else "\nFAIL")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""End-to-end scenarios: the generated state machine, run in moto, against the
+model emulator and the Lambda poller running the real handler.
+
+Each scenario checks the model calls (the emulator's meter), the mapping
+state, the run summary, and that no image is lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from emulator.model import RekognitionError
+from infra.definition import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
+
+from .conftest import VERSION_ARN, Pipeline
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_empty_queue_never_starts_the_model(pipeline: Pipeline) -> None:
+    pipeline.model("STOPPED")
+    result = pipeline.run()
+
+    assert result.status == "SUCCEEDED"
+    assert result.outcome == "nothing-to-do"
+    summary = result.summary
+    assert summary["backlogAtStart"]["total"] == 0
+    assert summary["modelStatusFound"] == "STOPPED"
+    assert summary["startedByThisRun"] is False and summary["stoppedByThisRun"] is False
+    meter = pipeline.meter()
+    assert meter["starts"] == 0 and meter["stops"] == 0 and meter["detect_calls"] == 0
+    assert meter["running_seconds"] == 0
+    assert pipeline.mapping_state() == "Disabled"
+    assert summary["timestamps"]["mappingEnabled"] is None
+
+
+def test_backlog_is_processed_and_everything_is_stopped(pipeline: Pipeline) -> None:
+    keys = pipeline.upload(12)
+    result = pipeline.run()
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.outcome == "drained"
+    summary = result.summary
+    assert summary["backlogAtStart"]["total"] == 12
+    assert summary["modelStatusFound"] == "TRAINING_COMPLETED"
+    assert summary["startedByThisRun"] is True and summary["stoppedByThisRun"] is True
+    assert summary["queueAtEnd"]["total"] == 0 and summary["error"] is None
+    meter = pipeline.meter()
+    assert meter["starts"] == 1 and meter["stops"] == 1
+    assert meter["detect_succeeded"] == 12
+    assert pipeline.wait_for_model("STOPPED") == "STOPPED"
+    assert pipeline.mapping_state() == "Disabled"
+    assert pipeline.queue()["total"] == 0
+    assert pipeline.keys("sourceBucket") == set()
+    where = pipeline.assert_nothing_lost()
+    assert where["processed"] == set(keys)
+    times = summary["timestamps"]
+    assert times["modelStartRequested"] < times["modelRunning"] < times["mappingEnabled"]
+    assert times["mappingEnabled"] < times["drainEnded"] < times["mappingDisabled"]
+    assert times["mappingDisabled"] < times["modelStopRequested"]
+
+
+@pytest.mark.parametrize(
+    ("ownership", "stopped"), [(OWNERSHIP_SHARED, False), (OWNERSHIP_EXCLUSIVE, True)]
+)
+def test_a_running_model_is_used_and_stopped_per_ownership(
+    pipeline: Pipeline, ownership: str, stopped: bool
+) -> None:
+    pipeline.deploy(ownership=ownership)
+    pipeline.model("RUNNING")
+    pipeline.upload(5)
+    result = pipeline.run()
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.outcome == "drained"
+    summary = result.summary
+    assert summary["modelStatusFound"] == "RUNNING"
+    assert summary["startedByThisRun"] is False
+    assert summary["stoppedByThisRun"] is stopped
+    meter = pipeline.meter()
+    assert meter["starts"] == 0
+    assert meter["stops"] == (1 if stopped else 0)
+    assert meter["detect_succeeded"] == 5
+    assert pipeline.model_status() in (("STOPPING", "STOPPED") if stopped else ("RUNNING",))
+    assert pipeline.mapping_state() == "Disabled"
+    assert len(pipeline.assert_nothing_lost()["processed"]) == 5
+
+
+def test_exclusive_ownership_stops_an_idle_running_model(pipeline: Pipeline) -> None:
+    pipeline.model("RUNNING")
+    result = pipeline.run()
+
+    assert result.status == "SUCCEEDED"
+    assert result.outcome == "nothing-to-do"
+    assert result.summary["stoppedByThisRun"] is True
+    assert pipeline.meter()["stops"] == 1
+    assert pipeline.wait_for_model("STOPPED") == "STOPPED"
+
+
+def test_shared_ownership_leaves_an_idle_running_model_alone(pipeline: Pipeline) -> None:
+    pipeline.deploy(ownership=OWNERSHIP_SHARED)
+    pipeline.model("RUNNING")
+    result = pipeline.run()
+
+    assert result.outcome == "nothing-to-do"
+    assert pipeline.meter()["stops"] == 0
+    assert pipeline.model_status() == "RUNNING"
+
+
+def test_a_start_that_ends_failed_fails_the_run_and_keeps_the_queue(pipeline: Pipeline) -> None:
+    pipeline.model("STOPPED", start_fails=True)
+    pipeline.upload(4)
+    result = pipeline.run()
+
+    assert result.status == "FAILED"
+    assert result.error == "ModelUnusable"
+    assert VERSION_ARN in result.cause and "FAILED" in result.cause
+    summary = result.summary
+    assert summary["outcome"] == "failed"
+    assert summary["error"]["Error"] == "ModelUnusable"
+    assert summary["startedByThisRun"] is True
+    meter = pipeline.meter()
+    assert meter["starts"] == 1 and meter["detect_calls"] == 0
+    assert pipeline.mapping_state() == "Disabled"
+    assert summary["timestamps"]["mappingEnabled"] is None
+    where = pipeline.assert_nothing_lost()
+    assert len(where["waiting"]) == 4 and pipeline.queue()["total"] == 4
+
+
+def test_a_start_past_its_deadline_is_stopped_and_fails(pipeline: Pipeline) -> None:
+    pipeline.deploy(model_start_timeout_seconds=2)
+    pipeline.model("STOPPED", start_delay=30.0)
+    pipeline.upload(3)
+    result = pipeline.run()
+
+    assert result.status == "FAILED"
+    assert result.error == "ModelStartTimeout"
+    assert "STARTING" in result.cause
+    summary = result.summary
+    assert summary["stoppedByThisRun"] is True  # the start in progress was stopped
+    meter = pipeline.meter()
+    assert meter["starts"] == 1 and meter["stops"] == 1
+    assert meter["running_seconds"] == 0  # never billed: stopped before it was up
+    assert pipeline.wait_for_model("STOPPED") == "STOPPED"
+    assert pipeline.mapping_state() == "Disabled"
+    assert len(pipeline.assert_nothing_lost()["waiting"]) == 3
+
+
+def test_a_failing_sdk_task_mid_run_still_cleans_up(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeProjectVersions starts failing (AccessDenied) while the run drains:
+    the CheckModel task fails, the cleanup disables the mapping and, unable to
+    look at the model, stops it anyway; the run fails with the AWS error."""
+    pipeline.deploy(model_check_every_polls=1)
+    pipeline.model("STOPPED", tps_per_unit=0.5)
+    pipeline.upload(10)
+    model = pipeline.aws.model
+    real_describe = model.describe_project_versions
+
+    def describe(body: dict) -> dict:
+        if pipeline.mapping_state() == "Enabled":
+            raise RekognitionError("AccessDeniedException", "User is not authorized.")
+        return real_describe(body)
+
+    monkeypatch.setattr(model, "describe_project_versions", describe)
+    result = pipeline.run()
+
+    assert result.status == "FAILED"
+    assert result.error == "Rekognition.AccessDeniedException"
+    summary = result.summary
+    assert summary["error"]["Error"] == "Rekognition.AccessDeniedException"
+    assert summary["startedByThisRun"] is True and summary["stoppedByThisRun"] is True
+    assert summary["cleanupErrors"] == {}
+    meter = pipeline.meter()
+    assert meter["starts"] == 1 and meter["stops"] == 1
+    assert pipeline.wait_for_model("STOPPED") == "STOPPED"
+    assert pipeline.mapping_state() == "Disabled"
+    where = pipeline.assert_nothing_lost()
+    assert where["waiting"], "the rest stays queued for the next run"
+
+
+def test_a_model_stopped_by_someone_else_ends_the_run_with_the_mapping_disabled(
+    pipeline: Pipeline,
+) -> None:
+    # A slow model (0.5 images/s) so the run is still draining when someone stops it.
+    pipeline.model("STOPPED", tps_per_unit=0.5)
+    pipeline.upload(20)
+    rekognition = pipeline.aws.client("rekognition")
+
+    def stop_when_running() -> None:
+        deadline = time.monotonic() + 20
+        while pipeline.mapping_state() != "Enabled" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        rekognition.stop_project_version(ProjectVersionArn=VERSION_ARN)
+
+    intruder = threading.Thread(target=stop_when_running, daemon=True)
+    intruder.start()
+    result = pipeline.run()
+    intruder.join()
+
+    assert result.status == "FAILED"
+    assert result.error == "ModelStoppedExternally"
+    assert "someone else stopped it" in result.cause
+    summary = result.summary
+    assert summary["startedByThisRun"] is True
+    assert summary["stoppedByThisRun"] is False  # nothing left to stop
+    assert summary["queueAtEnd"]["total"] > 0
+    assert pipeline.meter()["stops"] == 1  # only the intruder's
+    assert pipeline.mapping_state() == "Disabled"
+    where = pipeline.assert_nothing_lost()
+    assert where["waiting"], "the rest stays queued for the next run"
+
+
+def test_messages_in_flight_keep_the_run_draining(pipeline: Pipeline) -> None:
+    """A message someone holds invisible is not 'drained': the run waits for it."""
+    (key,) = pipeline.upload(1)
+    sqs = pipeline.aws.client("sqs")
+    held = sqs.receive_message(
+        QueueUrl=pipeline.outputs["queueUrl"], MaxNumberOfMessages=1, VisibilityTimeout=4
+    )["Messages"]
+    assert len(held) == 1
+    assert pipeline.queue() == {"visible": 0, "inFlight": 1, "delayed": 0, "total": 1}
+    result = pipeline.run()
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.outcome == "drained"
+    summary = result.summary
+    assert summary["backlogAtStart"]["inFlight"] == 1
+    assert summary["polls"] >= 4  # >= 2 polls while in flight, then 2 empty ones
+    assert pipeline.assert_nothing_lost()["processed"] == {key}
+    assert pipeline.meter()["stops"] == 1
+
+
+def test_max_run_reached_leaves_the_rest_queued(pipeline: Pipeline) -> None:
+    pipeline.deploy(max_run_seconds=2)
+    pipeline.model("STOPPED", tps_per_unit=1.0)
+    pipeline.upload(25)
+    result = pipeline.run()
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.outcome == "max-run-reached"
+    summary = result.summary
+    assert summary["polls"] == 2
+    assert summary["stoppedByThisRun"] is True
+    assert pipeline.wait_for_model("STOPPED") == "STOPPED"
+    assert pipeline.mapping_state() == "Disabled"
+    where = pipeline.assert_nothing_lost()
+    assert where["processed"] and where["waiting"]
+    assert pipeline.queue()["total"] + pipeline.dlq()["total"] >= len(where["waiting"])
+
+
+def test_two_executions_at_once_run_the_model_once(pipeline: Pipeline) -> None:
+    pipeline.upload(6)
+    first = pipeline.start("run-a")
+    second = pipeline.start("run-b")
+    results = {r.name: r for r in (pipeline.finish(first), pipeline.finish(second))}
+
+    outcomes = sorted(r.outcome for r in results.values())
+    assert outcomes == ["drained", "skipped"]
+    assert all(r.status == "SUCCEEDED" for r in results.values())
+    skipped = next(r for r in results.values() if r.outcome == "skipped")
+    assert skipped.summary["backlogAtStart"]["total"] is None  # it never looked
+    meter = pipeline.meter()
+    assert meter["starts"] == 1 and meter["stops"] == 1
+    assert meter["detect_succeeded"] == 6
+    assert len(pipeline.assert_nothing_lost()["processed"]) == 6
