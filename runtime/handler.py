@@ -215,8 +215,18 @@ async def _handle_message(pipeline: ImagePipeline, metrics: Any, record: SQSReco
             extra={"message_id": message_id, "problems": list(parsed.problems)},
         )
 
+    refs = [ref for ref in parsed.objects if ref.bucket != pipeline.settings.final_bucket]
+    if len(refs) < len(parsed.objects):
+        # Objects written by this function: processing them would write more
+        # objects into the same bucket, an endless loop (a misconfigured
+        # notification on the final bucket).
+        metrics.add_metric(METRIC_INVALID_MESSAGES, "Count", 1)
+        logger.error(
+            "records about the final bucket ignored (notification loop)",
+            extra={"message_id": message_id, "bucket": pipeline.settings.final_bucket},
+        )
     results = await asyncio.gather(
-        *(pipeline.process(ref, message_id) for ref in parsed.objects), return_exceptions=True
+        *(pipeline.process(ref, message_id) for ref in refs), return_exceptions=True
     )
     retries = [r for r in results if isinstance(r, BaseException)]
     for result in retries:
@@ -224,10 +234,8 @@ async def _handle_message(pipeline: ImagePipeline, metrics: Any, record: SQSReco
             raise result
     if retries:
         codes = sorted({r.code for r in retries if isinstance(r, RetryImage)})
-        raise RetryMessage(
-            f"{len(retries)} of {len(parsed.objects)} image(s) to retry: {', '.join(codes)}"
-        )
-    return len(parsed.objects)
+        raise RetryMessage(f"{len(retries)} of {len(refs)} image(s) to retry: {', '.join(codes)}")
+    return len(refs)
 
 
 def _deadline(loop: asyncio.AbstractEventLoop, context: Any) -> float | None:

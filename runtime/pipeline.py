@@ -121,19 +121,21 @@ class ImagePipeline:
         extra: dict[str, Any] = {"bucket": ref.bucket, "key": ref.key}
         if message_id:
             extra["message_id"] = message_id
+        deadline = asyncio.timeout_at(self.deadline)
         try:
-            async with asyncio.timeout_at(self.deadline):
-                async with self.image_slots:
-                    outcome, detail = await self._process(ref)
+            async with deadline, self.image_slots:
+                outcome, detail = await self._process(ref)
         except asyncio.CancelledError:
             raise
         except TimeoutError as exc:
-            # asyncio.timeout_at converts its own cancellation into TimeoutError.
-            cause = Classification(
-                errors.DEADLINE_EXCEEDED,
-                "the invocation ran out of time before this image finished",
-                permanent=False,
-            )
+            if deadline.expired():  # ours, not a network read timeout inside
+                cause = Classification(
+                    errors.DEADLINE_EXCEEDED,
+                    "the invocation ran out of time before this image finished",
+                    permanent=False,
+                )
+            else:
+                cause = errors.classify(exc)
             self._record(Outcome.RETRY, started, extra, cause)
             raise RetryImage(cause.code, cause.message) from exc
         except Exception as exc:  # classified: every exception ends in a retry here

@@ -679,3 +679,27 @@ def test_nothing_is_ever_lost_under_random_faults_and_redelivery(env, context):
     assert env.document("failed/lot/corrupt1.jpg.json")["code"] == "InvalidImageFormat"
     assert env.document("failed/lot/ghost.png.json")["code"] == "SourceMissing"
     assert env.aws.model.meter()["faults_injected"] > 0, "the faults really happened"
+
+
+def test_events_about_the_final_bucket_are_ignored_to_avoid_a_loop(env, context, logs):
+    env.s3.put_object(Bucket=FINAL, Key="x.png.json", Body=b"{}")
+    response = env.handler()(
+        sqs_event(sqs_record(s3_event_body("x.png.json", bucket=FINAL), "loop")), context
+    )
+    assert response == {"batchItemFailures": []}
+    assert env.keys(FINAL) == {"x.png.json"}
+    assert any(r.levelno == logging.ERROR for r in logs.records)
+
+
+def test_a_network_timeout_is_not_mistaken_for_the_deadline(env, put_and_event, logs, monkeypatch):
+    # The model answers after 2 s but the client gives up after 0.5 s: a read
+    # timeout inside the image, long before the invocation's deadline.
+    from runtime import clients
+
+    env.aws.model.configure(latency=2.0)
+    monkeypatch.setattr(clients, "READ_TIMEOUT_S", 0.5)
+    response = env.handler()(put_and_event("net.png"), FakeContext(remaining_ms=60_000))
+
+    assert failed_ids(response) == {"net.png"}
+    codes = {r.code for r in logs.images()}  # type: ignore[attr-defined]
+    assert codes and "DeadlineExceeded" not in codes
