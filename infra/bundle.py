@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = ROOT / "requirements" / "runtime.txt"
 RUNTIME_PACKAGE = ROOT / "runtime"
 CACHE_DIR = ROOT / ".bundle-cache"
-BUNDLE_FORMAT = "1"  # bump when the build recipe below changes: invalidates the cache
+BUNDLE_FORMAT = "2"  # bump when the build recipe below changes: invalidates the cache
 
 # Lambda's python3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34), so wheels
 # tagged up to manylinux_2_34 run there; manylinux2014 (glibc 2.17) covers the rest.
@@ -87,8 +87,13 @@ def build_bundle(
     runtime_dir: Path = RUNTIME_PACKAGE,
     cache_dir: Path = CACHE_DIR,
     pip_cache_dir: Path | None = None,
+    wheelhouse: Path | None = None,
 ) -> Bundle:
-    """Return the cached archive for these inputs, building it first if needed."""
+    """Return the cached archive for these inputs, building it first if needed.
+
+    ``wheelhouse``: install only from this directory of wheels (``pip --no-index
+    --find-links``), e.g. one filled by :func:`download_wheels`, for offline or
+    CI builds; the archive is the same as one built from the index."""
     if architecture not in _PIP_ARCH:
         raise BundleError(f"unknown Lambda architecture {architecture!r}")
     if not requirements.is_file():
@@ -109,7 +114,7 @@ def build_bundle(
         key = inputs_hash(architecture, python_version, pinned, package)
         target = cache_dir / f"lambda-{architecture}-py{python_version}-{key[:20]}.zip"
         if not target.is_file():
-            _pip_install(site, architecture, python_version, pinned, pip_cache_dir)
+            _pip_install(site, architecture, python_version, pinned, pip_cache_dir, wheelhouse)
             partial = Path(tmp) / "bundle.zip"
             write_deterministic_zip(site, partial)
             os.replace(partial, target)  # atomic: readers never see half an archive
@@ -122,7 +127,7 @@ def write_deterministic_zip(source: Path, archive: Path) -> None:
         (p for p in source.rglob("*") if p.is_file() and _keep(p.relative_to(source))),
         key=lambda p: p.relative_to(source).as_posix(),
     )
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for path in files:
             info = zipfile.ZipInfo(path.relative_to(source).as_posix(), date_time=_FIXED_DATE)
             # 0644 for every file: Lambda only needs to read them (native .so files
@@ -130,7 +135,7 @@ def write_deterministic_zip(source: Path, archive: Path) -> None:
             info.external_attr = (0o100000 | 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # unix, whatever the build machine
-            zf.writestr(info, path.read_bytes(), compresslevel=9)
+            zf.writestr(info, path.read_bytes(), compresslevel=6)
 
 
 def _keep(relative: Path) -> bool:
@@ -149,22 +154,49 @@ def _runtime_files(runtime_dir: Path) -> list[Path]:
     )
 
 
+def download_wheels(
+    architecture: str,
+    python_version: str,
+    wheelhouse: Path,
+    *,
+    requirements: Path = REQUIREMENTS,
+    pip_cache_dir: Path | None = None,
+) -> None:
+    """Fill ``wheelhouse`` with the platform's wheels of the pinned requirements."""
+    command = [*_pip("download", architecture, python_version, pip_cache_dir)]
+    command += ["--dest", str(wheelhouse), "-r", str(requirements)]
+    _run_pip(command, requirements, architecture, python_version)
+
+
+def _pip(verb: str, architecture: str, python_version: str, cache: Path | None) -> list[str]:
+    command = [sys.executable, "-m", "pip", verb, "--quiet", "--disable-pip-version-check"]
+    command += ["--only-binary=:all:", "--implementation", "cp", "--python-version", python_version]
+    for platform in _PLATFORMS:
+        command += ["--platform", platform.format(arch=_PIP_ARCH[architecture])]
+    if cache is not None:
+        command += ["--cache-dir", str(cache)]
+    return command
+
+
 def _pip_install(
     target: Path,
     architecture: str,
     python_version: str,
     requirements: Path,
     pip_cache_dir: Path | None,
+    wheelhouse: Path | None = None,
 ) -> None:
-    arch = _PIP_ARCH[architecture]
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    command += ["--no-compile", "--only-binary=:all:", "--implementation", "cp"]
-    command += ["--python-version", python_version, "--target", str(target)]
-    for platform in _PLATFORMS:
-        command += ["--platform", platform.format(arch=arch)]
-    if pip_cache_dir is not None:
-        command += ["--cache-dir", str(pip_cache_dir)]
+    command = [*_pip("install", architecture, python_version, pip_cache_dir)]
+    command += ["--no-compile", "--target", str(target)]
+    if wheelhouse is not None:
+        command += ["--no-index", "--find-links", str(wheelhouse)]
     command += ["-r", str(requirements)]
+    _run_pip(command, requirements, architecture, python_version)
+
+
+def _run_pip(
+    command: list[str], requirements: Path, architecture: str, python_version: str
+) -> None:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BundleError(
@@ -181,7 +213,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-if __name__ == "__main__":  # python -m infra.bundle [arm64|x86_64]
-    arch = sys.argv[1] if len(sys.argv) > 1 else "arm64"
-    bundle = build_bundle(arch, "3.12")
-    print(f"{bundle.path} sha256={bundle.sha256}")
+if __name__ == "__main__":  # python -m infra.bundle [arm64|x86_64] [--download WHEELHOUSE]
+    args = sys.argv[1:]
+    arch = args[0] if args and not args[0].startswith("-") else "arm64"
+    if "--download" in args:
+        download_wheels(arch, "3.12", Path(args[args.index("--download") + 1]))
+    else:
+        built = build_bundle(arch, "3.12")
+        print(f"{built.path} sha256={built.sha256}")

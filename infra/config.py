@@ -364,6 +364,14 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
             f"{visibility_timeout(timeout, window)} s exceeds the SQS visibility timeout limit "
             f"of {SQS_MAX_VISIBILITY_SECONDS} s",
         )
+    if visibility_timeout(timeout, window) > max_run * 60:
+        raise ConfigError(
+            "lambdaTimeoutSeconds",
+            f"too long for the queue: a batch that fails becomes visible again only after the "
+            f"visibility timeout (6 x {timeout} + batchWindowSeconds {window} = "
+            f"{visibility_timeout(timeout, window)} s), longer than a run (maxRunMinutes "
+            f"{max_run} = {max_run * 60} s): its retry would always wait for the next run",
+        )
     concurrency = integer("maxConcurrency", 0, 1000)
     derived = concurrency == 0
     if derived:
@@ -457,6 +465,7 @@ def _suffixes(value: Any) -> tuple[str, ...]:
         raise ConfigError("imageSuffixes", "must name at least one suffix")
     for suffix in cleaned:
         if not re.fullmatch(r"\.[a-z0-9]{1,10}", suffix):
+            # One dot, so no two suffixes can overlap (S3 rejects overlapping filters).
             raise ConfigError(
                 "imageSuffixes", f"each suffix must look like .jpg (dot + letters), got {suffix!r}"
             )

@@ -148,14 +148,17 @@ def function_policy(
       the source's tags).
     - final objects: PutObject (result JSON, image copy, error documents),
       PutObjectTagging (CopyObject writes the copied tags), GetObject (HeadObject on
-      the result recognises a redelivered, already processed message; without it S3
-      answers 403 for both "exists" and "missing").
+      the result recognises a redelivered, already processed message).
+    - both buckets: ListBucket, only so that HeadObject/GetObject on a missing key
+      answer 404 instead of 403: the runtime tells "already processed / source gone"
+      (a success on redelivery) from "access denied" (a retry) by that status.
     """
     return _doc(
         _allow(
             "ReadAndDeleteSourceImages", FUNCTION_S3_SOURCE_ACTIONS, objects_arn(source_bucket_arn)
         ),
         _allow("WriteResults", FUNCTION_S3_FINAL_ACTIONS, objects_arn(final_bucket_arn)),
+        _allow("MissingKeysAnswer404", ["s3:ListBucket"], [source_bucket_arn, final_bucket_arn]),
         _allow(
             "DetectWithTheModelVersion", ["rekognition:DetectCustomLabels"], project_version_arn
         ),

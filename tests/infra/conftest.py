@@ -60,7 +60,8 @@ class ProgramRun:
         return found[0]
 
     def by_name(self, name: str) -> Registered:
-        found = [r for r in self.resources if r.name == name]
+        """The AWS resource (not the component of the same name) called ``name``."""
+        found = [r for r in self.resources if r.name == name and not r.type.startswith("rekbatch:")]
         assert len(found) == 1, f"expected one resource named {name}, got {len(found)}"
         return found[0]
 

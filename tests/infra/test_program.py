@@ -1,0 +1,636 @@
+"""The real __main__.py under Pulumi mocks: every resource and its key properties."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra import outputs, policies
+from infra.config import visibility_timeout
+from infra.definition import OWNERSHIP_SHARED, WorkflowParams, build_definition
+from infra.sizing import derive_concurrency
+from runtime import settings as runtime_settings
+from tests.infra.conftest import (
+    ACCOUNT,
+    PROJECT_ARN,
+    REGION,
+    STACK,
+    VERSION_ARN,
+    ProgramRun,
+    run_program,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL_VALIDATOR = ROOT / "node_modules" / ".bin" / "asl-validator"
+
+BUCKET = "aws:s3/bucket:Bucket"
+QUEUE = "aws:sqs/queue:Queue"
+FUNCTION = "aws:lambda/function:Function"
+MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
+STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+def statements(policy: dict) -> dict[str, dict]:
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+# --------------------------------------------------------------------------- shape
+
+
+def test_every_resource_belongs_to_a_component(program: ProgramRun) -> None:
+    for resource in program.resources:
+        if resource.type.startswith("rekbatch:"):
+            assert resource.parent_type == "pulumi:pulumi:Stack", resource.name
+        else:
+            assert resource.parent_type and resource.parent_type.startswith("rekbatch:"), (
+                f"{resource.type} {resource.name} has parent {resource.parent_type}"
+            )
+
+
+def test_component_type_tokens(program: ProgramRun) -> None:
+    components = sorted(r.type for r in program.resources if r.type.startswith("rekbatch:"))
+    assert components == [
+        "rekbatch:alarms:Alarms",
+        "rekbatch:inference:InferenceFunction",
+        "rekbatch:ingest:IngestQueue",
+        "rekbatch:storage:SecureBucket",
+        "rekbatch:storage:SecureBucket",
+        "rekbatch:workflow:Workflow",
+    ]
+
+
+def test_no_resource_is_declared_inside_apply(program: ProgramRun) -> None:
+    assert program.created_in_apply == []
+
+
+def test_the_apply_detector_catches_a_resource_declared_inside_apply(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, base_config: dict
+) -> None:
+    """The check above can fail: a program that declares a queue inside apply is caught."""
+    import pulumi
+    import pulumi_aws as aws
+
+    import tests.infra.conftest as harness
+
+    bad = tmp_path / "__main__.py"
+    bad.write_text(
+        "import pulumi, pulumi_aws as aws\n"
+        "q = aws.sqs.Queue('outer')\n"
+        "q.arn.apply(lambda arn: aws.sqs.Queue('inner'))\n"
+    )
+    monkeypatch.setattr(harness, "ROOT", tmp_path)
+    run = run_program(base_config, monkeypatch)
+    assert run.created_in_apply == ["aws:sqs/queue:Queue inner"]
+    assert pulumi and aws  # imported for the program above
+
+
+# --------------------------------------------------------------------------- buckets
+
+
+@pytest.mark.parametrize("bucket", ["source", "final"])
+def test_buckets_are_private_encrypted_and_owner_enforced(program: ProgramRun, bucket: str) -> None:
+    name = program.state_of(bucket, "bucket")
+    assert program.by_name(bucket).inputs["forceDestroy"] is False
+    pab = program.by_name(f"{bucket}-public-access").inputs
+    assert pab["bucket"] == name
+    assert all(
+        pab[k] is True
+        for k in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
+    sse = program.by_name(f"{bucket}-encryption").inputs
+    assert sse["bucket"] == name
+    assert sse["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    ownership = program.by_name(f"{bucket}-ownership").inputs
+    assert ownership == {"bucket": name, "rule": {"objectOwnership": "BucketOwnerEnforced"}}
+
+
+@pytest.mark.parametrize("bucket", ["source", "final"])
+def test_bucket_policy_denies_every_request_without_tls(program: ProgramRun, bucket: str) -> None:
+    arn = program.state_of(bucket, "arn")
+    policy_resource = program.by_name(f"{bucket}-tls-only")
+    assert policy_resource.inputs["bucket"] == program.state_of(bucket, "bucket")
+    assert "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock" in policy_resource.dependencies
+    (statement,) = program.policy(f"{bucket}-tls-only")["Statement"]
+    assert statement == {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def test_force_destroy_comes_from_config(base_config: dict, monkeypatch) -> None:
+    run = run_program({**base_config, "forceDestroy": True}, monkeypatch)
+    assert [b.inputs["forceDestroy"] for b in run.of_type(BUCKET)] == [True, True]
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def test_source_bucket_notifies_the_queue_for_each_suffix_in_both_cases(
+    program: ProgramRun,
+) -> None:
+    notification = program.by_name("ingest-notification")
+    assert notification.inputs["bucket"] == program.state_of("source", "bucket")
+    queue_arn = program.state_of("ingest", "arn")
+    entries = notification.inputs["queues"]
+    assert sorted(e["filterSuffix"] for e in entries) == sorted(
+        [".jpg", ".JPG", ".jpeg", ".JPEG", ".png", ".PNG"]
+    )
+    for entry in entries:
+        assert entry["queueArn"] == queue_arn
+        assert entry["events"] == ["s3:ObjectCreated:*"]
+    assert "aws:sqs/queuePolicy:QueuePolicy" in notification.dependencies
+
+
+def test_notification_suffixes_follow_config(base_config: dict, monkeypatch) -> None:
+    run = run_program({**base_config, "imageSuffixes": [".PNG", ".webp"]}, monkeypatch)
+    entries = run.by_name("ingest-notification").inputs["queues"]
+    assert sorted(e["filterSuffix"] for e in entries) == [".PNG", ".WEBP", ".png", ".webp"]
+
+
+def test_queue_and_dlq_are_encrypted_with_redrive(program: ProgramRun) -> None:
+    queue = program.by_name("ingest").inputs
+    dlq = program.by_name("ingest-dlq").inputs
+    assert queue["sqsManagedSseEnabled"] is True and dlq["sqsManagedSseEnabled"] is True
+    assert json.loads(queue["redrivePolicy"]) == {
+        "deadLetterTargetArn": program.state_of("ingest-dlq", "arn"),
+        "maxReceiveCount": 5,
+    }
+    assert dlq["messageRetentionSeconds"] >= queue["messageRetentionSeconds"]
+    allow = program.by_name("ingest-dlq-redrive-allow").inputs
+    assert allow["queueUrl"] == program.state_of("ingest-dlq", "url")
+    assert json.loads(allow["redriveAllowPolicy"]) == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": [program.state_of("ingest", "arn")],
+    }
+
+
+def test_visibility_timeout_is_six_function_timeouts_plus_the_window(program: ProgramRun) -> None:
+    timeout = program.one(FUNCTION).inputs["timeout"]
+    window = program.one(MAPPING).inputs["maximumBatchingWindowInSeconds"]
+    assert program.by_name("ingest").inputs["visibilityTimeoutSeconds"] == 6 * timeout + window
+
+
+def test_max_receive_count_and_timeouts_come_from_config(base_config: dict, monkeypatch) -> None:
+    config = {
+        **base_config,
+        "maxReceiveCount": 9,
+        "lambdaTimeoutSeconds": 300,
+        "batchWindowSeconds": 20,
+    }
+    run = run_program(config, monkeypatch)
+    queue = run.by_name("ingest").inputs
+    assert json.loads(queue["redrivePolicy"])["maxReceiveCount"] == 9
+    assert queue["visibilityTimeoutSeconds"] == visibility_timeout(300, 20) == 1820
+    assert run.one(FUNCTION).inputs["timeout"] == 300
+
+
+def test_queue_policy_admits_only_the_source_bucket_of_this_account(program: ProgramRun) -> None:
+    policy_resource = program.by_name("ingest-policy")
+    assert policy_resource.inputs["queueUrl"] == program.state_of("ingest", "url")
+    (statement,) = program.policy("ingest-policy")["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Resource"] == program.state_of("ingest", "arn")
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": program.state_of("source", "arn")},
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+    }
+
+
+# --------------------------------------------------------------------------- function
+
+
+def test_function_runtime_architecture_memory_and_logs(program: ProgramRun) -> None:
+    fn = program.one(FUNCTION).inputs
+    assert fn["runtime"] == "python3.12"
+    assert fn["handler"] == "runtime.handler.lambda_handler"
+    assert fn["architectures"] == ["arm64"]
+    assert fn["memorySize"] == 512 and fn["timeout"] == 120
+    assert fn["role"] == program.state_of("inference-role", "arn")
+    logs = program.by_name("inference-logs")
+    assert fn["loggingConfig"]["logGroup"] == logs.state["name"]
+    assert logs.inputs["retentionInDays"] == 30
+    assert logs.inputs["name"] == f"/aws/lambda/rekognition-batch-{STACK}-inference"
+    assert "aws:iam/rolePolicy:RolePolicy" in program.one(FUNCTION).dependencies
+
+
+def test_function_code_is_the_configured_archive_with_its_hash(
+    program: ProgramRun, dummy_bundle: Path
+) -> None:
+    import base64
+    import hashlib
+
+    fn = program.one(FUNCTION).inputs
+    assert fn["code"].path == str(dummy_bundle)
+    expected = base64.b64encode(hashlib.sha256(dummy_bundle.read_bytes()).digest()).decode()
+    assert fn["sourceCodeHash"] == expected
+
+
+def test_architecture_memory_and_retention_follow_config(base_config: dict, monkeypatch) -> None:
+    config = {
+        **base_config,
+        "lambdaArchitecture": "x86_64",
+        "lambdaMemoryMb": 1024,
+        "logRetentionDays": 90,
+    }
+    run = run_program(config, monkeypatch)
+    fn = run.one(FUNCTION).inputs
+    assert fn["architectures"] == ["x86_64"] and fn["memorySize"] == 1024
+    assert {
+        g.inputs["retentionInDays"] for g in run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    } == {90}
+
+
+def test_environment_sets_every_variable_the_runtime_requires(program: ProgramRun) -> None:
+    env = program.one(FUNCTION).inputs["environment"]["variables"]
+    assert set(runtime_settings.REQUIRED) <= set(env)
+    assert set(env) <= set(runtime_settings.ENV)
+    settings = runtime_settings.Settings.from_env(env)
+    assert settings.final_bucket == program.state_of("final", "bucket")
+    assert settings.project_version_arn == VERSION_ARN
+    assert settings.min_confidence == 50
+    assert settings.image_suffixes == (".jpg", ".jpeg", ".png")
+    assert settings.max_concurrency == 10  # = batchSize: a whole batch at once
+
+
+def test_environment_follows_config(base_config: dict, monkeypatch) -> None:
+    config = {
+        **base_config,
+        "minConfidence": "72.5",
+        "maxResults": 3,
+        "imageSuffixes": [".png"],
+        "batchSize": 25,
+        "batchWindowSeconds": 5,
+    }
+    run = run_program(config, monkeypatch)
+    settings = runtime_settings.Settings.from_env(
+        run.one(FUNCTION).inputs["environment"]["variables"]
+    )
+    assert settings.min_confidence == 72.5
+    assert settings.max_results == 3
+    assert settings.image_suffixes == (".png",)
+    assert settings.max_concurrency == 25
+
+
+def test_mapping_is_created_disabled_with_partial_batch_responses(program: ProgramRun) -> None:
+    mapping = program.one(MAPPING)
+    inputs = mapping.inputs
+    assert inputs["enabled"] is False
+    assert inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert inputs["eventSourceArn"] == program.state_of("ingest", "arn")
+    assert inputs["functionName"] == program.state_of("inference", "arn")
+    assert inputs["batchSize"] == 10
+    assert inputs["maximumBatchingWindowInSeconds"] == 1
+    assert mapping.ignore_changes == ["enabled"]  # the workflow owns it after creation
+    assert "aws:iam/rolePolicy:RolePolicy" in mapping.dependencies
+
+
+def test_mapping_concurrency_is_derived_from_inference_units_by_default(
+    base_config: dict, monkeypatch
+) -> None:
+    small = run_program(base_config, monkeypatch).one(MAPPING).inputs["scalingConfig"]
+    assert small == {
+        "maximumConcurrency": derive_concurrency(1, batch_size=10, handler_concurrency=10)
+    }
+    big = run_program({**base_config, "minInferenceUnits": 4, "maxInferenceUnits": 10}, monkeypatch)
+    expected = derive_concurrency(10, batch_size=10, handler_concurrency=10)
+    assert big.one(MAPPING).inputs["scalingConfig"] == {"maximumConcurrency": expected}
+    assert expected > small["maximumConcurrency"]
+
+
+def test_mapping_concurrency_and_batching_follow_config(base_config: dict, monkeypatch) -> None:
+    config = {**base_config, "maxConcurrency": 7, "batchSize": 50, "batchWindowSeconds": 3}
+    inputs = run_program(config, monkeypatch).one(MAPPING).inputs
+    assert inputs["scalingConfig"] == {"maximumConcurrency": 7}
+    assert inputs["batchSize"] == 50 and inputs["maximumBatchingWindowInSeconds"] == 3
+
+
+def test_function_policy_grants_exactly_what_the_runtime_calls(program: ProgramRun) -> None:
+    source = program.state_of("source", "arn")
+    final = program.state_of("final", "arn")
+    log_group = program.state_of("inference-logs", "arn")
+    policy = statements(program.policy("inference-policy"))
+    assert program.by_name("inference-policy").inputs["role"] == program.state_of(
+        "inference-role", "name"
+    )
+    assert {sid: (s["Action"], s["Resource"]) for sid, s in policy.items()} == {
+        "ReadAndDeleteSourceImages": (
+            ["s3:DeleteObject", "s3:GetObject", "s3:GetObjectTagging"],
+            f"{source}/*",
+        ),
+        "WriteResults": (["s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"], f"{final}/*"),
+        "MissingKeysAnswer404": (["s3:ListBucket"], [source, final]),
+        "DetectWithTheModelVersion": (["rekognition:DetectCustomLabels"], VERSION_ARN),
+        "ConsumeTheQueue": (
+            ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+            program.state_of("ingest", "arn"),
+        ),
+        "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group}:*"),
+    }
+    assert all(s["Effect"] == "Allow" for s in policy.values())
+
+
+def test_function_role_trusts_only_lambda(program: ProgramRun) -> None:
+    trust = json.loads(program.by_name("inference-role").inputs["assumeRolePolicy"])
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+
+
+# --------------------------------------------------------------------------- workflow
+
+
+def expected_params(program: ProgramRun, **overrides) -> WorkflowParams:
+    values = dict(
+        queue_url=program.state_of("ingest", "url"),
+        project_arn=PROJECT_ARN,
+        project_version_arn=VERSION_ARN,
+        version_name="shapes.2025-06-01",
+        event_source_mapping_uuid=program.state_of("inference-mapping", "uuid"),
+        final_bucket=program.state_of("final", "bucket"),
+        runs_prefix="runs/",
+        min_inference_units=1,
+        max_inference_units=None,
+        ownership="exclusive",
+        poll_interval_seconds=60,
+        model_start_timeout_seconds=45 * 60,
+        max_run_seconds=360 * 60,
+    )
+    values.update(overrides)
+    return WorkflowParams(**values)
+
+
+def test_state_machine_definition_is_the_builders_output(program: ProgramRun) -> None:
+    machine = program.one(STATE_MACHINE).inputs
+    assert machine["type"] == "STANDARD"
+    assert machine["roleArn"] == program.state_of("workflow-role", "arn")
+    assert json.loads(machine["definition"]) == build_definition(expected_params(program))
+
+
+def test_state_machine_definition_follows_config(base_config: dict, monkeypatch) -> None:
+    config = {
+        **base_config,
+        "modelOwnership": OWNERSHIP_SHARED,
+        "minInferenceUnits": 2,
+        "maxInferenceUnits": 6,
+        "pollIntervalSeconds": 30,
+        "modelStartTimeoutMinutes": 20,
+        "maxRunMinutes": 90,
+    }
+    run = run_program(config, monkeypatch)
+    expected = expected_params(
+        run,
+        ownership=OWNERSHIP_SHARED,
+        min_inference_units=2,
+        max_inference_units=6,
+        poll_interval_seconds=30,
+        model_start_timeout_seconds=20 * 60,
+        max_run_seconds=90 * 60,
+    )
+    assert json.loads(run.one(STATE_MACHINE).inputs["definition"]) == build_definition(expected)
+
+
+@pytest.mark.skipif(
+    not ASL_VALIDATOR.exists(), reason="npm asl-validator not installed (make setup)"
+)
+def test_rendered_definition_passes_asl_validator(program: ProgramRun, tmp_path: Path) -> None:
+    path = tmp_path / "definition.json"
+    path.write_text(program.one(STATE_MACHINE).inputs["definition"])
+    result = subprocess.run(
+        [str(ASL_VALIDATOR), "--json-path", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_state_machine_logs_to_its_own_group(program: ProgramRun) -> None:
+    logging = program.one(STATE_MACHINE).inputs["loggingConfiguration"]
+    group = program.by_name("workflow-logs")
+    assert logging["logDestination"] == f"{group.state['arn']}:*"
+    assert logging["level"] == "ERROR"
+    assert group.inputs["name"] == f"/aws/vendedlogs/states/rekognition-batch-{STACK}-workflow"
+    assert group.inputs["retentionInDays"] == 30
+
+
+def test_workflow_log_level_follows_config(base_config: dict, monkeypatch) -> None:
+    run = run_program({**base_config, "workflowLogLevel": "ALL"}, monkeypatch)
+    assert run.one(STATE_MACHINE).inputs["loggingConfiguration"]["level"] == "ALL"
+
+
+def test_state_machine_policy_grants_each_task_on_its_one_resource(program: ProgramRun) -> None:
+    policy = statements(program.policy("workflow-policy"))
+    final = program.state_of("final", "arn")
+    assert {sid: (s["Action"], s["Resource"]) for sid, s in policy.items()} == {
+        "NoDoubleRuns": (["states:ListExecutions"], program.state_of("workflow", "arn")),
+        "MeasureTheBacklog": (["sqs:GetQueueAttributes"], program.state_of("ingest", "arn")),
+        "DescribeTheModel": (["rekognition:DescribeProjectVersions"], PROJECT_ARN),
+        "StartAndStopTheModel": (
+            ["rekognition:StartProjectVersion", "rekognition:StopProjectVersion"],
+            VERSION_ARN,
+        ),
+        "EnableAndDisableTheMapping": (
+            ["lambda:UpdateEventSourceMapping"],
+            program.state_of("inference-mapping", "arn"),
+        ),
+        "WriteRunSummaries": (["s3:PutObject"], f"{final}/runs/*"),
+    }
+
+
+def test_state_machine_policy_covers_every_sdk_task_of_the_definition(program: ProgramRun) -> None:
+    """Each aws-sdk Task's IAM action is granted, and nothing else is."""
+    definition = json.loads(program.one(STATE_MACHINE).inputs["definition"])
+    prefix = "arn:aws:states:::aws-sdk:"
+    iam_service = {"sfn": "states"}
+    needed = set()
+    for state in _all_states(definition):
+        resource = state.get("Resource", "")
+        if state.get("Type") == "Task":
+            assert resource.startswith(prefix), f"not an aws-sdk task: {resource}"
+            service, api = resource.removeprefix(prefix).split(":")
+            needed.add(f"{iam_service.get(service, service)}:{api[0].upper()}{api[1:]}")
+    granted = {a for s in program.policy("workflow-policy")["Statement"] for a in s["Action"]}
+    assert needed == granted
+
+
+def test_state_machine_logging_grants_are_the_only_wildcard(program: ProgramRun) -> None:
+    logging = program.by_name("workflow-logging-policy")
+    (statement,) = json.loads(logging.inputs["policy"])["Statement"]
+    assert statement["Resource"] == "*"
+    assert set(statement["Action"]) == set(policies.STATES_LOG_DELIVERY_ACTIONS)
+    assert ROLE_POLICY in program.one(STATE_MACHINE).dependencies  # exists before creation
+    for resource in program.of_type(ROLE_POLICY):
+        if resource.name == "workflow-logging-policy":
+            continue
+        for s in json.loads(resource.inputs["policy"])["Statement"]:
+            resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
+            assert "*" not in resources, resource.name
+
+
+def test_workflow_role_trusts_step_functions_of_this_account(program: ProgramRun) -> None:
+    trust = json.loads(program.by_name("workflow-role").inputs["assumeRolePolicy"])
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def test_schedule_starts_the_state_machine_hourly_with_its_own_role(program: ProgramRun) -> None:
+    schedule = program.one(SCHEDULE)
+    inputs = schedule.inputs
+    assert inputs["scheduleExpression"] == "rate(1 hour)"
+    assert inputs["scheduleExpressionTimezone"] == "UTC"
+    assert inputs["flexibleTimeWindow"] == {"mode": "OFF"}
+    assert inputs["target"]["arn"] == program.state_of("workflow", "arn")
+    assert inputs["target"]["roleArn"] == program.state_of("workflow-scheduler-role", "arn")
+    assert schedule.dependencies.count(ROLE_POLICY) == 2  # scheduler + workflow policies first
+
+
+def test_schedule_follows_config(base_config: dict, monkeypatch) -> None:
+    config = {
+        **base_config,
+        "schedule": "cron(0 6 ? * MON-FRI *)",
+        "scheduleTimezone": "Europe/Paris",
+    }
+    inputs = run_program(config, monkeypatch).one(SCHEDULE).inputs
+    assert inputs["scheduleExpression"] == "cron(0 6 ? * MON-FRI *)"
+    assert inputs["scheduleExpressionTimezone"] == "Europe/Paris"
+
+
+def test_scheduler_role_may_only_start_this_state_machine(program: ProgramRun) -> None:
+    (statement,) = program.policy("workflow-scheduler-policy")["Statement"]
+    assert statement["Action"] == ["states:StartExecution"]
+    assert statement["Resource"] == program.state_of("workflow", "arn")
+    trust = json.loads(program.by_name("workflow-scheduler-role").inputs["assumeRolePolicy"])
+    (assume,) = trust["Statement"]
+    assert assume["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert assume["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+
+
+# --------------------------------------------------------------------------- alarms
+
+
+def test_dlq_alarm_fires_on_any_message(program: ProgramRun) -> None:
+    alarm = program.by_name("alarms-dlq-not-empty").inputs
+    assert alarm["namespace"] == "AWS/SQS"
+    assert alarm["metricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["dimensions"] == {"QueueName": program.state_of("ingest-dlq", "name")}
+    assert alarm["threshold"] == 0 and alarm["comparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["alarmActions"] == [program.state_of("alarms-topic", "arn")]
+
+
+def test_workflow_alarm_sums_failed_and_timed_out_executions(program: ProgramRun) -> None:
+    alarm = program.by_name("alarms-workflow-failed").inputs
+    queries = {q["id"]: q for q in alarm["metricQueries"]}
+    arn = program.state_of("workflow", "arn")
+    assert {q["metric"]["metricName"] for q in queries.values() if "metric" in q} == {
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+    }
+    for query in queries.values():
+        if "metric" in query:
+            assert query["metric"]["namespace"] == "AWS/States"
+            assert query["metric"]["dimensions"] == {"StateMachineArn": arn}
+    returned = [q for q in queries.values() if q.get("returnData")]
+    assert len(returned) == 1 and "failed" in returned[0]["expression"]
+    assert "timedout" in returned[0]["expression"]
+    assert alarm["threshold"] == 0 and alarm["comparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_model_alarm_fires_after_start_timeout_plus_max_run_plus_margin(
+    program: ProgramRun,
+) -> None:
+    alarm = program.by_name("alarms-model-running-too-long").inputs
+    assert alarm["namespace"] == "AWS/Rekognition"
+    assert alarm["metricName"] == "InServiceInferenceUnits"
+    assert alarm["dimensions"] == {"ProjectName": "shapes", "VersionName": "shapes.2025-06-01"}
+    minutes = 45 + 360 + 15
+    assert alarm["period"] == 300
+    assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == minutes // 5
+    assert alarm["period"] * alarm["evaluationPeriods"] <= 86400  # CloudWatch's limit
+    assert alarm["treatMissingData"] == "notBreaching"
+
+
+def test_alarm_email_subscription_only_when_configured(
+    program: ProgramRun, base_config: dict, monkeypatch
+) -> None:
+    subscription = "aws:sns/topicSubscription:TopicSubscription"
+    assert program.of_type(subscription) == []
+    run = run_program({**base_config, "alarmEmail": "ops@example.com"}, monkeypatch)
+    sub = run.one(subscription).inputs
+    assert sub == {
+        "topic": run.state_of("alarms-topic", "arn"),
+        "protocol": "email",
+        "endpoint": "ops@example.com",
+    }
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_stack_outputs_carry_every_contract_name_with_real_values(program: ProgramRun) -> None:
+    names = [v for k, v in vars(outputs).items() if k.isupper() and isinstance(v, str)]
+    assert set(names) <= set(program.outputs)
+    out = program.outputs
+    assert out[outputs.SOURCE_BUCKET] == program.state_of("source", "bucket")
+    assert out[outputs.FINAL_BUCKET] == program.state_of("final", "bucket")
+    assert out[outputs.QUEUE_URL].startswith(f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/")
+    assert out[outputs.QUEUE_ARN] == program.state_of("ingest", "arn")
+    assert out[outputs.DLQ_URL] == program.state_of("ingest-dlq", "url")
+    assert out[outputs.FUNCTION_NAME] == program.state_of("inference", "name")
+    assert out[outputs.EVENT_SOURCE_MAPPING_UUID] == program.state_of("inference-mapping", "uuid")
+    assert out[outputs.STATE_MACHINE_ARN] == program.state_of("workflow", "arn")
+    assert out[outputs.PROJECT_ARN] == PROJECT_ARN
+    assert out[outputs.PROJECT_VERSION_ARN] == VERSION_ARN
+    assert out[outputs.VERSION_NAME] == "shapes.2025-06-01"
+    assert out[outputs.REGION] == REGION
+    assert out[outputs.MIN_INFERENCE_UNITS] == 1
+    assert out[outputs.PRICE_PER_INFERENCE_UNIT_HOUR] == 4.0
+    assert out[outputs.RUNS_PREFIX] == "runs/"
+    assert out[outputs.FAILED_PREFIX] == runtime_settings.DEFAULTS[runtime_settings.FAILED_PREFIX]
+    for name in outputs.REQUIRED_BY_CLI:
+        assert out[name], name
+
+
+def test_upload_command_syncs_only_queued_suffixes(program: ProgramRun) -> None:
+    command = program.outputs[outputs.UPLOAD_COMMAND]
+    bucket = program.state_of("source", "bucket")
+    assert command.startswith(
+        f"aws s3 sync ./images s3://{bucket}/ --region {REGION} --exclude '*'"
+    )
+    for suffix in (".jpg", ".JPG", ".png", ".PNG", ".jpeg", ".JPEG"):
+        assert f"--include '*{suffix}'" in command
+
+
+def test_console_urls_point_at_this_stacks_resources(program: ProgramRun) -> None:
+    urls = program.outputs[outputs.CONSOLE_URLS]
+    assert program.state_of("workflow", "arn") in urls["stateMachine"]
+    assert program.state_of("source", "bucket") in urls["sourceBucket"]
+    assert program.state_of("inference", "name") in urls["function"]
+    assert all(url.startswith("https://") and REGION in url for url in urls.values())
+
+
+def _all_states(definition: dict):
+    for state in definition.get("States", {}).values():
+        yield state
+        for branch in state.get("Branches", []):
+            yield from _all_states(branch)
+        if "Iterator" in state:
+            yield from _all_states(state["Iterator"])
+        if "ItemProcessor" in state:
+            yield from _all_states(state["ItemProcessor"])
