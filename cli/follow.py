@@ -382,41 +382,37 @@ def print_status(ui: Ui, data: dict[str, Any]) -> None:
     if not data["runs"]:
         ui.line("runs   none yet")
         return
-    table = Table(title="last runs", header_style="bold", box=None if not ui.interactive else None)
-    for column in (
-        "run",
-        "started (UTC)",
-        "status",
-        "outcome",
-        "backlog",
-        "left",
-        "model min",
-        "cost USD",
-    ):
-        table.add_column(column)
-    plain = [("run", "started", "status", "outcome", "backlog", "left", "model_min", "cost_usd")]
+    header = ("run", "started UTC", "status", "outcome", "backlog", "left", "model min", "USD")
+    rows: list[tuple[str, ...]] = []
+    errors: dict[int, str] = {}
     for row in data["runs"]:
-        cells = (
-            row["name"],
-            (row["started"] or "")[:19].replace("T", " "),
-            row["status"],
-            row.get("outcome") or "",
-            _cell(row.get("backlog")),
-            _cell(row.get("left")),
-            _cell(row.get("modelMinutes")),
-            "" if row.get("estimatedCost") is None else f"{row['estimatedCost']:.2f}",
+        rows.append(
+            (
+                row["name"],
+                (row["started"] or "")[5:16].replace("T", " "),
+                row["status"],
+                row.get("outcome") or "",
+                _cell(row.get("backlog")),
+                _cell(row.get("left")),
+                _cell(row.get("modelMinutes")),
+                "" if row.get("estimatedCost") is None else f"{row['estimatedCost']:.2f}",
+            )
         )
-        table.add_row(*cells)
-        plain.append(cells)
         if row.get("error"):
-            table.add_row("", Text(f"error: {row['error']}", style="red"))
-            plain.append(("", f"error: {row['error']}"))
-    if ui.interactive:
-        ui.console.print(table)
-    else:
-        ui.line("last runs:")
-        for cells in plain:
-            ui.line("  " + "  ".join(str(c) for c in cells))
+            errors[len(rows) - 1] = str(row["error"])
+    ui.line("last runs:")
+    for i, cells in enumerate([header, *rows]):
+        ui.line("  " + _aligned(cells, [header, *rows]))
+        if i - 1 in errors:
+            ui.line(f"    error: {errors[i - 1]}")
+
+
+def _aligned(cells: tuple[str, ...], table: list[tuple[str, ...]]) -> str:
+    """Columns padded to the widest cell; numbers (from 'backlog' on) right-aligned."""
+    widths = [max(len(r[c]) for r in table) for c in range(len(cells))]
+    return "  ".join(
+        cell.rjust(widths[c]) if c >= 4 else cell.ljust(widths[c]) for c, cell in enumerate(cells)
+    ).rstrip()
 
 
 def _cell(value: Any) -> str:
