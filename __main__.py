@@ -85,8 +85,8 @@ def _function_env(final_bucket: str) -> dict[str, str]:
         image_suffixes=cfg.image_suffixes,
     )
     env = settings.to_env()
-    if Settings.from_env(env) != settings:
-        raise stack_config.ConfigError("minConfidence", "does not survive the runtime's settings")
+    if Settings.from_env(env) != settings:  # the runtime would start with other values
+        raise RuntimeError(f"the function environment does not round-trip: {env}")
     return env
 
 
