@@ -634,3 +634,80 @@ def _all_states(definition: dict):
             yield from _all_states(state["Iterator"])
         if "ItemProcessor" in state:
             yield from _all_states(state["ItemProcessor"])
+
+
+# --------------------------------------------------------------------------- program paths
+
+
+def test_the_handler_starts_with_the_environment_the_program_sets(
+    program: ProgramRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolve the configured handler the way the Lambda runtime does, with exactly
+    the function's environment: a missing or invalid variable would fail here."""
+    import importlib
+
+    fn = program.one(FUNCTION).inputs
+    module_name, _, attribute = fn["handler"].rpartition(".")
+    for name in runtime_settings.ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in fn["environment"]["variables"].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    module = importlib.import_module(module_name)
+    if hasattr(module, "_lambda_handler"):
+        monkeypatch.setattr(module, "_lambda_handler", None)  # force a fresh cold start
+    handler = getattr(module, attribute)
+    assert callable(handler)
+
+
+def test_without_a_prebuilt_archive_the_program_builds_the_bundle_for_its_architecture(
+    base_config: dict, monkeypatch, dummy_bundle: Path
+) -> None:
+    import infra.bundle
+
+    calls = []
+
+    def fake_build(architecture, python_version, **kwargs):
+        calls.append((architecture, python_version))
+        return infra.bundle.Bundle(path=dummy_bundle, sha256="00" * 32, inputs_hash="x")
+
+    monkeypatch.setattr(infra.bundle, "build_bundle", fake_build)
+    config = {k: v for k, v in base_config.items() if k != "lambdaBundle"}
+    run = run_program({**config, "lambdaArchitecture": "x86_64"}, monkeypatch)
+    assert calls == [("x86_64", "3.12")]
+    fn = run.one(FUNCTION).inputs
+    assert fn["code"].path == str(dummy_bundle)
+    assert (
+        fn["sourceCodeHash"] == infra.bundle.Bundle(dummy_bundle, "00" * 32, "x").source_code_hash
+    )
+
+
+def test_without_project_arn_the_program_looks_it_up_once(base_config: dict, monkeypatch) -> None:
+    import boto3
+
+    calls = []
+
+    class FakeRekognition:
+        def describe_projects(self, ProjectNames):  # noqa: N803 - boto3 spelling
+            calls.append(ProjectNames)
+            return {"ProjectDescriptions": [{"ProjectArn": PROJECT_ARN}]}
+
+    def fake_client(service, region_name=None, **kwargs):
+        assert (service, region_name) == ("rekognition", REGION)
+        return FakeRekognition()
+
+    monkeypatch.setattr(boto3, "client", fake_client)
+    config = {k: v for k, v in base_config.items() if k != "projectArn"}
+    run = run_program(config, monkeypatch)
+    assert calls == [["shapes"]]
+    assert run.outputs[outputs.PROJECT_ARN] == PROJECT_ARN
+    assert statements(run.policy("workflow-policy"))["DescribeTheModel"]["Resource"] == PROJECT_ARN
+
+
+def test_invalid_config_fails_before_any_resource_is_declared(
+    base_config: dict, monkeypatch
+) -> None:
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^maxConcurrency: "):
+        run_program({**base_config, "maxConcurrency": 5000}, monkeypatch)
