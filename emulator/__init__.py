@@ -9,7 +9,22 @@
 See docs/emulator.md.
 """
 
-from emulator.model import ModelConfig, ModelEmulator, project_arn_of, version_name_of
+from emulator.model import (
+    ModelConfig,
+    ModelEmulator,
+    normal_latency,
+    project_arn_of,
+    uniform_latency,
+    version_name_of,
+)
 from emulator.server import LocalAws
 
-__all__ = ["LocalAws", "ModelConfig", "ModelEmulator", "project_arn_of", "version_name_of"]
+__all__ = [
+    "LocalAws",
+    "ModelConfig",
+    "ModelEmulator",
+    "normal_latency",
+    "project_arn_of",
+    "uniform_latency",
+    "version_name_of",
+]

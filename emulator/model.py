@@ -134,6 +134,22 @@ class RekognitionError(Exception):
 Latency = float | Callable[[], float]
 
 
+def normal_latency(
+    mean: float, stdev: float, *, minimum: float = 0.0, seed: int | None = None
+) -> Callable[[], float]:
+    """A latency distribution for ``configure(latency=...)``: normal, floored at ``minimum``."""
+    rng = random.Random(seed)
+    return lambda: max(minimum, rng.gauss(mean, stdev))
+
+
+def uniform_latency(low: float, high: float, *, seed: int | None = None) -> Callable[[], float]:
+    """A latency distribution for ``configure(latency=...)``: uniform in [low, high]."""
+    if not 0 <= low <= high:
+        raise ValueError("need 0 <= low <= high")
+    rng = random.Random(seed)
+    return lambda: rng.uniform(low, high)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Knobs of the emulated service; defaults are fast enough for tests."""
@@ -163,6 +179,7 @@ class _Version:
     running_seconds: float = 0.0
     unit_seconds: float = 0.0
     window: deque[float] = field(default_factory=deque)
+    admitted: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 @dataclass
@@ -290,6 +307,12 @@ class ModelEmulator:
             version = self._versions[version_arn]
             self._advance(version, self._clock())
             return version.status
+
+    def admissions(self, version_arn: str) -> list[float]:
+        """Monotonic times at which DetectCustomLabels calls were admitted under
+        the throughput cap (the last 100,000), for tests and benchmarks."""
+        with self._lock:
+            return list(self._versions[version_arn].admitted)
 
     def meter(self) -> dict[str, Any]:
         """Snapshot of what a bill and a dashboard would show, for tests and tools."""
@@ -496,6 +519,7 @@ class ModelEmulator:
                     "The number of requests exceeded your throughput limit.",
                 )
             window.append(now)
+            version.admitted.append(now)
             latency = self._config.latency
 
         delay = latency() if callable(latency) else latency

@@ -168,6 +168,10 @@ class LambdaPoller:
         self._sqs = clients.client("sqs")
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        # moto's ReceiveMessage is not atomic across threads: two concurrent
+        # receives can hand out the same message. SQS is at-least-once too,
+        # but the emulator serialises its own receives to stay deterministic.
+        self._receive_lock = threading.Lock()
         self._stats = PollerStats()
         self._running = 0
         self._mapping: _Mapping | None = None
@@ -319,13 +323,14 @@ class LambdaPoller:
         batch: list[dict[str, Any]] = []
         deadline = time.monotonic() + mapping.window_s
         while not self._stop.is_set():
-            got = self._sqs.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=min(SQS_MAX_RECEIVE, mapping.batch_size - len(batch)),
-                WaitTimeSeconds=0,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
+            with self._receive_lock:
+                got = self._sqs.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=min(SQS_MAX_RECEIVE, mapping.batch_size - len(batch)),
+                    WaitTimeSeconds=0,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
             for message in got:  # a message back from visibility keeps its newest handle
                 batch = [m for m in batch if m["MessageId"] != message["MessageId"]]
                 batch.append(message)

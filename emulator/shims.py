@@ -66,6 +66,16 @@ PARAMETER_RENAMES: dict[str, dict[str, str]] = {
 # as mappings are created (moto's Lambda API keeps its own record of them).
 _ESM_CREATE = ("moto.awslambda.models", "LambdaBackend", "create_event_source_mapping")
 
+# AWS SQS hands each message to one receiver per visibility period and
+# never loses a sent message. moto's Queue is not thread-safe: DeleteMessage
+# rebuilds the message list without the queue's lock, so a concurrent
+# SendMessage (an S3 notification arriving mid-run) can be lost and a
+# concurrent ReceiveMessage can hand out a message just deleted. The server
+# is threaded, so delete and receive are made to hold the queue's own lock
+# (a Condition over an RLock, which long-poll waits release).
+_SQS_QUEUE = ("moto.sqs.models", "Queue", "delete_message")
+_SQS_BACKEND = ("moto.sqs.models", "SQSBackend", "receive_message")
+
 _lock = threading.Lock()
 _original_factory: Any = None
 
@@ -146,6 +156,36 @@ def install() -> None:
         aws_sdk = importlib.import_module(_AWS_SDK_MODULE)
         aws_sdk._SERVICE_ERROR_NAMES.update(SERVICE_ERROR_NAMES)
         _install_no_sqs_push()
+        _install_sqs_queue_locks()
+
+
+def _install_sqs_queue_locks() -> None:
+    module_name, queue_class_name, delete_name = _SQS_QUEUE
+    _, backend_class_name, receive_name = _SQS_BACKEND
+    module = importlib.import_module(module_name)
+    queue_class = getattr(module, queue_class_name)
+    backend_class = getattr(module, backend_class_name)
+    original_delete = getattr(queue_class, delete_name)
+    if not getattr(original_delete, "_rekbatch_shim", False):
+
+        def delete_message(self: Any, receipt_handle: str) -> None:
+            with self._messages_lock:
+                original_delete(self, receipt_handle)
+
+        delete_message._rekbatch_shim = True  # type: ignore[attr-defined]
+        delete_message.__wrapped__ = original_delete  # type: ignore[attr-defined]
+        setattr(queue_class, delete_name, delete_message)
+    original_receive = getattr(backend_class, receive_name)
+    if not getattr(original_receive, "_rekbatch_shim", False):
+
+        def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+            queue = self.get_queue(queue_name)
+            with queue._messages_lock:
+                return original_receive(self, queue_name, *args, **kwargs)
+
+        receive_message._rekbatch_shim = True  # type: ignore[attr-defined]
+        receive_message.__wrapped__ = original_receive  # type: ignore[attr-defined]
+        setattr(backend_class, receive_name, receive_message)
 
 
 def _install_no_sqs_push() -> None:

@@ -156,3 +156,22 @@ def test_aioboto3_sees_the_same_error_codes(aws, png):
         return "no error"
 
     assert asyncio.run(call()) == "ResourceNotReadyException"
+
+
+def test_latency_distributions_are_seeded_and_bounded():
+    from emulator import normal_latency, uniform_latency
+
+    a, b = normal_latency(0.05, 0.5, seed=3), normal_latency(0.05, 0.5, seed=3)
+    samples = [a() for _ in range(200)]
+    assert samples == [b() for _ in range(200)]
+    assert min(samples) == 0.0  # floored: a wide normal would go negative
+    u = uniform_latency(0.01, 0.02, seed=1)
+    assert all(0.01 <= u() <= 0.02 for _ in range(100))
+
+
+def test_latency_delays_each_admitted_call(aws, running_model, png):
+    slept: list[float] = []
+    aws.model._sleep = slept.append  # observe the delay instead of timing it
+    aws.model.configure(latency=0.25)
+    detect(aws, Image={"Bytes": png})
+    assert slept == [0.25]

@@ -1,5 +1,8 @@
 """The provisioned throughput cap: inference units x TPS per unit, measured
-over a sliding one-second window, holds under many concurrent callers."""
+over a sliding one-second window, holds under many concurrent callers.
+
+Assertions use the server's admission times (exact); the callers' own clocks
+add response jitter that depends on how loaded the machine is."""
 
 from __future__ import annotations
 
@@ -10,11 +13,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from emu_helpers import VERSION_ARN, make_image
 
-CALLERS = 24
+CALLERS = 16
 UNITS = 2
-TPS_PER_UNIT = 20
+TPS_PER_UNIT = 5
 CAP = UNITS * TPS_PER_UNIT
-RUN_SECONDS = 2.5
+RUN_SECONDS = 3.0
 
 
 def hammer(aws, image: bytes) -> tuple[list[float], int]:
@@ -22,7 +25,6 @@ def hammer(aws, image: bytes) -> tuple[list[float], int]:
     ok: list[float] = []
     throttled = [0]
     lock = threading.Lock()
-    stop_at = time.monotonic() + RUN_SECONDS
     clients = [
         aws.client(
             "rekognition",
@@ -30,9 +32,12 @@ def hammer(aws, image: bytes) -> tuple[list[float], int]:
         )
         for _ in range(CALLERS)
     ]
+    start = threading.Barrier(CALLERS + 1)
+    stop_at: list[float] = []
 
     def caller(client) -> None:
-        while time.monotonic() < stop_at:
+        start.wait()
+        while time.monotonic() < stop_at[0]:
             try:
                 client.detect_custom_labels(ProjectVersionArn=VERSION_ARN, Image={"Bytes": image})
                 with lock:
@@ -45,6 +50,8 @@ def hammer(aws, image: bytes) -> tuple[list[float], int]:
     threads = [threading.Thread(target=caller, args=(c,)) for c in clients]
     for t in threads:
         t.start()
+    stop_at.append(time.monotonic() + RUN_SECONDS)
+    start.wait()
     for t in threads:
         t.join()
     return sorted(ok), throttled[0]
@@ -62,17 +69,20 @@ def max_in_any_window(times: list[float], width: float = 1.0) -> int:
 def test_tps_cap_holds_within_ten_percent_under_concurrent_load(aws):
     aws.model.configure(tps_per_unit=TPS_PER_UNIT)
     aws.model.create(VERSION_ARN, status="RUNNING", inference_units=UNITS)
-    ok, throttled = hammer(aws, make_image())
+    ok, throttled = hammer(aws, make_image(size=(32, 32)))
 
     assert throttled > len(ok), "the load must exceed the cap for the test to mean anything"
-    # Never more than the cap (+10% for client-side timestamp jitter) in any second...
-    assert max_in_any_window(ok) <= CAP * 1.1
-    # ...and the cap is actually delivered: full windows carry at least 90% of it.
-    first, last = ok[0], ok[-1]
+    # The server admits at most the cap in any one-second window (its own clock)...
+    admitted = aws.model.admissions(VERSION_ARN)
+    assert len(admitted) == len(ok)
+    assert max_in_any_window(admitted) <= CAP
+    # ...and delivers it: full seconds carry the cap within 10% (callers never
+    # left the model idle: they were throttled more often than served).
+    first, last = admitted[0], admitted[-1]
     full_seconds = int(last - first)
-    assert full_seconds >= 1
-    delivered = sum(1 for t in ok if t < first + full_seconds) / full_seconds
-    assert CAP * 0.9 <= delivered <= CAP * 1.1
+    assert full_seconds >= 2
+    delivered = sum(1 for t in admitted if t < first + full_seconds) / full_seconds
+    assert CAP * 0.9 <= delivered <= CAP
     meter = aws.model.meter()
     assert meter["throttles"] == throttled
     assert meter["by_error"]["ProvisionedThroughputExceededException"] == throttled

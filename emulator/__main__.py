@@ -1,0 +1,132 @@
+"""``python -m emulator``: the local AWS as a standalone process.
+
+Prints the endpoint and the ``export`` lines that point the AWS CLI, boto3
+and aioboto3 at it; with ``--stack`` also provisions the data path (and with
+``--workflow`` the state machine, with ``--poller`` the local Lambda service
+that runs the real handler while the mapping is Enabled). Ctrl-C stops it and
+prints the model meter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import Any
+
+from emulator.server import LocalAws
+
+DEMO_VERSION_ARN = (
+    "arn:aws:rekognition:us-east-1:123456789012:project/demo/version/demo.v1/1700000000000"
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m emulator",
+        description="Local AWS: moto + a Rekognition Custom Labels model emulator on one port.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5000, help="port (0 = any free port; default 5000)")
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument(
+        "--model",
+        metavar="VERSION_ARN",
+        action="append",
+        default=[],
+        help="register a Custom Labels model version (repeatable)",
+    )
+    p.add_argument(
+        "--model-status",
+        default="TRAINING_COMPLETED",
+        choices=["TRAINING_COMPLETED", "RUNNING", "STOPPED"],
+        help="initial status of --model versions",
+    )
+    p.add_argument("--start-delay", type=float, default=5.0, help="seconds STARTING -> RUNNING")
+    p.add_argument("--stop-delay", type=float, default=2.0, help="seconds STOPPING -> STOPPED")
+    p.add_argument("--tps-per-unit", type=float, default=5.0, help="TPS per inference unit")
+    p.add_argument("--latency", type=float, default=0.05, help="seconds per DetectCustomLabels")
+    p.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="provision the data path (buckets, queues, function, mapping) for stack NAME",
+    )
+    p.add_argument(
+        "--version-arn",
+        default=DEMO_VERSION_ARN,
+        help="model version for --stack (registered if unknown)",
+    )
+    p.add_argument(
+        "--workflow", action="store_true", help="with --stack: also deploy the state machine"
+    )
+    p.add_argument(
+        "--poller",
+        action="store_true",
+        help="with --stack: run the local Lambda service for the mapping",
+    )
+    return p
+
+
+def _exports(env: dict[str, str]) -> str:
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in env.items())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if (args.workflow or args.poller) and not args.stack:
+        print("--workflow and --poller need --stack NAME", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with ExitStack() as stack:
+        aws = stack.enter_context(LocalAws(region=args.region, host=args.host, port=args.port))
+        aws.model.configure(
+            start_delay=args.start_delay,
+            stop_delay=args.stop_delay,
+            tps_per_unit=args.tps_per_unit,
+            latency=args.latency,
+        )
+        for arn in args.model:
+            aws.model.create(arn, args.model_status)
+        print(f"local AWS endpoint: {aws.endpoint}  (region {aws.region})")
+        print("point the AWS CLI / boto3 / aioboto3 at it with:\n")
+        print(_exports(aws.env()))
+        print()
+        if args.stack:
+            outputs = _provision(aws, args)
+            print(f"stack {args.stack!r} outputs:")
+            print(json.dumps(outputs, indent=2, default=str))
+            if args.poller:
+                from emulator.poller import run_poller
+
+                stack.enter_context(run_poller(aws, outputs))
+                print(
+                    "local Lambda service running (processes the queue while the mapping is Enabled)"
+                )
+        print("\nCtrl-C to stop.", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        print("\nmodel meter:", json.dumps(aws.model.meter(), indent=2))
+    return 0
+
+
+def _provision(aws: LocalAws, args: argparse.Namespace) -> dict[str, Any]:
+    if args.workflow:
+        from emulator.workflow import provision_stack
+
+        return provision_stack(aws, stack=args.stack, project_version_arn=args.version_arn)
+    from emulator.stack import provision_data_path
+
+    return provision_data_path(aws, stack=args.stack, project_version_arn=args.version_arn)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
