@@ -703,3 +703,17 @@ def test_a_network_timeout_is_not_mistaken_for_the_deadline(env, put_and_event, 
     assert failed_ids(response) == {"net.png"}
     codes = {r.code for r in logs.images()}  # type: ignore[attr-defined]
     assert codes and "DeadlineExceeded" not in codes
+
+
+def test_inside_lambda_the_same_loop_serves_warm_invocations(
+    env, context, put_and_event, monkeypatch
+):
+    # Powertools switches to asyncio.get_event_loop() when LAMBDA_TASK_ROOT is set;
+    # the handler's own loop must be used either way.
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    handler = env.handler()
+    assert handler(put_and_event("l1.png"), context) == {"batchItemFailures": []}
+    loop = handler._local.state.loop
+    assert handler(put_and_event("l2.png"), context) == {"batchItemFailures": []}
+    assert handler._local.state.loop is loop
+    assert env.keys(SOURCE) == set()
