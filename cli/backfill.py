@@ -25,7 +25,7 @@ import json
 import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 from .aws import Aws, queue_depths
 from .errors import UserError
 from .images import has_image_suffix
+from .pool import worker_pool
 from .ui import Ui
 
 SQS_BATCH_MAX = 10
@@ -190,7 +191,7 @@ def backfill(
 
     with (
         ui.progress("backfill", len(todo), None) as meter,
-        ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool,
+        worker_pool(concurrency) as pool,
     ):
         futures = {pool.submit(send, batch): batch for batch in batches(todo, batch_size)}
         for fut in as_completed(futures):

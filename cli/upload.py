@@ -14,7 +14,7 @@ import hashlib
 import os
 import unicodedata
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from .aws import Aws
 from .errors import error_code
 from .images import CONTENT_TYPES, SNIFF_BYTES, has_image_suffix, sniff
+from .pool import worker_pool
 from .ui import Ui, human_bytes
 
 MD5_METADATA = "md5"  # x-amz-meta-md5: lets a re-run recognise multipart uploads
@@ -201,7 +202,7 @@ def upload(
 
     with (
         ui.progress("upload", len(plan.candidates), total_bytes) as meter,
-        ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool,
+        worker_pool(concurrency) as pool,
     ):
         futures = {pool.submit(one, c, meter): c for c in plan.candidates}
         for fut in as_completed(futures):

@@ -40,6 +40,11 @@ def make_image() -> Callable[..., bytes]:
     return image_bytes
 
 
+@pytest.fixture(scope="module")
+def make_image_module() -> Callable[..., bytes]:
+    return image_bytes
+
+
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     """Run ``rekbatch`` in-process (stdout is not a terminal: plain output)."""

@@ -13,12 +13,24 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from cli import gallery
+from cli.results import item_from_document
+from runtime import documents
+
 CHROMIUM = next(
     (p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
     None,
 )
 WIDTH, HEIGHT = 1200, 900
-BLUE = (40, 90, 200)  # the flat colour of the boxed fixture image (conftest make_image)
+VERSION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/b/version/b.v1/1700000000000"
+BLUE = (40, 90, 200)
+ROBIN = {"Left": 0.25, "Top": 0.2, "Width": 0.5, "Height": 0.4}
+SPARROW = {
+    "Left": 0.05,
+    "Top": 0.6,
+    "Width": 0.2,
+    "Height": 0.3,
+}  # the flat colour of the boxed fixture image (conftest make_image)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -90,12 +102,52 @@ def box_colour(html: str, label: str) -> tuple[int, int, int]:
     return hex_rgb(match.group(1))
 
 
-@pytest.fixture
-def page(results, cli, tmp_path) -> Path:
-    out = tmp_path / "rep"
-    result = cli("report", "--out", out, "--thumb-size", "0")
-    assert result.code == 0, result.err
-    return out / "report.html"
+@pytest.fixture(scope="module")
+def page(tmp_path_factory, make_image_module) -> Path:
+    """The gallery of the same fixture results as test_report.py, rendered directly (the
+    download path is covered there; this module tests what the browser shows)."""
+    make_image = make_image_module
+    docs = [
+        result_doc(
+            "garden/robin 1.png",
+            [
+                {"Name": "Robin", "Confidence": 97.5, "Geometry": {"BoundingBox": ROBIN}},
+                {"Name": "Sparrow", "Confidence": 42.0, "Geometry": {"BoundingBox": SPARROW}},
+            ],
+        ),
+        result_doc("garden/sparrow+2.jpg", [{"Name": "Sparrow", "Confidence": 88.25}]),
+        result_doc("street/empty é.jpg", []),
+        documents.build_error_document(
+            source=documents.source_section("src", "street/broken.jpg", None, 6),
+            final_bucket="final",
+            failed_prefix="failed/",
+            code="InvalidImageFormat",
+            message="Request has unsupported image format",
+            project_version_arn=VERSION_ARN,
+        ),
+    ]
+    items = [
+        item_from_document(d, d["output"].get("resultKey") or d["output"]["errorKey"], "failed/")
+        for d in docs
+    ]
+    images = {
+        "garden/robin 1.png": ("image/png", make_image("png", BLUE, (400, 300))),
+        "garden/sparrow+2.jpg": ("image/jpeg", make_image("jpeg", (30, 160, 60), (300, 300))),
+        "street/empty é.jpg": ("image/jpeg", make_image("jpeg", (120, 120, 120), (320, 240))),
+    }
+    path = tmp_path_factory.mktemp("gallery") / "report.html"
+    path.write_text(gallery.render(items, images, subtitle="s3://final/"), encoding="utf-8")
+    return path
+
+
+def result_doc(key: str, labels: list[dict]) -> dict:
+    return documents.build_result_document(
+        source=documents.source_section("src", key, "e", 1),
+        final_bucket="final",
+        project_version_arn=VERSION_ARN,
+        min_confidence=40.0,
+        labels=labels,
+    )
 
 
 def edges(rect: tuple[int, int, int, int], box: dict) -> tuple[float, float, float, float]:
@@ -107,10 +159,6 @@ def edges(rect: tuple[int, int, int, int], box: dict) -> tuple[float, float, flo
         left + (box["Left"] + box["Width"]) * w,
         top + (box["Top"] + box["Height"]) * h,
     )
-
-
-ROBIN = {"Left": 0.25, "Top": 0.2, "Width": 0.5, "Height": 0.4}
-SPARROW = {"Left": 0.05, "Top": 0.6, "Width": 0.2, "Height": 0.3}
 
 
 def test_boxes_are_drawn_where_the_json_says(page, tmp_path):
