@@ -89,8 +89,8 @@ def assume_role_policy(service: str, account_id: str, source_arn: str | None = N
 
 
 def lambda_assume_role_policy() -> Policy:
-    """Lambda's trust policy. Lambda does not send aws:SourceAccount/SourceArn when
-    assuming an execution role, so a condition would break the function."""
+    """Lambda's execution-role trust policy, exactly as AWS documents it: the role
+    is only ever passed to this account's function (iam:PassRole is the guard)."""
     return _doc(
         {
             "Sid": "AssumeRole",
