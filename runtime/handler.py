@@ -99,6 +99,20 @@ class _ThreadState:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.resources: LoopResources | None = None
+        self.busy = False  # an invocation is running on this loop
+        self.detached = False  # close() was called: finish, shut down, never reuse
+
+    def shutdown(self) -> None:
+        """Close the clients, then the loop; only while no invocation runs on it."""
+        if self.loop.is_closed():
+            return
+        try:
+            if self.resources is not None:
+                self.loop.run_until_complete(self.resources.aclose())
+                self.resources = None
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
 
 
 class BatchHandler:
@@ -111,7 +125,13 @@ class BatchHandler:
         self._states_lock = threading.Lock()
 
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        state = self._thread_state()
+        state = self._enter()
+        try:
+            return self._invoke(state, event, context)
+        finally:
+            self._leave(state)
+
+    def _invoke(self, state: _ThreadState, event: dict[str, Any], context: Any) -> dict[str, Any]:
         loop = state.loop
         if state.resources is None:
             state.resources = loop.run_until_complete(LoopResources.open(self.settings))
@@ -154,29 +174,35 @@ class BatchHandler:
     def close(self) -> None:
         """Close every thread's clients and loop (for the local poller and tests).
 
-        Lambda never calls this: its process is frozen and discarded. Must not be
-        called while an invocation is running.
+        Lambda never calls this: its process is frozen and discarded. Loops idle
+        now are closed here; a loop with an invocation running is closed by its
+        own thread when that invocation returns. Calling the handler again after
+        ``close`` opens fresh loops and clients.
         """
         with self._states_lock:
             states, self._states = self._states, []
-        for state in states:
-            if state.loop.is_closed():
-                continue
-            if state.resources is not None:
-                state.loop.run_until_complete(state.resources.aclose())
-                state.resources = None
-            state.loop.run_until_complete(state.loop.shutdown_asyncgens())
-            state.loop.close()
-        self._local = threading.local()
+            for state in states:
+                state.detached = True
+            idle = [state for state in states if not state.busy]
+        for state in idle:
+            state.shutdown()
 
-    def _thread_state(self) -> _ThreadState:
+    def _enter(self) -> _ThreadState:
         state: _ThreadState | None = getattr(self._local, "state", None)
-        if state is None or state.loop.is_closed():
-            state = _ThreadState()
-            self._local.state = state
-            with self._states_lock:
+        with self._states_lock:
+            if state is None or state.detached or state.loop.is_closed():
+                state = _ThreadState()
+                self._local.state = state
                 self._states.append(state)
+            state.busy = True
         return state
+
+    def _leave(self, state: _ThreadState) -> None:
+        with self._states_lock:
+            state.busy = False
+            closing = state.detached
+        if closing:
+            state.shutdown()
 
 
 def make_handler(settings: Settings) -> BatchHandler:

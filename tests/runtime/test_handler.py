@@ -717,3 +717,36 @@ def test_inside_lambda_the_same_loop_serves_warm_invocations(
     assert handler(put_and_event("l2.png"), context) == {"batchItemFailures": []}
     assert handler._local.state.loop is loop
     assert env.keys(SOURCE) == set()
+
+
+def test_close_during_an_invocation_lets_it_finish_then_closes_its_loop(
+    env, context, put_and_event
+):
+    import threading
+
+    in_model, release = threading.Event(), threading.Event()
+
+    def latency() -> float:
+        in_model.set()
+        release.wait(5)
+        return 0.0
+
+    env.aws.model.configure(latency=latency)
+    handler = env.handler()
+    event = put_and_event("busy.png")
+    result: dict[str, Any] = {}
+
+    def invoke() -> None:
+        result["response"] = handler(event, FakeContext())
+        result["loop"] = handler._local.state.loop
+
+    worker = threading.Thread(target=invoke)
+    worker.start()
+    assert in_model.wait(10)
+    handler.close()  # the invocation on the worker thread is still running
+    release.set()
+    worker.join(10)
+
+    assert result["response"] == {"batchItemFailures": []}
+    assert result["loop"].is_closed()
+    assert env.keys(SOURCE) == set()
