@@ -9,9 +9,12 @@ it offline, so the suite does not wait on the index.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import shutil
 import struct
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -45,12 +48,17 @@ REQUIREMENTS = ROOT / "requirements" / "runtime.txt"
 
 
 def wheelhouse(arch: str, pip_cache: Path) -> Path:
+    """The platform wheels of the pinned requirements, downloaded once per machine.
+    Filled in a temporary directory and renamed into place, so parallel workers
+    (pytest-xdist) never see a half-filled wheelhouse."""
     key = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
     path = ROOT / ".bundle-cache" / "wheels" / f"{arch}-py3.12-{key}"
-    marker = path / ".complete"
-    if not marker.exists():
-        download_wheels(arch, "3.12", path, pip_cache_dir=pip_cache)
-        marker.touch()
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            download_wheels(arch, "3.12", Path(tmp) / "wheels", pip_cache_dir=pip_cache)
+            with contextlib.suppress(OSError):  # another worker won the race: use theirs
+                os.rename(Path(tmp) / "wheels", path)
     return path
 
 
