@@ -18,7 +18,7 @@ import pulumi
 from infra import config as stack_config
 from infra import outputs
 from infra.alarms import Alarms, AlarmsArgs
-from infra.bundle import build_bundle
+from infra.bundle import BundleError, build_bundle
 from infra.console import console_urls, upload_command
 from infra.inference import InferenceFunction, InferenceFunctionArgs
 from infra.ingest import IngestQueue, IngestQueueArgs
@@ -51,8 +51,16 @@ def _code(cfg: stack_config.StackConfig) -> tuple[str, str]:
     return str(bundle.path), bundle.source_code_hash
 
 
-cfg = stack_config.load(_get)
-project_arn = find_project_arn(cfg)
+try:
+    cfg = stack_config.load(_get)
+    project_arn = find_project_arn(cfg)
+    code_path, code_hash = _code(cfg)
+except stack_config.ConfigError as error:
+    # RunError: Pulumi prints the message alone (no traceback) and stops before
+    # any resource is declared. The message starts with the key's name.
+    raise pulumi.RunError(f"invalid stack config: {error}") from error
+except BundleError as error:
+    raise pulumi.RunError(f"could not build the Lambda bundle: {error}") from error
 prefix = f"{pulumi.get_project()}-{pulumi.get_stack()}"
 failed_prefix = RUNTIME_DEFAULTS[FAILED_PREFIX]
 
@@ -90,7 +98,6 @@ def _function_env(final_bucket: str) -> dict[str, str]:
     return env
 
 
-code_path, code_hash = _code(cfg)
 inference = InferenceFunction(
     "inference",
     InferenceFunctionArgs(

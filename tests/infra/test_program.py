@@ -707,7 +707,15 @@ def test_without_project_arn_the_program_looks_it_up_once(base_config: dict, mon
 def test_invalid_config_fails_before_any_resource_is_declared(
     base_config: dict, monkeypatch
 ) -> None:
-    from infra.config import ConfigError
+    import pulumi
 
-    with pytest.raises(ConfigError, match=r"^maxConcurrency: "):
+    with pytest.raises(pulumi.RunError, match=r"^invalid stack config: maxConcurrency: ") as info:
         run_program({**base_config, "maxConcurrency": 5000}, monkeypatch)
+    assert info.value.__cause__.key == "maxConcurrency"
+
+
+def test_missing_prebuilt_archive_fails_naming_the_key(base_config: dict, monkeypatch) -> None:
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match=r"lambdaBundle: no such file"):
+        run_program({**base_config, "lambdaBundle": "/nonexistent/lambda.zip"}, monkeypatch)
