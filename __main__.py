@@ -61,6 +61,7 @@ except stack_config.ConfigError as error:
     raise pulumi.RunError(f"invalid stack config: {error}") from error
 except BundleError as error:
     raise pulumi.RunError(f"could not build the Lambda bundle: {error}") from error
+
 prefix = f"{pulumi.get_project()}-{pulumi.get_stack()}"
 failed_prefix = RUNTIME_DEFAULTS[FAILED_PREFIX]
 
