@@ -466,11 +466,21 @@ def test_another_asyncio_run_between_invocations_does_not_break_the_handler(
     env, context, put_and_event
 ):
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     handler = env.handler()
-    handler(put_and_event("a1.png"), context)
-    asyncio.run(asyncio.sleep(0))  # some other code creates and closes a loop on this thread
-    assert handler(put_and_event("a2.png"), context) == {"batchItemFailures": []}
+    first, second = put_and_event("a1.png"), put_and_event("a2.png")
+
+    def on_one_thread() -> dict[str, Any]:
+        handler(first, context)
+        asyncio.run(asyncio.sleep(0))  # other code creates, closes and unsets a loop here
+        return handler(second, context)
+
+    # A worker thread, so that asyncio.run does not leave the main thread without
+    # a current loop for the tests that run after this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(on_one_thread).result() == {"batchItemFailures": []}
+    assert env.keys(SOURCE) == set()
 
 
 def test_handler_called_from_several_threads_at_once(env, context):
