@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,20 @@ from runtime.settings import Settings
 SOURCE = "rt-source"
 FINAL = "rt-final"
 VERSION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/rt/version/rt.v1/1700000000000"
+
+
+def model_delay(seconds: float) -> Callable[[], float]:
+    """A ``configure(latency=...)`` callable that blocks the model's request thread itself.
+
+    Equivalent to ``latency=seconds``, but it does not depend on the emulator's
+    sleep hook, which other test modules replace to observe delays.
+    """
+
+    def delay() -> float:
+        time.sleep(seconds)
+        return 0.0
+
+    return delay
 
 
 def image_bytes(fmt: str = "PNG", color: str = "red", size: int = 64) -> bytes:

@@ -18,6 +18,7 @@ from tests.runtime.conftest import (
     FakeContext,
     failed_ids,
     image_bytes,
+    model_delay,
     s3_event_body,
     sqs_event,
     sqs_record,
@@ -314,7 +315,7 @@ def test_sdk_retries_absorb_a_transient_fault(env, context, put_and_event):
 
 
 def test_out_of_time_images_are_cancelled_and_retried(env, put_and_event, logs):
-    env.aws.model.configure(latency=1.0)
+    env.aws.model.configure(latency=model_delay(1.0))
     # 1.2 s left and a 1 s safety margin: images must finish within 0.2 s.
     response = env.handler()(
         put_and_event("slow1.png", "slow2.png"), FakeContext(remaining_ms=1200)
@@ -487,7 +488,7 @@ def test_handler_called_from_several_threads_at_once(env, context):
     from concurrent.futures import ThreadPoolExecutor
 
     handler = env.handler(max_concurrency=2)
-    env.aws.model.configure(latency=0.05)
+    env.aws.model.configure(latency=model_delay(0.05))
     batches = []
     for t in range(4):
         keys = [f"t{t}/{i}.png" for i in range(4)]
@@ -706,7 +707,7 @@ def test_a_network_timeout_is_not_mistaken_for_the_deadline(env, put_and_event, 
     # timeout inside the image, long before the invocation's deadline.
     from runtime import clients
 
-    env.aws.model.configure(latency=2.0)
+    env.aws.model.configure(latency=model_delay(2.0))
     monkeypatch.setattr(clients, "READ_TIMEOUT_S", 0.5)
     response = env.handler()(put_and_event("net.png"), FakeContext(remaining_ms=60_000))
 
