@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aioboto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from emu_helpers import VERSION_ARN, make_image
+from emu_helpers import VERSION_ARN, make_image, run_off_main_thread
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -155,7 +153,7 @@ def test_aioboto3_sees_the_same_error_codes(aws, png):
                 return err.response["Error"]["Code"]
         return "no error"
 
-    assert asyncio.run(call()) == "ResourceNotReadyException"
+    assert run_off_main_thread(call()) == "ResourceNotReadyException"
 
 
 def test_latency_distributions_are_seeded_and_bounded():
@@ -169,9 +167,11 @@ def test_latency_distributions_are_seeded_and_bounded():
     assert all(0.01 <= u() <= 0.02 for _ in range(100))
 
 
-def test_latency_delays_each_admitted_call(aws, running_model, png):
+def test_latency_delays_each_admitted_call(aws, running_model, png, monkeypatch):
     slept: list[float] = []
-    aws.model._sleep = slept.append  # observe the delay instead of timing it
+    # Observe the delay instead of timing it; monkeypatch puts the real sleep
+    # back, since the server (and its model) outlive this test.
+    monkeypatch.setattr(aws.model, "_sleep", slept.append)
     aws.model.configure(latency=0.25)
     detect(aws, Image={"Bytes": png})
     assert slept == [0.25]

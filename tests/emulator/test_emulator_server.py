@@ -3,13 +3,12 @@ plain boto3 / aioboto3 through the standard AWS_* environment."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import aioboto3
 import boto3
 import pytest
-from emu_helpers import VERSION_ARN
+from emu_helpers import VERSION_ARN, run_off_main_thread
 
 from emulator import LocalAws
 
@@ -38,7 +37,7 @@ def test_aioboto3_reaches_the_emulator(aws):
         async with aioboto3.Session().client("sqs") as sqs:
             return (await sqs.list_queues())["QueueUrls"]
 
-    urls = asyncio.run(list_queues())
+    urls = run_off_main_thread(list_queues())
     assert len(urls) == 1 and urls[0].endswith("/aio-queue")
 
 
