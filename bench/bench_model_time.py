@@ -22,7 +22,11 @@ the rule the stack uses by default.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import io
+import json
+import subprocess
 import sys
 import threading
 import time
@@ -32,12 +36,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from emulator.server import LocalAws  # noqa: E402
 from emulator.workflow import (  # noqa: E402
     finish_run,
     lambda_service,
+    model_status,
     provision_stack,
     queue_depth,
     result_keys,
@@ -78,47 +85,53 @@ def _png(seed: int) -> bytes:
     return buffer.getvalue()
 
 
-class Sampler:
-    """Samples the model status and the queue at 20 Hz to time the run's phases."""
+class RemoteAws:
+    """Clients for the emulator running in the child process (what LambdaPoller,
+    lambda_service and the run helpers need: .endpoint, .client(), .env())."""
 
-    def __init__(self, aws: LocalAws, queue_url: str) -> None:
-        self.aws = aws
-        self.sqs = aws.client("sqs")
-        self.queue_url = queue_url
-        self.running_from: float | None = None
-        self.running_to: float | None = None
-        self.drained_at: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
+    region = "us-east-1"
 
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region
+        )
+        self._lock = threading.Lock()
 
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
+    def client(self, service: str) -> Any:
+        with self._lock:
+            return self._session.client(
+                service,
+                endpoint_url=self.endpoint,
+                config=Config(
+                    retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=50
+                ),
+            )
 
-    def _loop(self) -> None:
-        while not self._stop.wait(0.05):
-            now = time.monotonic()
-            status = self.aws.model.status(VERSION_ARN)
-            if status == "RUNNING" and self.running_from is None:
-                self.running_from = now
-            if status != "RUNNING" and self.running_from is not None and self.running_to is None:
-                self.running_to = now
-            if (
-                self.running_from is not None
-                and self.drained_at is None
-                and queue_depth(self.sqs, self.queue_url)["total"] == 0
-            ):
-                self.drained_at = now
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
 
 
-def run_case(case: Case) -> dict[str, Any]:
-    concurrency = derive_concurrency(
-        case.units, case.tps_per_unit, IMAGE_SECONDS, batch_size=BATCH_SIZE
-    )
+def serve(case: Case, concurrency: int) -> None:
+    """Child process: moto + the model emulator + the state machine ("AWS").
+
+    The parent plays the Lambda service (poller + real handler), so the code
+    under test and moto's request handling do not share one GIL, as on AWS.
+    stdin commands: "meter" -> one JSON line; EOF -> exit.
+    """
+    import moto.backends
+
+    # moto lists its package directory on every request to find the backend;
+    # the listing never changes (same trick as bench/bench_handler.py).
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
+
     with LocalAws() as aws:
         aws.model.configure(
             start_delay=START_DELAY,
@@ -137,7 +150,99 @@ def run_case(case: Case) -> dict[str, Any]:
             max_run_seconds=3600,
             model_start_timeout_seconds=120,
         )
+        print("@@" + json.dumps({"endpoint": aws.endpoint, "outputs": outputs}), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "meter":
+                print("@@" + json.dumps(aws.model.meter()), flush=True)
+
+
+class Child:
+    def __init__(self, case: Case, concurrency: int) -> None:
+        spec = json.dumps({"case": dataclasses.asdict(case), "concurrency": concurrency})
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", spec],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started = self._read()
+        self.endpoint: str = started["endpoint"]
+        self.outputs: dict[str, Any] = started["outputs"]
+
+    def _read(self) -> Any:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("@@"):
+                return json.loads(line[2:])
+        raise SystemExit("the emulator process ended unexpectedly")
+
+    def meter(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("meter\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+class Sampler:
+    """Samples the model status and the queue at 20 Hz to time the run's phases."""
+
+    def __init__(self, aws: RemoteAws, outputs: dict[str, Any]) -> None:
+        self.rekognition = aws.client("rekognition")
+        self.sqs = aws.client("sqs")
+        self.outputs = outputs
+        self.running_from: float | None = None
+        self.running_to: float | None = None
+        self.drained_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            now = time.monotonic()
+            status = model_status(self.rekognition, self.outputs)
+            if status == "RUNNING" and self.running_from is None:
+                self.running_from = now
+            if status != "RUNNING" and self.running_from is not None and self.running_to is None:
+                self.running_to = now
+            if (
+                self.running_from is not None
+                and self.drained_at is None
+                and queue_depth(self.sqs, self.outputs[out.QUEUE_URL])["total"] == 0
+            ):
+                self.drained_at = now
+
+
+def run_case(case: Case) -> dict[str, Any]:
+    concurrency = derive_concurrency(
+        case.units, case.tps_per_unit, IMAGE_SECONDS, batch_size=BATCH_SIZE
+    )
+    child = Child(case, concurrency)
+    try:
+        aws = RemoteAws(child.endpoint)
+        outputs = child.outputs
         s3 = aws.client("s3")
+        sqs = aws.client("sqs")
+        # The s3:TestEvent of the notification set-up: the first run after a
+        # deploy processes it; measure the steady state, as the scenarios do.
+        for message in sqs.receive_message(
+            QueueUrl=outputs[out.QUEUE_URL], MaxNumberOfMessages=10
+        ).get("Messages", []):
+            sqs.delete_message(
+                QueueUrl=outputs[out.QUEUE_URL], ReceiptHandle=message["ReceiptHandle"]
+            )
         distinct = [_png(i) for i in range(20)]
         for number in range(case.images):
             s3.put_object(
@@ -146,20 +251,26 @@ def run_case(case: Case) -> dict[str, Any]:
                 Body=distinct[number % len(distinct)],
                 ContentType="image/png",
             )
-        sqs = aws.client("sqs")
         while queue_depth(sqs, outputs[out.QUEUE_URL])["total"] < case.images:
             time.sleep(0.1)
-        with lambda_service(aws, outputs), Sampler(aws, outputs[out.QUEUE_URL]) as sampler:
+        # The handler prints its EMF metrics to stdout, as in Lambda: keep the report readable.
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            lambda_service(aws, outputs),
+            Sampler(aws, outputs) as sampler,
+        ):
             sfn = aws.client("stepfunctions")
             result = finish_run(
                 sfn, s3, outputs, start_run(sfn, outputs[out.STATE_MACHINE_ARN]), timeout=900
             )
             time.sleep(0.2)  # let the sampler see the stop
-        meter = aws.model.meter()
+        meter = child.meter()
         keys = result_keys(s3, outputs)
         left = s3.list_objects_v2(Bucket=outputs[out.SOURCE_BUCKET]).get("KeyCount", 0)
-        processed = len(keys["results"])
-        failed = sum(1 for k in keys["failed"] if k.endswith(".json"))
+    finally:
+        child.close()
+    processed = len(keys["results"])
+    failed = sum(1 for k in keys["failed"] if k.endswith(".json"))
     running = meter["running_seconds"]
     ideal = ideal_running_seconds(case.images, case.units, case.tps_per_unit)
     busy = (sampler.drained_at or 0) - (sampler.running_from or 0)
@@ -218,7 +329,12 @@ def report(r: dict[str, Any]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N=200 only")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)  # internal: the emulator child
     args = parser.parse_args(argv)
+    if args.serve:
+        spec = json.loads(args.serve)
+        serve(Case(**spec["case"]), spec["concurrency"])
+        return 0
     cases = CASES[:1] if args.quick else CASES
     results = [report(run_case(case)) for case in cases]
     print("\nPASS" if all(results) else "\nFAIL")

@@ -185,7 +185,7 @@ class Progress:
             f"failed {snap['failed']}"
         )
         if line != self.last:
-            self.console.print(f"[{elapsed:5.1f}s] {line}", highlight=False)
+            self.console.print(f"[{elapsed:5.1f}s] {line}", highlight=False, soft_wrap=True)
             self.last = line
 
 
