@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import logging
 import subprocess
 import sys
 import threading
@@ -60,7 +61,7 @@ POLL_SECONDS = 1
 START_DELAY = 3.0
 STOP_DELAY = 0.5
 DETECT_LATENCY = 0.05  # seconds per DetectCustomLabels inside the emulator
-IMAGE_SECONDS = 0.25  # planning figure per image in this in-process stack (detect + S3 writes)
+IMAGE_SECONDS = 1.5  # measured here: ~20 images in flight per 13 images/s (batch barrier + S3 work)
 BATCH_SIZE = 10
 
 
@@ -76,7 +77,7 @@ class Case:
         return self.units * self.tps_per_unit
 
 
-CASES = (Case(200, 1, 10.0, large=False), Case(1000, 2, 12.5, large=True))
+CASES = (Case(200, 1, 10.0, large=False), Case(1000, 2, 10.0, large=True))
 
 
 def _png(seed: int) -> bytes:
@@ -125,6 +126,9 @@ def serve(case: Case, concurrency: int) -> None:
     under test and moto's request handling do not share one GIL, as on AWS.
     stdin commands: "meter" -> one JSON line; EOF -> exit.
     """
+    # moto's Step Functions interpreter logs an ERROR for every IsPresent check of an
+    # absent path (the definition's normal cleanup-error checks): not a problem, hide it.
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     import moto.backends
 
     # moto lists its package directory on every request to find the backend;
@@ -303,6 +307,11 @@ def report(r: dict[str, Any]) -> bool:
     print(f"  model RUNNING       {r['running']:8.2f} s")
     print(f"  ideal N/TPS         {r['ideal']:8.2f} s")
     print(f"  ratio               {r['ratio']:8.3f}")
+    if r["achieved"] > 0:
+        # What the workflow itself adds (start detection, drain checks, tail), with the
+        # data path's real throughput as the yardstick instead of the provisioned one.
+        control = r["running"] / (case.images / r["achieved"])
+        print(f"  control overhead    {control:8.3f}  (RUNNING / (N / achieved), informative)")
     print(f"  idle tail           {r['tail']:8.2f} s  (after the last image finished)")
     print(
         f"  achieved            {r['achieved']:8.2f} images/s ({r['achieved'] / case.tps:.0%} of provisioned)"
