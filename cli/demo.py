@@ -14,6 +14,8 @@ or the workflow failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import mimetypes
 import shutil
@@ -234,7 +236,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
                 disable_grace_seconds=2,
                 retry_interval_seconds=1,
             )
-            with lambda_service(aws, outputs):
+            with contextlib.redirect_stdout(io.StringIO()), lambda_service(aws, outputs):
                 _upload(aws.client("s3"), outputs[out.SOURCE_BUCKET], files)
                 _wait_for_messages(aws, outputs, len(files), timeout=30)
                 sfn = aws.client("stepfunctions")
@@ -314,7 +316,10 @@ def print_report(console: Console, report: Report, args: argparse.Namespace) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console()
+    # The console keeps the real stdout: the handler prints its EMF metric lines
+    # to stdout (as in Lambda, where they become CloudWatch metrics); the demo
+    # sends those to a buffer while it runs.
+    console = Console(file=sys.stdout)
     started = time.monotonic()
     report = run_demo(args, console)
     print_report(console, report, args)
