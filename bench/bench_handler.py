@@ -132,15 +132,7 @@ def serve() -> None:
     The emulator runs in its own process so that moto's request handling and
     the code under test do not share one GIL.
     """
-    import moto.backends
-
     from emulator import LocalAws
-
-    # moto lists its package directory (~180 stat calls) on every request to
-    # find the backend; the listing never changes, so compute it once. This
-    # halves moto's per-request CPU and helps both contenders equally.
-    modules = tuple(moto.backends.list_of_moto_modules())
-    moto.backends.list_of_moto_modules = lambda: modules
 
     with LocalAws() as aws:
         aws.model.create(VERSION_ARN, status="RUNNING")

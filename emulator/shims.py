@@ -1,7 +1,8 @@
 """moto parity shims: where moto 5.2.5 differs from AWS in a way the project's
 AWS-correct definitions trip over, adapt moto here (never the definitions).
+Plus performance shims: moto server overheads that change no behaviour.
 
-Each shim says what AWS does. tests/emulator/test_shims.py holds a test per
+Each parity shim says what AWS does; each performance shim says what it saves. tests/emulator/test_shims.py holds a test per
 shim that fails if moto changes underneath (so the shim can be dropped or
 must be revised). Everything here is idempotent; ``install()`` is called by
 ``LocalAws.start``.
@@ -76,8 +77,16 @@ _ESM_CREATE = ("moto.awslambda.models", "LambdaBackend", "create_event_source_ma
 _SQS_QUEUE = ("moto.sqs.models", "Queue", "delete_message")
 _SQS_BACKEND = ("moto.sqs.models", "SQSBackend", "receive_message")
 
+# Performance: moto's server resolves the backend of every request through
+# `moto.backends.list_of_moto_modules()`, which lists moto's package directory
+# and stats each of its ~180 entries (on every request, sometimes twice: about
+# a fifth of an S3 request's CPU). The installed package does not change while
+# the process runs, so the listing is taken once.
+_MODULE_LISTING = ("moto.backends", "list_of_moto_modules")
+
 _lock = threading.Lock()
 _original_factory: Any = None
+_original_listing: Any = None
 
 
 def _rename_params(params: dict[str, Any], renames: dict[str, str], **_: Any) -> None:
@@ -157,6 +166,25 @@ def install() -> None:
         aws_sdk._SERVICE_ERROR_NAMES.update(SERVICE_ERROR_NAMES)
         _install_no_sqs_push()
         _install_sqs_queue_locks()
+        _install_module_listing_cache()
+
+
+def _install_module_listing_cache() -> None:
+    global _original_listing
+    module_name, function_name = _MODULE_LISTING
+    module = importlib.import_module(module_name)
+    current = getattr(module, function_name)
+    if getattr(current, "_rekbatch_shim", False):
+        return
+    _original_listing = current
+    listing = tuple(current())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return listing
+
+    list_of_moto_modules._rekbatch_shim = True  # type: ignore[attr-defined]
+    list_of_moto_modules.__wrapped__ = current  # type: ignore[attr-defined]
+    setattr(module, function_name, list_of_moto_modules)
 
 
 def _install_sqs_queue_locks() -> None:

@@ -3,7 +3,9 @@ plain boto3 / aioboto3 through the standard AWS_* environment."""
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
 
 import aioboto3
 import boto3
@@ -73,3 +75,71 @@ def test_a_second_server_gets_its_own_free_port(local_aws):
         assert other.client("s3").list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
     with pytest.raises(RuntimeError):
         other.env()
+
+
+# -- HTTP/1.1 keep-alive -----------------------------------------------------------
+
+
+def _connect(server: LocalAws) -> http.client.HTTPConnection:
+    host, port = server.endpoint.removeprefix("http://").rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=5)
+
+
+def _list_buckets(conn: http.client.HTTPConnection, **kwargs) -> http.client.HTTPResponse:
+    # Unsigned requests default to S3 in moto's dispatcher.
+    conn.request("GET", "/", **kwargs)
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
+def test_connections_are_kept_alive(aws):
+    conn = _connect(aws)
+    first = _list_buckets(conn)
+    sock = conn.sock
+    second = _list_buckets(conn)
+    assert (first.status, second.status) == (200, 200)
+    assert first.getheader("Connection") is None and not first.will_close
+    assert conn.sock is sock  # the second request went over the same connection
+    conn.close()
+
+
+def test_an_unread_request_body_does_not_corrupt_the_next_request(aws):
+    """The server reads what the application left of a body before the next
+    request line (moto's S3 ListBuckets ignores a body)."""
+    conn = _connect(aws)
+    assert _list_buckets(conn, body=b"x" * 200_000).status == 200
+    conn.request("GET", "/", body=iter([b"chunk" * 1000, b"ed"]), encode_chunked=True)
+    response = conn.getresponse()
+    assert response.status == 200 and b"ListAllMyBucketsResult" in response.read()
+    sock = conn.sock
+    assert _list_buckets(conn).status == 200
+    assert conn.sock is sock
+    conn.close()
+
+
+def test_a_client_asking_to_close_gets_the_connection_closed(aws):
+    conn = _connect(aws)
+    response = _list_buckets(conn, headers={"Connection": "close"})
+    assert response.status == 200
+    assert response.getheader("Connection") == "close"
+    conn.close()
+
+
+def test_http_1_0_clients_are_answered_and_closed(aws):
+    host, port = aws.endpoint.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):  # the server ends the response by closing
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and b"ListAllMyBucketsResult" in data
+
+
+def test_stopping_the_server_closes_idle_keep_alive_connections():
+    with LocalAws() as other:
+        conn = _connect(other)
+        assert _list_buckets(conn).status == 200
+    conn.sock.settimeout(5)
+    assert conn.sock.recv(1) == b""  # closed by the server, not left serving
+    conn.close()

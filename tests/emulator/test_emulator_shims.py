@@ -263,3 +263,47 @@ def test_tripwire_moto_queue_delete_is_unlocked():
 
     original = inspect.getsource(Queue.delete_message.__wrapped__)
     assert "_messages_lock" not in original
+
+
+# -- performance shims -------------------------------------------------------------
+
+
+def test_moto_module_listing_is_taken_once(aws, monkeypatch):
+    """moto resolves every request's backend through this listing; the shim
+    answers from memory, with what moto's own listing says."""
+    import os
+
+    import moto.backends
+
+    listing = moto.backends.list_of_moto_modules
+    assert list(listing()) == list(listing.__wrapped__())
+    assert "s3" in listing() and "awslambda" in listing()
+
+    def no_listing(path):
+        raise AssertionError(f"listed {path} during a request")
+
+    s3 = aws.client("s3")
+    s3.list_buckets()  # botocore lists data directories on first use of a model
+    monkeypatch.setattr(os, "listdir", no_listing)
+    assert listing() == listing()
+    assert s3.list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_tripwire_moto_lists_its_package_on_every_request(monkeypatch):
+    """If this fails, moto no longer lists its directory per request (or no
+    longer asks this function): drop the module listing shim."""
+    import inspect
+    import os
+
+    import moto.backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    source = inspect.getsource(DomainDispatcherApplication.get_backend_for_host)
+    assert "backends.list_of_moto_modules()" in source
+    calls: list[str] = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: calls.append(path) or real_listdir(path))
+    original = moto.backends.list_of_moto_modules.__wrapped__
+    list(original())
+    list(original())
+    assert len(calls) == 2
