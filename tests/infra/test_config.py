@@ -58,9 +58,9 @@ def test_pulumi_yaml_is_the_generated_file() -> None:
     assert (ROOT / "Pulumi.yaml").read_text() == config.render_pulumi_yaml()
 
 
-def test_docs_config_table_is_generated_from_the_keys() -> None:
-    docs = (ROOT / "docs" / "infra.md").read_text()
-    assert config.markdown_table() in docs
+@pytest.mark.parametrize("doc", ["docs/infra.md", "README.md"])
+def test_docs_config_table_is_generated_from_the_keys(doc: str) -> None:
+    assert config.markdown_table() in (ROOT / doc).read_text()
 
 
 def test_example_stack_file_is_valid() -> None:
