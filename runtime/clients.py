@@ -22,6 +22,7 @@ from aiobotocore.session import AioSession
 from botocore.loaders import Loader, create_loader
 
 from runtime.settings import Settings
+from runtime.throttle import Pacer, exclude_throttles_from_sdk_retries
 
 # Images allowed in flight per model slot. An image spends part of its time in
 # S3 (HEAD, put, copy, delete); admitting twice as many images as model slots
@@ -60,7 +61,7 @@ def image_slots(settings: Settings) -> int:
     return settings.max_concurrency * IMAGES_PER_MODEL_SLOT
 
 
-def client_config(settings: Settings, pool: int) -> AioConfig:
+def client_config(settings: Settings, pool: int, *, mode: str | None = None) -> AioConfig:
     """The client configuration: a pool sized to the concurrency and throttling-aware retries.
 
     ``max_pool_connections`` below the concurrency would queue requests inside
@@ -72,8 +73,18 @@ def client_config(settings: Settings, pool: int) -> AioConfig:
         max_pool_connections=pool,
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
-        retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
+        retries={"mode": mode or settings.retry_mode, "total_max_attempts": settings.max_attempts},
     )
+
+
+def rekognition_config(settings: Settings) -> AioConfig:
+    """The Rekognition client: standard retries, throttles excluded (see ``runtime.throttle``).
+
+    The adaptive mode's client-side token bucket would sleep inside a model slot;
+    the loop's :class:`~runtime.throttle.Pacer` does that job before a slot is
+    taken, so ``RETRY_MODE`` applies to S3 and Rekognition always runs "standard".
+    """
+    return client_config(settings, settings.max_concurrency, mode="standard")
 
 
 @dataclass
@@ -85,6 +96,7 @@ class LoopResources:
     rekognition: Any
     model_slots: asyncio.Semaphore
     image_slots: asyncio.Semaphore
+    pacer: Pacer
     _stack: contextlib.AsyncExitStack
 
     @classmethod
@@ -99,10 +111,9 @@ class LoopResources:
                 session.client("s3", config=client_config(settings, image_slots(settings)))
             )
             rekognition = await stack.enter_async_context(
-                session.client(
-                    "rekognition", config=client_config(settings, settings.max_concurrency)
-                )
+                session.client("rekognition", config=rekognition_config(settings))
             )
+            exclude_throttles_from_sdk_retries(rekognition)
         except BaseException:
             await stack.aclose()
             raise
@@ -112,6 +123,7 @@ class LoopResources:
             rekognition=rekognition,
             model_slots=asyncio.Semaphore(settings.max_concurrency),
             image_slots=asyncio.Semaphore(image_slots(settings)),
+            pacer=Pacer(),
             _stack=stack,
         )
 

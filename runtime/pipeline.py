@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from runtime import documents, errors
+from runtime import documents, errors, throttle
 from runtime.errors import Classification, PermanentImageError, RetryImage
 from runtime.events import ObjectRef
 from runtime.settings import Settings
+from runtime.throttle import Pacer
 
 # DetectCustomLabels accepts S3 objects up to 15 MB; larger ones are filed as
 # failed without paying for a model call.
@@ -64,6 +65,7 @@ METRIC_RETRIED = "ImagesRetried"
 METRIC_SKIPPED = "ImagesAlreadyDone"
 METRIC_MISSING = "ImagesMissing"
 METRIC_DETECT_LATENCY = "DetectCustomLabelsLatency"
+METRIC_THROTTLED = "DetectCustomLabelsThrottled"
 
 _OUTCOME_METRIC = {
     Outcome.PROCESSED: METRIC_PROCESSED,
@@ -87,6 +89,8 @@ class ImagePipeline:
 
     ``deadline`` is a ``loop.time()`` value: images not finished by then are
     cancelled and retried (safe at any step, see the module docstring).
+    ``pacer`` paces the model calls of the loop (shared by its invocations);
+    without one, throttled calls are still retried, just not paced.
     """
 
     def __init__(
@@ -101,6 +105,7 @@ class ImagePipeline:
         metrics: MetricsSink,
         deadline: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        pacer: Pacer | None = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
@@ -111,6 +116,7 @@ class ImagePipeline:
         self.metrics = metrics
         self.deadline = deadline
         self.clock = clock
+        self.pacer = pacer or Pacer()
 
     async def process(self, ref: ObjectRef, message_id: str | None = None) -> Outcome:
         """Process one image; raise :class:`RetryImage` when it must be retried.
@@ -202,15 +208,50 @@ class ImagePipeline:
         }
         if self.settings.max_results:
             request["MaxResults"] = self.settings.max_results
-        async with self.model_slots:
-            started = self.clock()
-            try:
-                response = await self.rekognition.detect_custom_labels(**request)
-            finally:
-                self.metrics.add_metric(
-                    METRIC_DETECT_LATENCY, "Milliseconds", (self.clock() - started) * 1000
-                )
+        response = await self._call_model(request)
         return list(response.get("CustomLabels") or [])
+
+    async def _call_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        """DetectCustomLabels, paced, with throttles retried while the invocation has time.
+
+        A throttle is the model saying "not now", never "not this image": the
+        call waits (jittered exponential back-off, outside the model slot) and
+        tries again until the next attempt could not end before the deadline.
+        Only then does the throttle propagate, and the image is retried through
+        SQS like any transient error. Other errors propagate at once (botocore
+        has already retried the transient ones).
+        """
+        loop = asyncio.get_running_loop()
+        give_up_at = (
+            self.deadline
+            if self.deadline is not None
+            else loop.time() + throttle.THROTTLE_RETRY_WINDOW_S
+        )
+        attempt = 0
+        while True:
+            await self.pacer.acquire()
+            async with self.model_slots:
+                started = self.clock()
+                try:
+                    response = await self.rekognition.detect_custom_labels(**request)
+                except Exception as exc:
+                    if not throttle.is_throttle(exc):
+                        raise
+                    self.pacer.on_throttle()
+                    self.metrics.add_metric(METRIC_THROTTLED, "Count", 1)
+                    attempt += 1
+                    delay = throttle.backoff_delay(attempt)
+                    # The retry needs the delay plus about one call's latency.
+                    if loop.time() + delay + (self.clock() - started) >= give_up_at:
+                        raise
+                else:
+                    self.pacer.on_success()
+                    return dict(response)
+                finally:
+                    self.metrics.add_metric(
+                        METRIC_DETECT_LATENCY, "Milliseconds", (self.clock() - started) * 1000
+                    )
+            await asyncio.sleep(delay)
 
     async def _head(self, bucket: str, key: str) -> HeadInfo | None:
         try:

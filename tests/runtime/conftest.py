@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from runtime.handler import BatchHandler, make_handler
+from runtime.handler import logger as runtime_logger
 from runtime.settings import Settings
 
 SOURCE = "rt-source"
@@ -176,3 +178,29 @@ def put_and_event(env: Env) -> Callable[..., dict[str, Any]]:
         return sqs_event(*(sqs_record(s3_event_body(key), message_id=key) for key in keys))
 
     return build
+
+
+class Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def images(self) -> list[logging.LogRecord]:
+        return [r for r in self.records if r.getMessage() == "image"]
+
+    def outcomes(self) -> dict[str, str]:
+        return {r.key: r.outcome for r in self.images()}  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def logs() -> Iterator[Capture]:
+    capture = Capture()
+    std = logging.getLogger(runtime_logger.service)
+    std.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        std.removeHandler(capture)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,33 +22,6 @@ from tests.runtime.conftest import (
     sqs_event,
     sqs_record,
 )
-
-
-class Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def images(self) -> list[logging.LogRecord]:
-        return [r for r in self.records if r.getMessage() == "image"]
-
-    def outcomes(self) -> dict[str, str]:
-        return {r.key: r.outcome for r in self.images()}  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def logs() -> Iterator[Capture]:
-    capture = Capture()
-    std = logging.getLogger(runtime_logger.service)
-    std.addHandler(capture)
-    try:
-        yield capture
-    finally:
-        std.removeHandler(capture)
-
 
 # -- the happy path ----------------------------------------------------------------
 
@@ -270,11 +242,10 @@ def test_custom_failed_prefix_is_used(env, context):
     "fault",
     ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError"],
 )
-def test_transient_model_errors_are_retried_and_never_filed(
-    env, put_and_event, context, fault, logs
-):
+def test_transient_model_errors_are_retried_and_never_filed(env, put_and_event, fault, logs):
     env.aws.model.configure(fault_rates={fault: 1.0})
-    response = env.handler()(put_and_event("t1.png", "t2.png"), context)
+    # 1.5 s left, 1 s safety margin: throttles are retried for ~0.5 s, then reported.
+    response = env.handler()(put_and_event("t1.png", "t2.png"), FakeContext(remaining_ms=1500))
 
     assert failed_ids(response) == {"t1.png", "t2.png"}
     assert env.keys(SOURCE) == {"t1.png", "t2.png"}
@@ -339,7 +310,8 @@ def test_a_message_is_retried_when_any_of_its_images_must_be(env, context, logs)
     env.aws.model.configure(tps_per_unit=1)
     handler = env.handler()
 
-    first = handler(sqs_event(sqs_record(body, "m1")), context)
+    # 1.5 s left: the throttled image runs out of time before the model admits it again.
+    first = handler(sqs_event(sqs_record(body, "m1")), FakeContext(remaining_ms=1500))
 
     assert failed_ids(first) == {"m1"}
     outcomes = logs.outcomes()
@@ -604,7 +576,9 @@ def test_metrics_are_emitted_as_one_emf_document_per_invocation(env, context, ca
     capsys.readouterr()
 
     env.aws.model.configure(fault_rates={"ThrottlingException": 1.0})
-    handler(sqs_event(sqs_record(s3_event_body("slow.png"), "slow")), context)
+    handler(
+        sqs_event(sqs_record(s3_event_body("slow.png"), "slow")), FakeContext(remaining_ms=1500)
+    )
     env.aws.model.configure(fault_rates={})
     handler(sqs_event(sqs_record(s3_event_body("ok.png", "bad.txt"), "ok")), context)
 
@@ -613,11 +587,14 @@ def test_metrics_are_emitted_as_one_emf_document_per_invocation(env, context, ca
     retried, processed = emf
     assert retried["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CustomLabelsPipeline"
     assert retried["ImagesRetried"] == [1.0]
-    assert len(retried["DetectCustomLabelsLatency"]) == 1
+    # Throttles are retried within the invocation: one latency and one throttle per attempt.
+    assert len(retried["DetectCustomLabelsLatency"]) >= 2
+    assert len(retried["DetectCustomLabelsThrottled"]) == len(retried["DetectCustomLabelsLatency"])
     assert processed["ImagesProcessed"] == [1.0]
     assert processed["ImagesFailed"] == [1.0]
     assert len(processed["DetectCustomLabelsLatency"]) == 1, "the .txt never reaches the model"
     assert "ImagesRetried" not in processed
+    assert "DetectCustomLabelsThrottled" not in processed
     assert processed["service"] == "custom-labels-inference"
 
 
