@@ -3,8 +3,14 @@
 One command from a fresh clone: start the local AWS (moto + the Custom Labels
 model emulator), create what the stack creates, upload generated sample images
 (or ``--images DIR``), run the real state machine, show progress, print what
-it cost, and download the final bucket to a folder a person can open. Waits
-are scaled down so it takes about a minute.
+it cost, and download the final bucket to a folder a person can open, with
+the CLI's CSV + HTML report beside it. Waits are scaled down so it takes
+about half a minute.
+
+The terminal shows progress and the summary only. What the in-process Lambda
+prints (powertools JSON logs, EMF metric lines: CloudWatch's share on AWS)
+goes to ``<out>/logs/lambda.log``; moto's, the emulator's and every other
+library's log records go to ``<out>/logs/emulator.log``.
 
 Exit status: 0 when every image ended as a result or a failure document and
 the model was stopped; 1 when anything was lost, the model was left running,
@@ -22,7 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,13 @@ DEMO_VERSION_ARN = (
 DEMO_START_DELAY = 4.0
 DEMO_STOP_DELAY = 1.0
 DEMO_LATENCY = 0.05
+# After the run the model is STOPPING for DEMO_STOP_DELAY: wait this long at most
+# for STOPPED, so the summary shows the final state.
+STOP_WAIT_SECONDS = 15.0
+LOGS_DIR = "logs"
+LAMBDA_LOG = "lambda.log"
+EMULATOR_LOG = "emulator.log"
+REPORT_DIR = "report"  # the CLI's report (report.html, results.csv, json/) under --out
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -87,6 +100,7 @@ class Report:
     execution_status: str
     outcome: str | None
     error: str | None
+    report_html: Path | None = None
 
     @property
     def lost(self) -> int:
@@ -143,6 +157,76 @@ def _wait_for_messages(aws: Any, outputs: dict[str, Any], expected: int, timeout
         time.sleep(0.1)
 
 
+@contextlib.contextmanager
+def lambda_output_to(path: Path) -> Iterator[None]:
+    """Send what the in-process Lambda writes to ``path`` instead of the terminal.
+
+    In Lambda the handler's stdout is CloudWatch Logs; here it would interleave
+    with the progress view. Two writers: the powertools logger, whose handler
+    holds the stream it found at import time (re-pointed with ``setStream``),
+    and the EMF metrics provider, which ``print``s to the current
+    ``sys.stdout`` (redirected for the duration). The demo's console keeps the
+    real stdout it was created with.
+    """
+    from runtime.handler import logger as handler_logger
+
+    stream_handler = handler_logger.registered_handler
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8", buffering=1) as sink:
+        previous = None
+        if isinstance(stream_handler, logging.StreamHandler):
+            previous = stream_handler.stream
+            stream_handler.setStream(sink)
+        try:
+            with contextlib.redirect_stdout(sink):
+                yield
+        finally:
+            if previous is not None:
+                stream_handler.setStream(previous)
+
+
+@contextlib.contextmanager
+def library_logs_to(path: Path) -> Iterator[None]:
+    """Send log records of moto, botocore, werkzeug and the emulator to ``path``.
+
+    Without a handler on the root logger, Python prints WARNING and above to
+    stderr (moto's Step Functions interpreter logs an ERROR
+    ``Exception=NoSuchJsonPathError`` for every ``IsPresent`` check of an absent
+    path, which the definition's cleanup checks do on purpose). Stray writes to
+    stderr (thread tracebacks) go to the same file; the demo's own errors are
+    raised after this context has ended, so they still reach the terminal.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    with path.open("a", encoding="utf-8", buffering=1) as sink:
+        handler = logging.StreamHandler(sink)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        root.addHandler(handler)
+        try:
+            with contextlib.redirect_stderr(sink):
+                yield
+        finally:
+            root.removeHandler(handler)
+
+
+def wait_until_stopped(read_status: Any, timeout: float, interval: float = 0.2) -> str:
+    """The model status once it is no longer STOPPING (or after ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    status = read_status()
+    while status == "STOPPING" and time.monotonic() < deadline:
+        time.sleep(interval)
+        status = read_status()
+    return status
+
+
+class _S3Clients:
+    """What ``cli.report.write_report`` uses of ``cli.aws.Aws``: an S3 client
+    (here the emulator's, so the report is written while the emulator runs)."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+
+
 class Progress:
     """A live table on a terminal, one plain line per change otherwise."""
 
@@ -155,7 +239,15 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if not self.plain:
-            self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+            # No stdout/stderr redirection by Live: both are routed to the log
+            # files while the demo runs, and the console writes to the real stdout.
+            self.live = Live(
+                console=self.console,
+                refresh_per_second=4,
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self.live.__enter__()
         return self
 
@@ -198,14 +290,12 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
     from emulator.workflow import (
         finish_run,
         lambda_service,
+        model_status,
         provision_stack,
         snapshot,
         start_run,
     )
 
-    # moto's Step Functions interpreter logs an ERROR for every IsPresent check of an
-    # absent path (the definition's normal cleanup-error checks): not a problem, hide it.
-    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     work = Path(tempfile.mkdtemp(prefix="rekbatch-demo-"))
     try:
         if args.images:
@@ -215,8 +305,13 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
         else:
             files = [(s.path, s.key) for s in samples.generate(work / "samples", args.count)]
         _prepare_out(args.out)
-        console.print(f"starting the local emulator; {len(files)} files to process")
-        with LocalAws() as aws:
+        logs = args.out / LOGS_DIR
+        console.print(
+            f"starting the local emulator; {len(files)} files to process (logs in {logs}/)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        with library_logs_to(logs / EMULATOR_LOG), LocalAws() as aws:
             aws.model.configure(
                 start_delay=DEMO_START_DELAY,
                 stop_delay=DEMO_STOP_DELAY,
@@ -236,7 +331,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
                 disable_grace_seconds=2,
                 retry_interval_seconds=1,
             )
-            with contextlib.redirect_stdout(io.StringIO()), lambda_service(aws, outputs):
+            with lambda_output_to(logs / LAMBDA_LOG), lambda_service(aws, outputs):
                 _upload(aws.client("s3"), outputs[out.SOURCE_BUCKET], files)
                 _wait_for_messages(aws, outputs, len(files), timeout=30)
                 sfn = aws.client("stepfunctions")
@@ -255,16 +350,50 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
                         interval=0.5,
                         on_progress=show,
                     )
-            report = _report(aws, outputs, len(files), result, args.price_per_iu_hour)
+            # The run ends with the stop requested: show the state the model settles in.
+            final_status = wait_until_stopped(
+                lambda: model_status(aws.client("rekognition"), outputs), STOP_WAIT_SECONDS
+            )
+            report = _report(aws, outputs, len(files), result, args.price_per_iu_hour, final_status)
             downloaded = _download(aws.client("s3"), outputs[out.FINAL_BUCKET], args.out)
-        console.print(f"downloaded {downloaded} objects of the final bucket to {args.out}/")
+            report.report_html = _write_report(aws, outputs, args.out / REPORT_DIR)
+        console.print(
+            f"downloaded {downloaded} objects of the final bucket to {args.out}/",
+            highlight=False,
+            soft_wrap=True,
+        )
         return report
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _report(aws: Any, outputs: dict[str, Any], uploaded: int, result: Any, price: float) -> Report:
-    from emulator.workflow import model_status, queue_depth, result_keys
+def _write_report(aws: Any, outputs: dict[str, Any], folder: Path) -> Path:
+    """The CLI's ``rekbatch report`` output (results.csv, report.html) for the whole
+    final bucket, written by the CLI's own code; returns the HTML path."""
+    from cli.report import Selection, write_report
+    from cli.ui import Ui
+
+    write_report(
+        _S3Clients(aws.client("s3")),  # type: ignore[arg-type]  # duck-typed: only .s3 is used
+        Ui(out=io.StringIO(), err=io.StringIO(), interactive=False),  # quiet: no image meter
+        final_bucket=outputs[out.FINAL_BUCKET],
+        selection=Selection(),
+        out_dir=folder,
+        runs_prefix=outputs.get(out.RUNS_PREFIX, "runs/"),
+        failed_prefix=outputs.get(out.FAILED_PREFIX, "failed/"),
+    )
+    return folder / "report.html"
+
+
+def _report(
+    aws: Any,
+    outputs: dict[str, Any],
+    uploaded: int,
+    result: Any,
+    price: float,
+    final_model_status: str,
+) -> Report:
+    from emulator.workflow import queue_depth, result_keys
 
     s3 = aws.client("s3")
     keys = result_keys(s3, outputs)
@@ -278,7 +407,7 @@ def _report(aws: Any, outputs: dict[str, Any], uploaded: int, result: Any, price
         left_in_source=source,
         queued=queue_depth(sqs, outputs[out.QUEUE_URL])["total"],
         dlq=queue_depth(sqs, outputs[out.DLQ_URL])["total"],
-        model_status=model_status(aws.client("rekognition"), outputs),
+        model_status=final_model_status,
         running_seconds=meter["running_seconds"],
         unit_seconds=meter["inference_unit_seconds"],
         cost=meter["inference_unit_seconds"] / 3600 * price,
@@ -305,7 +434,15 @@ def print_report(console: Console, report: Report, args: argparse.Namespace) -> 
         f"${args.price_per_iu_hour:.2f}/IU-hour)",
     )
     table.add_row("output", f"{args.out}/ (images, *.json results, failed/, runs/)")
+    table.add_row("logs", f"{args.out / LOGS_DIR}/ ({LAMBDA_LOG}, {EMULATOR_LOG})")
     console.print(table)
+    if report.report_html is not None:
+        # On its own line, never wrapped: a path to paste into a browser.
+        console.print(
+            f"report: {report.report_html} (and results.csv beside it)",
+            soft_wrap=True,
+            highlight=False,
+        )
     if report.error:
         console.print(f"[red]workflow error[/red] {report.error}")
     if report.lost:
@@ -316,9 +453,8 @@ def print_report(console: Console, report: Report, args: argparse.Namespace) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # The console keeps the real stdout: the handler prints its EMF metric lines
-    # to stdout (as in Lambda, where they become CloudWatch metrics); the demo
-    # sends those to a buffer while it runs.
+    # The console keeps the real stdout: while the demo runs, sys.stdout (where
+    # the handler's logs and EMF metric lines go, as in Lambda) is a log file.
     console = Console(file=sys.stdout)
     started = time.monotonic()
     report = run_demo(args, console)
