@@ -10,6 +10,9 @@ Shape of a run (state names in brackets)::
     [Init] -> [Guard] another execution of this state machine is older -> skipped
            -> [GetBacklog] visible + in flight + delayed == 0 -> nothing-to-do
               (exclusive ownership: a model found RUNNING is stopped anyway)
+           -> [PeekWorthIt] a small backlog (1..10 visible, none in flight or
+              delayed) is peeked once: S3's s3:TestEvent messages are deleted,
+              and a backlog of test events only is nothing-to-do as well
            -> [Route] on the model status: RUNNING use it, STOPPED start it,
               STARTING/STOPPING wait (bounded by the start deadline), else fail
            -> [EnableMapping] -> poll the queue every poll interval until it is
@@ -81,6 +84,12 @@ MODEL_TRANSITIONAL = ("STARTING", "STOPPING")
 
 _SDK = "arn:aws:states:::aws-sdk:"
 
+SQS_MAX_RECEIVE = 10  # ReceiveMessage's MaxNumberOfMessages limit
+S3_TEST_EVENT = "s3:TestEvent"
+# Only bodies that look like a JSON object with this Event are parsed (States.StringToJson
+# of a body that is not JSON is a States.Runtime error on AWS, which no Catch catches).
+TEST_EVENT_BODY_PATTERN = '{*"Event":*"' + S3_TEST_EVENT + '"*}'
+
 
 @dataclass(frozen=True)
 class WorkflowParams:
@@ -103,6 +112,12 @@ class WorkflowParams:
     disable_grace_seconds: int = 30  # after max-run: let in-flight batches finish
     retry_interval_seconds: int = 2  # first back-off of SDK retries (throttling etc.)
     retry_max_attempts: int = 6  # SDK retries per call before the error is caught
+    # s3:TestEvent peek: a backlog of at most this many visible messages (and none in
+    # flight or delayed) is received once, test events deleted; 0 turns the peek off.
+    test_event_peek_max: int = 10
+    # How long the peeked messages that are kept stay invisible (their receive count
+    # grows by one); short, so the Lambda gets them soon after the model is up.
+    peek_visibility_timeout_seconds: int = 30
 
     @property
     def model_wait_polls(self) -> int:
@@ -165,6 +180,21 @@ def validate(params: WorkflowParams) -> None:
         raise ValueError(
             f"WorkflowParams.disable_grace_seconds must be an integer >= 0, "
             f"got {params.disable_grace_seconds!r}"
+        )
+    if (
+        not isinstance(params.test_event_peek_max, int)
+        or isinstance(params.test_event_peek_max, bool)
+        or not 0 <= params.test_event_peek_max <= SQS_MAX_RECEIVE
+    ):
+        raise ValueError(
+            f"WorkflowParams.test_event_peek_max must be an integer 0..{SQS_MAX_RECEIVE}, "
+            f"got {params.test_event_peek_max!r}"
+        )
+    visibility = params.peek_visibility_timeout_seconds
+    if not isinstance(visibility, int) or isinstance(visibility, bool) or visibility < 0:
+        raise ValueError(
+            "WorkflowParams.peek_visibility_timeout_seconds must be an integer >= 0, "
+            f"got {visibility!r}"
         )
     if params.max_inference_units is not None and (
         not isinstance(params.max_inference_units, int)
@@ -407,6 +437,8 @@ class _Builder:
                     "drain": {"polls": 0, "zeroStreak": 0, "sinceCheck": 0},
                     "cleanupWait": {"polls": 0},
                     "cleanupErrors": {},
+                    "peek": self.peek_record(0, 0, dict(null_counts)),
+                    "peekWork": {},  # the peek's scratch space, emptied after it
                 },
                 "Next": "Guard",
             },
@@ -473,11 +505,13 @@ class _Builder:
         self.add(
             "GetBacklog",
             self.queue_counts_task(
-                "DescribeModelFound",
+                "PeekWorthIt" if self.p.test_event_peek_max else "DescribeModelFound",
                 "$.backlog",
                 "Backlog = visible + in flight + delayed messages.",
             ),
         )
+        if self.p.test_event_peek_max:
+            self.test_event_peek()
         self.add(
             "DescribeModelFound",
             self.describe_model_task(
@@ -498,15 +532,39 @@ class _Builder:
         empty_next = (
             "IdleModelRunning" if self.p.ownership == OWNERSHIP_EXCLUSIVE else "NothingToDo"
         )
+        choices: list[dict[str, Any]] = [
+            {"Variable": "$.backlog.total", "NumericEquals": 0, "Next": empty_next}
+        ]
+        if self.p.test_event_peek_max:
+            choices.append(
+                {"Variable": "$.peek.dropped", "NumericGreaterThan": 0, "Next": "AfterPeek"}
+            )
+            self.add(
+                "AfterPeek",
+                {
+                    "Type": "Choice",
+                    "Comment": (
+                        "Only test events? The recount says so, or (SQS counts lag behind "
+                        "deletes by up to a minute) every message counted was dropped."
+                    ),
+                    "Choices": [
+                        {
+                            "Or": [
+                                {"Variable": "$.peek.recount.total", "NumericEquals": 0},
+                                {
+                                    "Variable": "$.backlog.total",
+                                    "NumericLessThanEqualsPath": "$.peek.dropped",
+                                },
+                            ],
+                            "Next": empty_next,
+                        }
+                    ],
+                    "Default": "Route",
+                },
+            )
         self.add(
             "HasBacklog",
-            {
-                "Type": "Choice",
-                "Choices": [
-                    {"Variable": "$.backlog.total", "NumericGreaterThan": 0, "Next": "Route"}
-                ],
-                "Default": empty_next,
-            },
+            {"Type": "Choice", "Choices": choices, "Default": "Route"},
         )
         if self.p.ownership == OWNERSHIP_EXCLUSIVE:
             # Safety net: with exclusive ownership, a RUNNING model with nothing to do
@@ -527,6 +585,275 @@ class _Builder:
             )
             self.set_outcome("StopIdleModel", OUTCOME_NOTHING_TO_DO, "Cleanup")
         self.set_outcome("NothingToDo", OUTCOME_NOTHING_TO_DO, "BuildSummary")
+
+    @staticmethod
+    def peek_record(peeked: Any, dropped: Any, recount: Any) -> dict[str, Any]:
+        """$.peek as the summary shows it (values, or '$...' paths as `key.$`)."""
+        record: dict[str, Any] = {}
+        for key, value in (("peeked", peeked), ("dropped", dropped), ("recount", recount)):
+            if isinstance(value, str) and value.startswith(("$", "States.")):
+                record[f"{key}.$"] = value
+            else:
+                record[key] = value
+        return record
+
+    def test_event_peek(self) -> None:
+        """S3 sends one s3:TestEvent message when the bucket notification is set up
+        (each `pulumi up` that changes it): without this, the first run after a
+        deploy started the model for it. At most one ReceiveMessage per run: the
+        messages kept become visible again after the short visibility timeout, with
+        their receive count one higher (the DLQ's maxReceiveCount counts it)."""
+        p = self.p
+        self.add(
+            "PeekWorthIt",
+            {
+                "Type": "Choice",
+                "Comment": "Only a small, idle backlog can be test events only.",
+                "Choices": [
+                    {
+                        "And": [
+                            {"Variable": "$.backlog.visible", "NumericGreaterThan": 0},
+                            {
+                                "Variable": "$.backlog.visible",
+                                "NumericLessThanEquals": p.test_event_peek_max,
+                            },
+                            {"Variable": "$.backlog.inFlight", "NumericEquals": 0},
+                            {"Variable": "$.backlog.delayed", "NumericEquals": 0},
+                        ],
+                        "Next": "PeekQueue",
+                    }
+                ],
+                "Default": "DescribeModelFound",
+            },
+        )
+        self.add(
+            "PeekQueue",
+            {
+                "Type": "Task",
+                "Comment": "Receive (not consume) the small backlog once, to find S3 test events.",
+                "Resource": _SDK + "sqs:receiveMessage",
+                "Parameters": {
+                    "QueueUrl": p.queue_url,
+                    "MaxNumberOfMessages": p.test_event_peek_max,
+                    "VisibilityTimeout": p.peek_visibility_timeout_seconds,
+                    "WaitTimeSeconds": 0,
+                },
+                # No ResultSelector: "Messages" is absent when nothing was received.
+                "ResultPath": "$.peekWork.received",
+                "Retry": [self.retry(*SQS_TRANSIENT)],
+                # The peek is an optimisation: if it fails, the run goes on as before.
+                "Catch": self.catch("DescribeModelFound", "$.peek.error"),
+                "Next": "PeekReceivedAny",
+            },
+        )
+        self.add(
+            "PeekReceivedAny",
+            {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "Variable": "$.peekWork.received.Messages",
+                        "IsPresent": True,
+                        "Next": "PeekInit",
+                    }
+                ],
+                "Default": "DescribeModelFound",
+            },
+        )
+
+        def loop_state(index: str, dropped: str) -> dict[str, Any]:
+            return {
+                "bodies.$": "$.peekWork.loop.bodies",
+                "handles.$": "$.peekWork.loop.handles",
+                "count.$": "$.peekWork.loop.count",
+                "index.$": index,
+                "dropped.$": dropped,
+            }
+
+        self.add(
+            "PeekInit",
+            {
+                "Type": "Pass",
+                "Parameters": {
+                    "bodies.$": "$.peekWork.received.Messages[*].Body",
+                    "handles.$": "$.peekWork.received.Messages[*].ReceiptHandle",
+                    "count.$": "States.ArrayLength($.peekWork.received.Messages)",
+                    "index": 0,
+                    "dropped": 0,
+                },
+                "ResultPath": "$.peekWork.loop",
+                "Next": "PeekNext",
+            },
+        )
+        self.add(
+            "PeekNext",
+            {
+                "Type": "Choice",
+                "Comment": "A bounded loop over the received messages (at most 10).",
+                "Choices": [
+                    {
+                        "Variable": "$.peekWork.loop.index",
+                        "NumericLessThanPath": "$.peekWork.loop.count",
+                        "Next": "PeekItem",
+                    }
+                ],
+                "Default": "PeekDone",
+            },
+        )
+        self.add(
+            "PeekItem",
+            {
+                "Type": "Pass",
+                "Parameters": {
+                    "body.$": "States.ArrayGetItem($.peekWork.loop.bodies, $.peekWork.loop.index)",
+                    "receiptHandle.$": "States.ArrayGetItem($.peekWork.loop.handles, $.peekWork.loop.index)",
+                },
+                "ResultPath": "$.peekWork.item",
+                "Next": "PeekLooksLikeTestEvent",
+            },
+        )
+        self.add(
+            "PeekLooksLikeTestEvent",
+            {
+                "Type": "Choice",
+                "Comment": "Parse only what looks like a test event: other bodies may not be JSON.",
+                "Choices": [
+                    {
+                        "Variable": "$.peekWork.item.body",
+                        "StringMatches": TEST_EVENT_BODY_PATTERN,
+                        "Next": "PeekParse",
+                    }
+                ],
+                "Default": "PeekKeep",
+            },
+        )
+        self.add(
+            "PeekParse",
+            {
+                "Type": "Pass",
+                "Parameters": {"message.$": "States.StringToJson($.peekWork.item.body)"},
+                "ResultPath": "$.peekWork.parsed",
+                "Next": "PeekHasEvent",
+            },
+        )
+        self.add(
+            "PeekHasEvent",
+            {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "Variable": "$.peekWork.parsed.message.Event",
+                        "IsPresent": True,
+                        "Next": "PeekIsTestEvent",
+                    }
+                ],
+                "Default": "PeekKeep",
+            },
+        )
+        self.add(
+            "PeekIsTestEvent",
+            {
+                "Type": "Choice",
+                "Comment": "A top-level Event == s3:TestEvent, exactly: only then delete.",
+                "Choices": [
+                    {
+                        "And": [
+                            {"Variable": "$.peekWork.parsed.message.Event", "IsString": True},
+                            {
+                                "Variable": "$.peekWork.parsed.message.Event",
+                                "StringEquals": S3_TEST_EVENT,
+                            },
+                        ],
+                        "Next": "DeleteTestEvent",
+                    }
+                ],
+                "Default": "PeekKeep",
+            },
+        )
+        self.add(
+            "DeleteTestEvent",
+            {
+                "Type": "Task",
+                "Comment": "A test event is not work: delete it so it never starts the model.",
+                "Resource": _SDK + "sqs:deleteMessage",
+                "Parameters": {
+                    "QueueUrl": p.queue_url,
+                    "ReceiptHandle.$": "$.peekWork.item.receiptHandle",
+                },
+                "ResultPath": None,
+                "Retry": [self.retry(*SQS_TRANSIENT)],
+                # Not deleted: it stays counted, and the run goes on as before.
+                "Catch": self.catch("PeekKeep", "$.peekWork.deleteError"),
+                "Next": "PeekDropped",
+            },
+        )
+        self.add(
+            "PeekDropped",
+            {
+                "Type": "Pass",
+                "Parameters": loop_state(
+                    "States.MathAdd($.peekWork.loop.index, 1)",
+                    "States.MathAdd($.peekWork.loop.dropped, 1)",
+                ),
+                "ResultPath": "$.peekWork.loop",
+                "Next": "PeekNext",
+            },
+        )
+        self.add(
+            "PeekKeep",
+            {
+                "Type": "Pass",
+                "Parameters": loop_state(
+                    "States.MathAdd($.peekWork.loop.index, 1)", "$.peekWork.loop.dropped"
+                ),
+                "ResultPath": "$.peekWork.loop",
+                "Next": "PeekNext",
+            },
+        )
+        self.add(
+            "PeekDone",
+            {
+                "Type": "Pass",
+                "Comment": "Keep the counts, drop the bodies and receipt handles.",
+                "Parameters": self.peek_record(
+                    "$.peekWork.loop.count", "$.peekWork.loop.dropped", "$.peek.recount"
+                ),
+                "ResultPath": "$.peek",
+                "Next": "PeekDroppedAny",
+            },
+        )
+        self.add(
+            "PeekDroppedAny",
+            {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "Variable": "$.peek.dropped",
+                        "NumericGreaterThan": 0,
+                        "Next": "RecountBacklog",
+                    }
+                ],
+                "Default": "PeekCleared",
+            },
+        )
+        self.add(
+            "RecountBacklog",
+            self.queue_counts_task(
+                "PeekCleared",
+                "$.peek.recount",
+                "The backlog without the test events (approximate: SQS counts lag).",
+            ),
+        )
+        self.add(
+            "PeekCleared",
+            {
+                "Type": "Pass",
+                "Comment": "The received messages are not carried through the rest of the run.",
+                "Result": {},
+                "ResultPath": "$.peekWork",
+                "Next": "DescribeModelFound",
+            },
+        )
 
     def model(self) -> None:
         p = self.p
@@ -980,6 +1307,8 @@ class _Builder:
                     "error.$": "$.error",
                     "config.$": "$.config",
                     "backlogAtStart.$": "$.backlog",
+                    "testEventsDropped.$": "$.peek.dropped",
+                    "testEventPeek.$": "$.peek",
                     "queueAtEnd.$": "$.queue",
                     "modelStatusFound.$": "$.model.found",
                     "modelStatusLast.$": "$.model.current.status",

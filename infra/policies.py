@@ -193,6 +193,8 @@ def state_machine_policy(
     return _doc(
         _allow("NoDoubleRuns", ["states:ListExecutions"], state_machine_arn),
         _allow("MeasureTheBacklog", ["sqs:GetQueueAttributes"], queue_arn),
+        # A small backlog is peeked once per run; only s3:TestEvent messages are deleted.
+        _allow("DropS3TestEvents", ["sqs:ReceiveMessage", "sqs:DeleteMessage"], queue_arn),
         _allow("DescribeTheModel", ["rekognition:DescribeProjectVersions"], project_arn),
         _allow(
             "StartAndStopTheModel",

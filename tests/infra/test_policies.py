@@ -65,6 +65,25 @@ def test_rekognition_actions_are_scoped_to_the_resource_type_aws_authorises_them
     assert fn["DetectWithTheModelVersion"]["Resource"] == VERSION_ARN
 
 
+def test_the_workflow_may_consume_messages_of_its_queue_only() -> None:
+    """The s3:TestEvent peek: receive + delete on the ingest queue, nothing else."""
+    sqs = [
+        s
+        for s in state_machine_policy()["Statement"]
+        if s["Sid"].startswith(("MeasureTheBacklog", "DropS3TestEvents"))
+    ]
+    assert {s["Sid"]: (s["Action"], s["Resource"]) for s in sqs} == {
+        "MeasureTheBacklog": (["sqs:GetQueueAttributes"], QUEUE_ARN),
+        "DropS3TestEvents": (["sqs:DeleteMessage", "sqs:ReceiveMessage"], QUEUE_ARN),
+    }
+    granted = policies.actions_of(state_machine_policy())
+    assert {a for a in granted if a.startswith("sqs:")} == {
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+    }
+
+
 def test_run_summaries_are_the_only_objects_the_workflow_may_write() -> None:
     (statement,) = [s for s in state_machine_policy()["Statement"] if "s3:PutObject" in s["Action"]]
     assert statement["Resource"] == "arn:aws:s3:::fin/runs/*"

@@ -437,6 +437,10 @@ def test_state_machine_policy_grants_each_task_on_its_one_resource(program: Prog
     assert {sid: (s["Action"], s["Resource"]) for sid, s in policy.items()} == {
         "NoDoubleRuns": (["states:ListExecutions"], program.state_of("workflow", "arn")),
         "MeasureTheBacklog": (["sqs:GetQueueAttributes"], program.state_of("ingest", "arn")),
+        "DropS3TestEvents": (
+            ["sqs:DeleteMessage", "sqs:ReceiveMessage"],
+            program.state_of("ingest", "arn"),
+        ),
         "DescribeTheModel": (["rekognition:DescribeProjectVersions"], PROJECT_ARN),
         "StartAndStopTheModel": (
             ["rekognition:StartProjectVersion", "rekognition:StopProjectVersion"],

@@ -175,9 +175,10 @@ class Pipeline:
 
 
 def drop_s3_test_event(aws: LocalAws, outputs: dict[str, Any]) -> None:
-    """S3 sends one s3:TestEvent when the notification is configured. On AWS the
-    first run after a deploy starts the model for it (the handler acknowledges
-    it); the scenarios start from the state after that first run."""
+    """S3 sends one s3:TestEvent when the notification is configured; the first
+    run's peek deletes it (tests/workflow/test_test_event.py covers that on a
+    fresh stack). The scenarios start from the state after that first run, so
+    their backlog counts are the images they upload."""
     sqs = aws.client("sqs")
     messages = sqs.receive_message(QueueUrl=outputs[out.QUEUE_URL], MaxNumberOfMessages=10)
     for message in messages.get("Messages", []):

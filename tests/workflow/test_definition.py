@@ -68,6 +68,10 @@ def reachable(
     return seen
 
 
+def predecessors(sm: dict[str, dict[str, Any]], target: str) -> set[str]:
+    return {name for name, state in sm.items() if target in set(successors(state))}
+
+
 def tasks(sm: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {n: s for n, s in sm.items() if s["Type"] == "Task"}
 
@@ -121,6 +125,8 @@ def test_only_aws_sdk_integrations_are_used() -> None:
     assert apis == {
         "sfn:listExecutions",
         "sqs:getQueueAttributes",
+        "sqs:receiveMessage",
+        "sqs:deleteMessage",
         "rekognition:describeProjectVersions",
         "rekognition:startProjectVersion",
         "rekognition:stopProjectVersion",
@@ -220,9 +226,20 @@ def test_throttling_and_conflicts_are_retried_with_backoff() -> None:
 
 def test_every_task_result_is_selected() -> None:
     """SDK responses carry datetimes and metadata: never let them into the state."""
-    for name, s in tasks(states(build_definition(params()))).items():
+    sm = states(build_definition(params()))
+    for name, s in tasks(sm).items():
+        if name == "PeekQueue":  # "Messages" is absent when nothing was received
+            assert s["ResultPath"].startswith("$.peekWork."), name
+            continue
+        if name == "DeleteTestEvent":  # an empty response: discarded
+            assert s["ResultPath"] is None
+            continue
         assert s.get("ResultSelector"), name
         assert s["ResultPath"].startswith("$."), name
+    # The peek's scratch space (bodies, receipt handles) is emptied before the run goes on.
+    assert sm["PeekCleared"] == {**sm["PeekCleared"], "Result": {}, "ResultPath": "$.peekWork"}
+    after_peek = reachable(sm, "DescribeModelFound")
+    assert not any(n.startswith("Peek") for n in after_peek)
 
 
 # ------------------------------------------------------------------ the guarantees
@@ -261,6 +278,12 @@ def test_errors_before_the_cleanup_all_lead_into_it() -> None:
     cleanup_region = reachable(sm, "Cleanup")
     for name, s in tasks(sm).items():
         if name == "Guard" or name in cleanup_region:
+            continue
+        if name in ("PeekQueue", "DeleteTestEvent"):
+            # Before the model is touched; the peek is an optimisation: on error the run
+            # goes on as without it (the message stays counted), it does not fail.
+            assert s["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
+            assert "StartModel" in reachable(sm, s["Catch"][-1]["Next"])
             continue
         assert s["Catch"][-1] == {
             "ErrorEquals": ["States.ALL"],
@@ -309,9 +332,49 @@ def test_only_the_oldest_running_execution_proceeds() -> None:
 
 def test_an_empty_backlog_never_starts_the_model() -> None:
     sm = states(build_definition(params()))
-    empty = sm["HasBacklog"]["Default"]
-    assert "StartModel" not in reachable(sm, empty)
-    assert "EnableMapping" not in reachable(sm, empty)
+    (empty_choice,) = [c for c in sm["HasBacklog"]["Choices"] if c.get("NumericEquals") == 0]
+    assert empty_choice["Variable"] == "$.backlog.total"
+    # ... and a backlog of dropped test events only is the same nothing-to-do.
+    (only_tests,) = sm["AfterPeek"]["Choices"]
+    assert only_tests["Next"] == empty_choice["Next"]
+    for empty in (empty_choice["Next"], only_tests["Next"]):
+        assert "StartModel" not in reachable(sm, empty)
+        assert "EnableMapping" not in reachable(sm, empty)
+
+
+def test_the_test_event_peek_is_small_once_and_deletes_only_test_events() -> None:
+    sm = states(build_definition(params()))
+    worth = sm["PeekWorthIt"]["Choices"][0]["And"]
+    assert {"Variable": "$.backlog.visible", "NumericLessThanEquals": 10} in worth
+    assert {"Variable": "$.backlog.inFlight", "NumericEquals": 0} in worth
+    assert {"Variable": "$.backlog.delayed", "NumericEquals": 0} in worth
+    peek = sm["PeekQueue"]["Parameters"]
+    assert (peek["MaxNumberOfMessages"], peek["VisibilityTimeout"], peek["WaitTimeSeconds"]) == (
+        10,
+        30,
+        0,
+    )
+    # at most one receive per run: nothing after the peek leads back to it
+    assert "PeekQueue" not in reachable(sm, "PeekReceivedAny")
+    assert "PeekQueue" not in reachable(sm, "DescribeModelFound")
+    # a delete only after the body looked like, parsed as, and is a test event
+    assert predecessors(sm, "DeleteTestEvent") == {"PeekIsTestEvent"}
+    assert predecessors(sm, "PeekIsTestEvent") == {"PeekHasEvent"}
+    assert predecessors(sm, "PeekHasEvent") == {"PeekParse"}
+    assert predecessors(sm, "PeekParse") == {"PeekLooksLikeTestEvent"}
+    gate = sm["PeekLooksLikeTestEvent"]["Choices"][0]
+    assert gate["StringMatches"] == '{*"Event":*"s3:TestEvent"*}'
+    assert {"Variable": "$.peekWork.parsed.message.Event", "StringEquals": "s3:TestEvent"} in (
+        sm["PeekIsTestEvent"]["Choices"][0]["And"]
+    )
+    assert sm["DeleteTestEvent"]["Parameters"]["ReceiptHandle.$"] == "$.peekWork.item.receiptHandle"
+
+
+def test_the_peek_can_be_turned_off() -> None:
+    sm = states(build_definition(params(test_event_peek_max=0)))
+    assert not {n for n in sm if n.startswith("Peek")}
+    assert "sqs:receiveMessage" not in {api_of(s) for s in tasks(sm).values()}
+    assert sm["GetBacklog"]["Next"] == "DescribeModelFound"
 
 
 def test_drained_means_two_consecutive_empty_polls_of_all_three_counts() -> None:
@@ -415,6 +478,9 @@ def test_format_templates_are_well_formed() -> None:
             {"project_arn": "arn:aws:rekognition:eu-west-1:111122223333:project/other/1"},
             "project_version_arn",
         ),
+        ({"test_event_peek_max": 11}, "test_event_peek_max"),
+        ({"test_event_peek_max": -1}, "test_event_peek_max"),
+        ({"peek_visibility_timeout_seconds": -1}, "peek_visibility_timeout_seconds"),
     ],
 )
 def test_invalid_params_fail_early_naming_the_field(changes: dict[str, Any], field: str) -> None:

@@ -1,0 +1,128 @@
+"""The s3:TestEvent S3 sends when the bucket notification is configured.
+
+A fresh stack's queue holds exactly that message. The workflow peeks at a small
+idle backlog once and deletes test events, so the first run after a deploy no
+longer starts (and bills) the model for it. Run in moto on a fresh stack: no
+fixture deletes the test event first here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from emulator.server import LocalAws
+from emulator.workflow import lambda_service, provision_stack
+from infra import outputs as out
+
+from .conftest import VERSION_ARN, Pipeline
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def fresh(aws: LocalAws) -> Iterator[Pipeline]:
+    """A stack as `pulumi up` leaves it: the s3:TestEvent is in the queue."""
+    aws.model.configure(start_delay=1.0, stop_delay=0.3, tps_per_unit=50.0)
+    aws.model.create(VERSION_ARN, "TRAINING_COMPLETED")
+    outputs = provision_stack(aws, project_version_arn=VERSION_ARN)
+    with lambda_service(aws, outputs):
+        pipeline = Pipeline(aws, outputs)
+        pipeline.wait_for_queue(1)
+        yield pipeline
+
+
+def bodies(pipeline: Pipeline) -> list[str]:
+    """Every message body in the queue (received with visibility 0: left in place)."""
+    sqs = pipeline.aws.client("sqs")
+    received = sqs.receive_message(
+        QueueUrl=pipeline.outputs[out.QUEUE_URL], MaxNumberOfMessages=10, VisibilityTimeout=0
+    )
+    return [m["Body"] for m in received.get("Messages", [])]
+
+
+def send(pipeline: Pipeline, body: str) -> None:
+    pipeline.aws.client("sqs").send_message(
+        QueueUrl=pipeline.outputs[out.QUEUE_URL], MessageBody=body
+    )
+
+
+def test_a_fresh_stack_does_not_start_the_model_for_the_test_event(fresh: Pipeline) -> None:
+    (body,) = bodies(fresh)
+    assert json.loads(body)["Event"] == "s3:TestEvent"
+
+    result = fresh.run()
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.outcome == "nothing-to-do"
+    summary = result.summary
+    assert summary["testEventsDropped"] == 1
+    assert summary["testEventPeek"]["peeked"] == 1
+    assert summary["backlogAtStart"]["total"] == 1
+    assert summary["startedByThisRun"] is False
+    meter = fresh.meter()
+    assert meter["starts"] == 0 and meter["detect_calls"] == 0
+    assert fresh.queue()["total"] == 0 and fresh.dlq()["total"] == 0
+    assert fresh.mapping_state() == "Disabled"
+    # The next run finds an empty queue and does not peek.
+    again = fresh.run()
+    assert again.outcome == "nothing-to-do"
+    assert again.summary["testEventPeek"]["peeked"] == 0
+
+
+def test_test_event_and_images_are_processed_normally(fresh: Pipeline) -> None:
+    keys = fresh.upload(3)  # 3 images + the test event: a small backlog, peeked
+
+    result = fresh.run()
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.outcome == "drained"
+    summary = result.summary
+    assert summary["testEventsDropped"] == 1
+    assert summary["testEventPeek"]["peeked"] == 4
+    assert summary["startedByThisRun"] is True
+    assert fresh.meter()["detect_succeeded"] == 3
+    assert fresh.assert_nothing_lost()["processed"] == set(keys)
+    assert fresh.queue()["total"] == 0 and fresh.dlq()["total"] == 0
+
+
+def test_bodies_that_are_not_test_events_are_never_deleted_by_the_peek(fresh: Pipeline) -> None:
+    # Not JSON at all; JSON that mentions the test event only in a nested object.
+    send(fresh, "this is not JSON {")
+    nested = json.dumps({"Records": [{"Event": "s3:TestEvent"}]})
+    send(fresh, nested)
+    fresh.wait_for_queue(3)
+    # A model that can not be used: the run goes on past the peek and fails at the
+    # model, without enabling the Lambda, so the queue shows what the peek left.
+    fresh.model("FAILED")
+
+    result = fresh.run()
+
+    assert result.status == "FAILED"
+    assert result.summary["modelStatusFound"] == "FAILED"
+    assert result.summary["testEventsDropped"] == 1
+    assert result.summary["testEventPeek"]["peeked"] == 3
+    assert fresh.meter()["starts"] == 0
+    # Kept messages are visible again after the peek's (here 1 s) visibility timeout.
+    deadline = time.monotonic() + 10
+    while fresh.queue()["visible"] < 2:
+        assert time.monotonic() < deadline, fresh.queue()
+        time.sleep(0.1)
+    assert sorted(bodies(fresh)) == sorted(["this is not JSON {", nested])
+
+
+def test_a_run_with_the_peek_turned_off_starts_the_model_for_the_test_event(
+    fresh: Pipeline,
+) -> None:
+    """The behaviour the peek fixes (and the switch that turns it off)."""
+    fresh.deploy(test_event_peek_max=0)
+
+    result = fresh.run()
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.outcome == "drained"
+    assert result.summary["testEventsDropped"] == 0
+    assert fresh.meter()["starts"] == 1
