@@ -74,14 +74,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--inference-units", type=int, default=1)
     p.add_argument("--tps-per-unit", type=float, default=5.0, help="emulated model throughput")
+    p.add_argument(
+        "--model-start-delay",
+        type=float,
+        default=DEMO_START_DELAY,
+        help=f"seconds the emulated model takes to start (default {DEMO_START_DELAY:g})",
+    )
     p.add_argument("--poll-interval", type=int, default=2, help="workflow poll interval, seconds")
     p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
     p.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
     args = p.parse_args(argv)
     if args.count < 1 or args.inference_units < 1 or args.poll_interval < 1:
         p.error("--count, --inference-units and --poll-interval must be >= 1")
-    if args.price_per_iu_hour < 0 or args.tps_per_unit <= 0:
-        p.error("--price-per-iu-hour must be >= 0 and --tps-per-unit > 0")
+    if args.price_per_iu_hour < 0 or args.tps_per_unit <= 0 or args.model_start_delay < 0:
+        p.error("--price-per-iu-hour and --model-start-delay must be >= 0, --tps-per-unit > 0")
     return args
 
 
@@ -313,7 +319,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
         )
         with library_logs_to(logs / EMULATOR_LOG), LocalAws() as aws:
             aws.model.configure(
-                start_delay=DEMO_START_DELAY,
+                start_delay=args.model_start_delay,
                 stop_delay=DEMO_STOP_DELAY,
                 tps_per_unit=args.tps_per_unit,
                 latency=DEMO_LATENCY,

@@ -24,7 +24,20 @@ def test_demo_terminal_shows_progress_and_summary_only(tmp_path: Path) -> None:
     # --count 3: five files (two broken on purpose); a small backlog also takes
     # the workflow's s3:TestEvent peek path before the model starts.
     done = subprocess.run(
-        [sys.executable, "-m", "cli.demo", "--count", "3", "--out", str(out_dir), "--plain"],
+        [
+            sys.executable,
+            "-m",
+            "cli.demo",
+            "--count",
+            "3",
+            "--out",
+            str(out_dir),
+            "--plain",
+            "--model-start-delay",
+            "1",
+            "--poll-interval",
+            "1",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
