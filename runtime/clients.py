@@ -22,7 +22,7 @@ from aiobotocore.session import AioSession
 from botocore.loaders import Loader, create_loader
 
 from runtime.settings import Settings
-from runtime.throttle import Pacer, exclude_throttles_from_sdk_retries
+from runtime.throttle import exclude_throttles_from_sdk_retries
 
 # Images allowed in flight per model slot. An image spends part of its time in
 # S3 (HEAD, put, copy, delete); admitting twice as many images as model slots
@@ -80,9 +80,10 @@ def client_config(settings: Settings, pool: int, *, mode: str | None = None) -> 
 def rekognition_config(settings: Settings) -> AioConfig:
     """The Rekognition client: standard retries, throttles excluded (see ``runtime.throttle``).
 
-    The adaptive mode's client-side token bucket would sleep inside a model slot;
-    the loop's :class:`~runtime.throttle.Pacer` does that job before a slot is
-    taken, so ``RETRY_MODE`` applies to S3 and Rekognition always runs "standard".
+    The adaptive mode's client-side token bucket reacts to throttles by sleeping
+    inside a model slot, and throttles are the pipeline's to retry (jittered
+    back-off outside the slot), so ``RETRY_MODE`` applies to S3 and Rekognition
+    always runs "standard".
     """
     return client_config(settings, settings.max_concurrency, mode="standard")
 
@@ -96,7 +97,6 @@ class LoopResources:
     rekognition: Any
     model_slots: asyncio.Semaphore
     image_slots: asyncio.Semaphore
-    pacer: Pacer
     _stack: contextlib.AsyncExitStack
 
     @classmethod
@@ -123,7 +123,6 @@ class LoopResources:
             rekognition=rekognition,
             model_slots=asyncio.Semaphore(settings.max_concurrency),
             image_slots=asyncio.Semaphore(image_slots(settings)),
-            pacer=Pacer(),
             _stack=stack,
         )
 

@@ -150,7 +150,6 @@ class BatchHandler:
             rekognition=resources.rekognition,
             model_slots=resources.model_slots,
             image_slots=resources.image_slots,
-            pacer=resources.pacer,
             logger=logger,
             metrics=metrics,
             deadline=_deadline(loop, context),

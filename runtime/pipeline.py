@@ -30,7 +30,6 @@ from runtime import documents, errors, throttle
 from runtime.errors import Classification, PermanentImageError, RetryImage
 from runtime.events import ObjectRef
 from runtime.settings import Settings
-from runtime.throttle import Pacer
 
 # DetectCustomLabels accepts S3 objects up to 15 MB; larger ones are filed as
 # failed without paying for a model call.
@@ -89,8 +88,6 @@ class ImagePipeline:
 
     ``deadline`` is a ``loop.time()`` value: images not finished by then are
     cancelled and retried (safe at any step, see the module docstring).
-    ``pacer`` paces the model calls of the loop (shared by its invocations);
-    without one, throttled calls are still retried, just not paced.
     """
 
     def __init__(
@@ -105,7 +102,6 @@ class ImagePipeline:
         metrics: MetricsSink,
         deadline: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
-        pacer: Pacer | None = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
@@ -116,7 +112,6 @@ class ImagePipeline:
         self.metrics = metrics
         self.deadline = deadline
         self.clock = clock
-        self.pacer = pacer or Pacer()
 
     async def process(self, ref: ObjectRef, message_id: str | None = None) -> Outcome:
         """Process one image; raise :class:`RetryImage` when it must be retried.
@@ -212,7 +207,7 @@ class ImagePipeline:
         return list(response.get("CustomLabels") or [])
 
     async def _call_model(self, request: dict[str, Any]) -> dict[str, Any]:
-        """DetectCustomLabels, paced, with throttles retried while the invocation has time.
+        """DetectCustomLabels, with throttles retried while the invocation has time.
 
         A throttle is the model saying "not now", never "not this image": the
         call waits (jittered exponential back-off, outside the model slot) and
@@ -229,7 +224,6 @@ class ImagePipeline:
         )
         attempt = 0
         while True:
-            await self.pacer.acquire()
             async with self.model_slots:
                 started = self.clock()
                 try:
@@ -237,7 +231,6 @@ class ImagePipeline:
                 except Exception as exc:
                     if not throttle.is_throttle(exc):
                         raise
-                    self.pacer.on_throttle()
                     self.metrics.add_metric(METRIC_THROTTLED, "Count", 1)
                     attempt += 1
                     delay = throttle.backoff_delay(attempt)
@@ -245,7 +238,6 @@ class ImagePipeline:
                     if loop.time() + delay + (self.clock() - started) >= give_up_at:
                         raise
                 else:
-                    self.pacer.on_success()
                     return dict(response)
                 finally:
                     self.metrics.add_metric(

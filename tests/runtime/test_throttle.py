@@ -1,14 +1,11 @@
-"""Throttling: paced, retried within the invocation while time allows, never filed as failed."""
+"""Throttling: retried within the invocation while time allows, never filed as failed."""
 
 from __future__ import annotations
-
-import asyncio
-import threading
 
 import pytest
 
 from runtime import throttle
-from runtime.throttle import Pacer, backoff_delay, is_throttle
+from runtime.throttle import backoff_delay, is_throttle
 from tests.runtime.conftest import FINAL, SOURCE, FakeContext, failed_ids
 
 
@@ -56,60 +53,6 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped():
     assert highs == sorted(highs)
 
 
-def test_pacer_is_unlimited_until_the_first_throttle():
-    pacer = Pacer(clock=FakeClock())
-    for _ in range(50):
-        pacer.on_success()
-    assert pacer.rate is None
-
-
-def test_pacer_cuts_to_a_fraction_of_what_succeeded_then_recovers():
-    clock = FakeClock()
-    pacer = Pacer(clock=clock)
-    for _ in range(10):  # 10 successes within the last second
-        clock.now += 0.09
-        pacer.on_success()
-    pacer.on_throttle()
-    assert pacer.rate == pytest.approx(10 * Pacer.DECREASE)
-    # A burst of throttles within one window is one signal, not ten halvings.
-    for _ in range(10):
-        pacer.on_throttle()
-    assert pacer.rate == pytest.approx(10 * Pacer.DECREASE)
-    before = pacer.rate
-    clock.now += 0.1
-    pacer.on_success()
-    assert pacer.rate > before
-    # A throttle in a later window cuts again, but never below the floor.
-    for _ in range(30):
-        clock.now += 2.0
-        pacer.on_throttle()
-    assert pacer.rate == Pacer.MIN_RATE
-
-
-def test_paced_acquire_spaces_calls_at_the_rate():
-    pacer = Pacer()
-    pacer.rate = 20.0  # one call every 50 ms
-
-    async def five() -> float:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        for _ in range(5):
-            await pacer.acquire()
-        return loop.time() - started
-
-    elapsed = _run(five())
-    assert elapsed >= 4 * 0.05 * 0.9  # the first goes at once, four waits follow
-
-
-def _run(coro):
-    """asyncio.run off the main thread (as the other runtime tests do)."""
-    box = {}
-    thread = threading.Thread(target=lambda: box.setdefault("r", asyncio.run(coro)))
-    thread.start()
-    thread.join()
-    return box["r"]
-
-
 # -- the handler against a throttling model ------------------------------------------
 
 
@@ -130,13 +73,12 @@ def test_images_throttled_by_a_saturated_model_finish_in_one_invocation(env, put
     meter = env.aws.model.meter()
     assert meter["throttles"] >= 1, "the model really throttled"
     assert meter["detect_succeeded"] == len(keys)
-    assert handler._local.state.resources.pacer.rate is not None, "the pacer slowed down"
 
 
 def test_random_throttles_are_absorbed_beyond_the_attempt_budget(env, put_and_event):
-    # 70% of calls throttled and MAX_ATTEMPTS=1: the old count budget would have
-    # sent nearly all of them back to the queue.
-    env.aws.model.configure(fault_rates={"ProvisionedThroughputExceededException": 0.7}, seed=3)
+    # Half of the calls throttled and MAX_ATTEMPTS=1: the old count budget would
+    # have sent about half of the images back to the queue.
+    env.aws.model.configure(fault_rates={"ProvisionedThroughputExceededException": 0.5}, seed=3)
     keys = [f"rnd/{i}.png" for i in range(6)]
 
     response = env.handler(max_attempts=1)(put_and_event(*keys), FakeContext(remaining_ms=60_000))
@@ -161,7 +103,7 @@ def test_throttled_until_the_deadline_goes_back_to_the_queue_not_to_failed(
     lines = logs.images()  # type: ignore[attr-defined]
     assert {line.outcome for line in lines} == {"retry"}
     # Given up by the throttle loop (the model's code) or cancelled at the deadline
-    # while waiting for the pacer: a retry either way.
+    # during its last back-off: a retry either way.
     assert {line.code for line in lines} <= {"Throttling", "DeadlineExceeded"}
     meter = env.aws.model.meter()
     assert meter["detect_calls"] >= 3, "retried within the invocation, not once"
