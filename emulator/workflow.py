@@ -43,7 +43,7 @@ FAST_WORKFLOW: dict[str, int] = {
     "disable_grace_seconds": 1,
     "retry_interval_seconds": 1,
     "retry_max_attempts": 3,
-    "peek_visibility_timeout_seconds": 1,
+    "peek_visibility_timeout_seconds": 1,  # kept peeked messages come back after 1 s
 }
 _WORKFLOW_FIELDS = {f.name for f in dataclasses.fields(WorkflowParams)}
 _DERIVED_FIELDS = {

@@ -744,6 +744,22 @@ class _Builder:
                     {
                         "Variable": "$.peekWork.parsed.message.Event",
                         "IsPresent": True,
+                        "Next": "PeekEventIsString",
+                    }
+                ],
+                "Default": "PeekKeep",
+            },
+        )
+        # One test per Choice (present, a string, equal): no comparison ever sees a
+        # missing path or a value of another type.
+        self.add(
+            "PeekEventIsString",
+            {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "Variable": "$.peekWork.parsed.message.Event",
+                        "IsString": True,
                         "Next": "PeekIsTestEvent",
                     }
                 ],
@@ -757,13 +773,8 @@ class _Builder:
                 "Comment": "A top-level Event == s3:TestEvent, exactly: only then delete.",
                 "Choices": [
                     {
-                        "And": [
-                            {"Variable": "$.peekWork.parsed.message.Event", "IsString": True},
-                            {
-                                "Variable": "$.peekWork.parsed.message.Event",
-                                "StringEquals": S3_TEST_EVENT,
-                            },
-                        ],
+                        "Variable": "$.peekWork.parsed.message.Event",
+                        "StringEquals": S3_TEST_EVENT,
                         "Next": "DeleteTestEvent",
                     }
                 ],

@@ -359,14 +359,19 @@ def test_the_test_event_peek_is_small_once_and_deletes_only_test_events() -> Non
     assert "PeekQueue" not in reachable(sm, "DescribeModelFound")
     # a delete only after the body looked like, parsed as, and is a test event
     assert predecessors(sm, "DeleteTestEvent") == {"PeekIsTestEvent"}
-    assert predecessors(sm, "PeekIsTestEvent") == {"PeekHasEvent"}
+    assert predecessors(sm, "PeekIsTestEvent") == {"PeekEventIsString"}
+    assert predecessors(sm, "PeekEventIsString") == {"PeekHasEvent"}
     assert predecessors(sm, "PeekHasEvent") == {"PeekParse"}
     assert predecessors(sm, "PeekParse") == {"PeekLooksLikeTestEvent"}
     gate = sm["PeekLooksLikeTestEvent"]["Choices"][0]
     assert gate["StringMatches"] == '{*"Event":*"s3:TestEvent"*}'
-    assert {"Variable": "$.peekWork.parsed.message.Event", "StringEquals": "s3:TestEvent"} in (
-        sm["PeekIsTestEvent"]["Choices"][0]["And"]
-    )
+    assert sm["PeekIsTestEvent"]["Choices"] == [
+        {
+            "Variable": "$.peekWork.parsed.message.Event",
+            "StringEquals": "s3:TestEvent",
+            "Next": "DeleteTestEvent",
+        }
+    ]
     assert sm["DeleteTestEvent"]["Parameters"]["ReceiptHandle.$"] == "$.peekWork.item.receiptHandle"
 
 
