@@ -7,14 +7,18 @@ image spends in flight; the event source mapping's MaximumConcurrency is that
 divided by the images one invocation works on at once, with headroom for the
 gaps between batches (receive, result writes, deletes, the poller's latency).
 
-More is NOT better. Calls above the provisioned TPS are throttled
-(ProvisionedThroughputExceeded); the handler retries them with adaptive
-back-off, and an image whose retries run out goes back to the queue, where it
-reappears only after the visibility timeout (6 x the function timeout, about
-6 minutes), while the model waits, billed. Measured on the emulator
-(bench/bench_model_time.py, 200 images, 10 TPS model): 2 concurrent batches reached
-~70% of the provisioned TPS; 8 took 18x the ideal model time. Size to Little's law
-and let the headroom absorb the gaps, nothing more.
+More is still not better, though it is no longer ruinous. Calls above the
+provisioned TPS are throttled (ProvisionedThroughputExceeded). The handler
+retries a throttled call with capped, jittered back-off for as long as the
+invocation has time (runtime/throttle.py), so an excess image waits seconds
+inside the invocation instead of minutes in the queue (before: after 5 attempts
+it went back to SQS and reappeared only after the visibility timeout, ~6 min,
+while the model waited, billed; 8 concurrent batches against a 10 TPS model
+then cost 18x the ideal model time). What over-concurrency still costs: Lambda
+time spent backing off, throttled requests, and images that finish in bursts
+behind one batch's slowest retry. The model cannot go faster than its TPS, so
+the rule stays Little's law with a fixed headroom for the gaps between batches,
+never more.
 """
 
 from __future__ import annotations
