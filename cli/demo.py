@@ -107,6 +107,7 @@ class Report:
     outcome: str | None
     error: str | None
     report_html: Path | None = None
+    test_events_dropped: int = 0  # s3:TestEvent messages the workflow's peek deleted
 
     @property
     def lost(self) -> int:
@@ -420,6 +421,7 @@ def _report(
         execution_status=result.status,
         outcome=result.outcome,
         error=None if result.succeeded else f"{result.error}: {result.cause}",
+        test_events_dropped=int((result.summary or {}).get("testEventsDropped") or 0),
     )
 
 
@@ -427,7 +429,10 @@ def print_report(console: Console, report: Report, args: argparse.Namespace) -> 
     table = Table(title="rekbatch demo: summary", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("workflow", f"{report.execution_status} ({report.outcome})")
+    workflow = f"{report.execution_status} ({report.outcome})"
+    if report.test_events_dropped:
+        workflow += f"; {report.test_events_dropped} s3:TestEvent dropped"
+    table.add_row("workflow", workflow)
     table.add_row("images uploaded", str(report.uploaded))
     table.add_row("processed", str(report.processed))
     table.add_row("failed (see failed/)", str(report.failed))

@@ -54,6 +54,8 @@ def test_demo_terminal_shows_progress_and_summary_only(tmp_path: Path) -> None:
     assert not noise, f"JSON log/metric lines on the terminal: {noise[:3]}"
     assert "Exception=" not in terminal
     assert "rekbatch demo: summary" in done.stdout
+    # 5 files + the s3:TestEvent: a small backlog, peeked; the test event is dropped.
+    assert "1 s3:TestEvent dropped" in done.stdout
     model_row = next(line for line in done.stdout.splitlines() if "│ model " in line)
     assert "STOPPED" in model_row, model_row
 
