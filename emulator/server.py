@@ -161,6 +161,9 @@ class _Response:
         self.headers: list[tuple[str, str]] = []
         self.sent = False
         self.chunked = False
+        self.bodyless = False
+        self.declared: int | None = None  # the application's Content-Length
+        self.written = 0
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -183,13 +186,11 @@ class _Response:
             for name, value in self.headers:
                 handler.send_header(name, value)
                 names.add(name.lower())
-            framed = (
-                "content-length" in names
-                or handler.command == "HEAD"
-                or 100 <= code < 200
-                or code in (204, 304)
-            )
-            if not framed:
+                if name.lower() == "content-length" and value.strip().isdigit():
+                    self.declared = int(value)
+            # No body may follow these, whatever the application yields.
+            self.bodyless = handler.command == "HEAD" or 100 <= code < 200 or code in (204, 304)
+            if not (self.bodyless or "content-length" in names):
                 if handler.request_version >= "HTTP/1.1":
                     self.chunked = True
                     handler.send_header("Transfer-Encoding", "chunked")
@@ -198,11 +199,12 @@ class _Response:
             if handler.close_connection and "connection" not in names:
                 handler.send_header("Connection", "close")
             handler.end_headers()
-        if data:
+        if data and not self.bodyless:
             if self.chunked:
                 handler.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
             else:
                 handler.wfile.write(data)
+                self.written += len(data)
 
     def run(self, app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> None:
         chunks = app(environ, self.start_response)
@@ -213,6 +215,11 @@ class _Response:
                 self.write(b"")
             if self.chunked:
                 self.handler.wfile.write(b"0\r\n\r\n")
+            elif not self.bodyless and self.declared is not None and self.written != self.declared:
+                # The body does not match its Content-Length: the client can no
+                # longer tell where the next response starts.
+                log.warning("response body of %d bytes, declared %d", self.written, self.declared)
+                self.handler.close_connection = True
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
