@@ -345,11 +345,18 @@ class Row:
             f" {self.waves} model wave(s) of {self.latency * 1000:.0f} ms; the handler's own"
             f" work at zero latency takes T0 = {self.zero * 1000:.0f} ms"
         ]
-        if self.waves == 1:
+        if self.waves > 1:
             lines.append(
-                "  (one wave: every model call waits at once, so the put/copy/delete of every"
-                " image follows the wave instead of hiding behind it)"
+                f"  ({self.waves} waves: T0 hides behind them only as far as the emulator, which"
+                " serves one request at a time, keeps up; T0 is"
+                f" {self.zero / (self.latency * self.waves):.0%} of the"
+                f" {self.latency * self.waves * 1000:.0f} ms of model time)"
             )
+            return "\n".join(lines)
+        lines.append(
+            "  (one wave: every model call waits at once, so the put/copy/delete of every"
+            " image follows the wave instead of hiding behind it)"
+        )
         if self.zero_cpu > spare:
             lines.append(
                 f"  of which {self.zero_cpu * 1000:.0f} ms is CPU in the handler's own process"
