@@ -18,7 +18,7 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/rekbatch demo $(DEMO_ARGS)
