@@ -11,8 +11,11 @@ fi
 # pip warns about every unreachable local mirror folder of this machine; keep the
 # log readable without hiding real errors (pip's exit status is kept by pipefail).
 quiet() { "$@" 2>&1 | { grep -v -e "^WARNING: Location" -e "^\s*$" || true; }; }
-quiet .venv/bin/python -m pip install --quiet --upgrade pip
-quiet .venv/bin/python -m pip install --quiet -r requirements/dev.txt
+# A transient OSError from pip's cache or a registry hiccup should not fail a
+# fresh machine's set-up: try each install up to three times.
+retry() { local n; for n in 1 2 3; do "$@" && return 0; echo "bootstrap: retry $n: $*" >&2; sleep 2; done; return 1; }
+retry quiet .venv/bin/python -m pip install --quiet --upgrade pip
+retry quiet .venv/bin/python -m pip install --quiet -r requirements/dev.txt
 quiet .venv/bin/python -m pip install --quiet --no-deps -e .
 
 if command -v npm >/dev/null 2>&1; then
