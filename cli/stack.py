@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import outputs as out
+from runtime.arns import VERSION_ARN
 
 from .errors import UserError
 
@@ -47,9 +48,7 @@ SETTABLE: tuple[str, ...] = (
 
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:([a-z0-9-]+):")
 _QUEUE_URL_REGION = re.compile(r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com")
-_VERSION_ARN = re.compile(
-    r"^(arn:aws[a-z-]*:rekognition:[a-z0-9-]+:\d{12}:project/[^/]+)/version/([^/]+)/\d+$"
-)
+_VERSION_ARN = VERSION_ARN
 
 
 def snake(name: str) -> str:
@@ -134,7 +133,7 @@ def derive(outputs: dict[str, Any]) -> dict[str, Any]:
     """Fill the project ARN and version name from the version ARN when absent."""
     match = _VERSION_ARN.match(str(outputs.get(out.PROJECT_VERSION_ARN) or ""))
     if match:
-        outputs.setdefault(out.VERSION_NAME, match.group(2))
+        outputs.setdefault(out.VERSION_NAME, match.group("version"))
         # The project ARN ends in the project's creation timestamp, which the version
         # ARN does not carry; DescribeProjectVersions needs the real one, so no guess.
     return outputs

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from emulator.labels import ImageDecodeError, LabelCache, sniff_format
+from runtime.arns import PROJECT_ARN, VERSION_ARN
 
 # Status names exactly as the Rekognition API spells them.
 TRAINING_COMPLETED = "TRAINING_COMPLETED"
@@ -82,15 +83,8 @@ INJECTABLE_FAULTS = frozenset(
     {"InternalServerError", "ThrottlingException", "ProvisionedThroughputExceededException"}
 )
 
-_VERSION_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):rekognition:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"project/(?P<project>[A-Za-z0-9_.\-]{1,255})/version/(?P<version>[A-Za-z0-9_.\-]{1,255})"
-    r"/(?P<ts>\d+)$"
-)
-_PROJECT_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):rekognition:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"project/(?P<project>[A-Za-z0-9_.\-]{1,255})/(?P<ts>\d+)$"
-)
+_VERSION_ARN = VERSION_ARN
+_PROJECT_ARN = PROJECT_ARN
 
 
 def _parse_version_arn(version_arn: str) -> re.Match[str]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.definition import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
+from runtime.arns import PROJECT_ARN, VERSION_ARN
 
 LAMBDA_PYTHON_VERSION = "3.12"
 LAMBDA_RUNTIME = "python3.12"
@@ -121,15 +122,8 @@ KEYS: tuple[Key, ...] = (
 )  # fmt: skip
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 
-_VERSION_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):rekognition:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"project/(?P<project>[A-Za-z0-9_.\-]{1,255})/version/(?P<version>[A-Za-z0-9_.\-]{1,255})"
-    r"/(?P<ts>\d+)$"
-)
-_PROJECT_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):rekognition:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"project/(?P<project>[A-Za-z0-9_.\-]{1,255})/(?P<ts>\d+)$"
-)
+_VERSION_ARN = VERSION_ARN
+_PROJECT_ARN = PROJECT_ARN
 _SCHEDULE = re.compile(
     r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)"
     r"|cron\(\s*\S+(\s+\S+){5}\s*\)"

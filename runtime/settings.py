@@ -9,9 +9,10 @@ imports this module without the runtime's dependencies.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from runtime.arns import VERSION_ARN
 
 # Environment variable names (the contract with infra/ and emulator/).
 FINAL_BUCKET = "FINAL_BUCKET"
@@ -47,10 +48,6 @@ DEFAULTS: dict[str, str] = {
 }
 ENV: tuple[str, ...] = REQUIRED + tuple(DEFAULTS)
 
-_VERSION_ARN = re.compile(
-    r"^arn:aws[a-z-]*:rekognition:[a-z0-9-]+:\d{12}:project/[A-Za-z0-9_.\-]{1,255}"
-    r"/version/[A-Za-z0-9_.\-]{1,255}/\d+$"
-)
 
 
 class SettingsError(ValueError):
@@ -80,7 +77,7 @@ class Settings:
             return env.get(name) or DEFAULTS[name]
 
         arn = env[PROJECT_VERSION_ARN]
-        if not _VERSION_ARN.match(arn):
+        if not VERSION_ARN.match(arn):
             raise SettingsError(
                 f"{PROJECT_VERSION_ARN} is not a Rekognition project version ARN: {arn!r}"
             )
