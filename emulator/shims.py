@@ -49,13 +49,13 @@ SERVICE_ERROR_NAMES = {
 # What moto 5.2.5 ships (the tripwire test checks it still lacks ours).
 MOTO_SERVICE_ERROR_NAMES = frozenset({"dynamodb", "sfn"})
 
-# AWS Step Functions spells some aws-sdk parameters differently from the API
-# model (its SDK-v2 member names): the event source mapping id is `Uuid` in
-# Step Functions while the Lambda API (and boto3, which moto's executor passes
-# the parameters to unchanged) calls it `UUID`.
-PARAMETER_RENAMES: dict[str, dict[str, str]] = {
-    "lambda": {"Uuid": "UUID"},
-}
+# AWS Step Functions speaks PascalCase to every service through aws-sdk tasks,
+# in both directions (`StateMachineArn`, `Uuid` in; `Executions[].ExecutionArn`
+# out), whatever the API's own member names are (the Step Functions API is
+# camelCase, Lambda's mapping id is `UUID`). moto 5.2.5 passes the parameters
+# to boto3 unchanged and returns boto3's casing, so the aws-sdk tasks' clients
+# map parameters to the API's member names (case-insensitively) and PascalCase
+# every structure member of the result (map keys are data and stay).
 
 # AWS: the Lambda service *polls* an SQS queue for an enabled event source
 # mapping; SendMessage never receives. moto instead pushes inside SendMessage:
@@ -89,37 +89,104 @@ _original_factory: Any = None
 _original_listing: Any = None
 
 
-def _rename_params(params: dict[str, Any], renames: dict[str, str], **_: Any) -> None:
-    for sfn_name, api_name in renames.items():
-        if sfn_name in params and api_name not in params:
-            params[api_name] = params.pop(sfn_name)
+def _pascal(name: str) -> str:
+    return name[:1].upper() + name[1:]
 
 
-def register_parameter_renames(client: Any) -> Any:
-    """Register the Step Functions -> API parameter renames on one boto3 client
-    (a 'provide-client-params' hook, so only this client is affected)."""
-    service = client.meta.service_model.service_name
-    renames = PARAMETER_RENAMES.get(service)
-    if renames:
-        client.meta.events.register(
-            f"provide-client-params.{service}",
-            lambda params, **kw: _rename_params(params, renames, **kw),
-            unique_id=f"rekbatch-sfn-param-renames-{service}",
-        )
+def _match_params(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """Rename Step Functions' PascalCase parameters to the API's member names
+    (``StateMachineArn`` -> ``stateMachineArn``, ``Uuid`` -> ``UUID``)."""
+    shape = model.input_shape
+    if shape is None:
+        return
+    by_lower = {name.lower(): name for name in shape.members}
+    for key in list(params):
+        api_name = by_lower.get(key.lower())
+        if api_name is not None and api_name != key and api_name not in params:
+            params[api_name] = params.pop(key)
+
+
+def _pascal_result(shape: Any, value: Any) -> Any:
+    """boto3's parsed output with every structure member PascalCased (maps keep
+    their keys: they are data)."""
+    kind = getattr(shape, "type_name", None)
+    if kind == "structure" and isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            member = shape.members.get(key)
+            result[_pascal(key)] = _pascal_result(member, item) if member is not None else item
+        return result
+    if kind == "list" and isinstance(value, list):
+        return [_pascal_result(shape.member, item) for item in value]
+    if kind == "map" and isinstance(value, dict):
+        return {key: _pascal_result(shape.value, item) for key, item in value.items()}
+    return value
+
+
+def _pascal_output(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    if model.output_shape is None or not isinstance(parsed, dict):
+        return
+    converted = _pascal_result(model.output_shape, parsed)
+    parsed.clear()
+    parsed.update(converted)
+
+
+def _with_sdk_casing(client: Any) -> Any:
+    """Register the Step Functions casing hooks on one boto3 client (only the
+    clients of aws-sdk tasks get them; every other client keeps boto3's casing)."""
+    service_id = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register_first(
+        f"provide-client-params.{service_id}", _match_params, unique_id="rekbatch-sdk-params"
+    )
+    client.meta.events.register(
+        f"after-call.{service_id}", _pascal_output, unique_id="rekbatch-sdk-output"
+    )
     return client
+
+
+# moto builds a new boto3 client for every task (0.1-0.9 s of model loading each,
+# which made every state of a drain loop slow); clients are thread-safe and the
+# endpoint is fixed per server, so they are reused. (moto's factory does not sign
+# with the task's role: the emulator does not check it.)
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _cached_client(region: str, service: str, sdk_casing: bool) -> Any:
+    from emulator.server import active_endpoint
+
+    key = (region, service, active_endpoint(), sdk_casing)
+    with _clients_lock:
+        cached = _clients.get(key)
+    if cached is not None:
+        return cached
+    client = _client_factory(region, service)
+    if sdk_casing:
+        client = _with_sdk_casing(client)
+    with _clients_lock:
+        return _clients.setdefault(key, client)
+
+
+def _task_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    """Client factory of every Step Functions task type (except aws-sdk)."""
+    return _cached_client(region, service, sdk_casing=False)
+
+
+def _aws_sdk_task_client(region: str, service: str, state_credentials: Any = None) -> Any:
+    """Client factory of aws-sdk tasks: Step Functions' casing on top."""
+    return _cached_client(region, service, sdk_casing=True)
 
 
 def _client_factory(region: str, service: str, state_credentials: Any = None) -> Any:
     """moto's Step Functions client factory, pointed at the running LocalAws
-    (127.0.0.1:port rather than localhost:$MOTO_PORT, which may resolve to ::1)
-    and with the parameter renames registered on the client."""
+    (127.0.0.1:port rather than localhost:$MOTO_PORT, which may resolve to ::1)."""
     from botocore.config import Config
 
     from emulator.server import active_endpoint
 
     endpoint = active_endpoint()
     if endpoint is None:  # no server in this process (e.g. mock_aws decorator mode)
-        return register_parameter_renames(_original_factory(region, service, state_credentials))
+        return _original_factory(region, service, state_credentials)
     import boto3
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 
@@ -136,7 +203,7 @@ def _client_factory(region: str, service: str, state_credentials: Any = None) ->
             read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
         ),
     )
-    return register_parameter_renames(client)
+    return client
 
 
 def install() -> None:
@@ -151,18 +218,18 @@ def install() -> None:
         factory_module = importlib.import_module(_CLIENT_FACTORY_MODULE)
         if _original_factory is None:
             _original_factory = factory_module.boto_client_for
-        factory_module.boto_client_for = _client_factory
+        factory_module.boto_client_for = _task_client
         for name in _CLIENT_USERS:
             importlib.import_module(name)
-        # Every moto module that bound the original by name. A module whose
-        # factory is already ours, or a wrapper around ours (emulator/workflow.py
-        # adds one), is left alone: installing twice must not undo other shims.
+        # Every moto module that bound the original by name (installing twice
+        # finds ours there and leaves it).
         for name, module in list(sys.modules.items()):
             if name.startswith("moto.") and getattr(module, "boto_client_for", None) is (
                 _original_factory
             ):
-                module.boto_client_for = _client_factory
+                module.boto_client_for = _task_client
         aws_sdk = importlib.import_module(_AWS_SDK_MODULE)
+        aws_sdk.boto_client_for = _aws_sdk_task_client
         aws_sdk._SERVICE_ERROR_NAMES.update(SERVICE_ERROR_NAMES)
         _install_no_sqs_push()
         _install_sqs_queue_locks()

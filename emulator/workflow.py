@@ -8,21 +8,15 @@ The run helpers (:func:`start_run`, :func:`wait_for_run`,
 :func:`read_run_summary`, :func:`snapshot`) take plain boto3 clients, so the
 CLI uses them unchanged against AWS or the emulator.
 
-Harness adaptation (see :func:`install_sdk_casing_shim`): AWS Step Functions
-speaks PascalCase to every service through aws-sdk tasks, in both directions
-(``StateMachineArn`` in, ``Executions[].ExecutionArn`` out, even though the
-Step Functions API itself is camelCase); moto 5.2.5 passes the parameters to
-boto3 unchanged and returns boto3's casing. The definition stays AWS-correct;
-moto is adapted here.
+The definition stays AWS-correct; where moto's aws-sdk tasks differ from AWS
+(parameter and result casing among them), emulator/shims.py adapts moto.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -59,103 +53,6 @@ _SHARED_FIELDS = {"runs_prefix", "min_inference_units"}  # data-path options too
 
 STATE_MACHINE_NAME = "rekbatch-orchestrator"
 ROLE_NAME = "rekbatch-orchestrator-role"
-
-# --------------------------------------------------------------------- moto shim
-
-_SHIM_MARK = "_rekbatch_sdk_casing"
-_AWS_SDK_MODULE = (
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
-    "state_task_service_aws_sdk"
-)
-_shim_lock = threading.Lock()
-
-
-def _pascal(name: str) -> str:
-    return name[:1].upper() + name[1:]
-
-
-def _match_params(params: dict[str, Any], model: Any, **_: Any) -> None:
-    """Rename Step Functions' PascalCase parameters to the API's member names
-    (``StateMachineArn`` -> ``stateMachineArn``, ``Uuid`` -> ``UUID``)."""
-    shape = model.input_shape
-    if shape is None:
-        return
-    by_lower = {name.lower(): name for name in shape.members}
-    for key in list(params):
-        api_name = by_lower.get(key.lower())
-        if api_name is not None and api_name != key and api_name not in params:
-            params[api_name] = params.pop(key)
-
-
-def _pascal_result(shape: Any, value: Any) -> Any:
-    """boto3's parsed output with every structure member PascalCased (maps keep
-    their keys: they are data)."""
-    kind = getattr(shape, "type_name", None)
-    if kind == "structure" and isinstance(value, dict):
-        result = {}
-        for key, item in value.items():
-            member = shape.members.get(key)
-            result[_pascal(key)] = _pascal_result(member, item) if member is not None else item
-        return result
-    if kind == "list" and isinstance(value, list):
-        return [_pascal_result(shape.member, item) for item in value]
-    if kind == "map" and isinstance(value, dict):
-        return {key: _pascal_result(shape.value, item) for key, item in value.items()}
-    return value
-
-
-def _pascal_output(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-    if model.output_shape is None or not isinstance(parsed, dict):
-        return
-    converted = _pascal_result(model.output_shape, parsed)
-    parsed.clear()
-    parsed.update(converted)
-
-
-def _with_sdk_casing(factory: Callable[..., Any]) -> Callable[..., Any]:
-    if getattr(factory, _SHIM_MARK, False):
-        return factory
-
-    # moto builds a new boto3 client for every task (~0.1-0.5 s of model loading
-    # each, which made every state of a drain loop slow); clients are thread-safe
-    # and the endpoint is fixed per server, so reuse them. (The task's role is
-    # not used for signing by moto's factory: the emulator does not check it.)
-    cache: dict[tuple[Any, ...], Any] = {}
-    cache_lock = threading.Lock()
-
-    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        from emulator.server import active_endpoint
-
-        key = (region, service, active_endpoint())
-        with cache_lock:
-            cached = cache.get(key)
-        if cached is not None:
-            return cached
-        client = factory(region, service, state_credentials)
-        service_id = client.meta.service_model.service_id.hyphenize()
-        client.meta.events.register_first(
-            f"provide-client-params.{service_id}", _match_params, unique_id="rekbatch-sdk-params"
-        )
-        client.meta.events.register(
-            f"after-call.{service_id}", _pascal_output, unique_id="rekbatch-sdk-output"
-        )
-        with cache_lock:
-            return cache.setdefault(key, client)
-
-    setattr(client_for, _SHIM_MARK, True)
-    return client_for
-
-
-def install_sdk_casing_shim() -> None:
-    """Make moto's aws-sdk tasks speak Step Functions' PascalCase (idempotent).
-
-    Call after ``LocalAws.start`` (which installs emulator/shims.py and may
-    re-point moto's client factory). Only the clients moto's Step Functions
-    executor creates are affected; every other client keeps boto3's casing.
-    """
-    with _shim_lock:
-        module = importlib.import_module(_AWS_SDK_MODULE)
-        module.boto_client_for = _with_sdk_casing(module.boto_client_for)
 
 
 # ------------------------------------------------------------------ provisioning
@@ -209,7 +106,6 @@ def deploy_state_machine(aws: Any, outputs: Mapping[str, Any], **workflow_option
     Returns its ARN. Used by :func:`provision_stack` and by tests that need
     other workflow settings (ownership, deadlines) on the same data path.
     """
-    install_sdk_casing_shim()
     params = workflow_params(outputs, **workflow_options)
     definition = json.dumps(build_definition(params))
     sfn = aws.client("stepfunctions")
@@ -449,7 +345,6 @@ __all__ = [
     "RunResult",
     "deploy_state_machine",
     "finish_run",
-    "install_sdk_casing_shim",
     "lambda_service",
     "model_status",
     "provision_stack",

@@ -158,7 +158,7 @@ def test_update_event_source_mapping_takes_the_step_functions_uuid_spelling(aws)
 
 
 def test_tripwire_moto_passes_uuid_to_boto3_unchanged():
-    """If this fails, moto now maps Uuid itself: drop PARAMETER_RENAMES."""
+    """If this fails, moto now maps Uuid itself: the aws-sdk casing shim may go."""
     factory = shims._original_factory
     assert factory is not None
     client = factory("us-east-1", "lambda")

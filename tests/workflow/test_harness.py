@@ -9,7 +9,8 @@ import boto3
 import pytest
 
 from cli.demo import Report, parse_args
-from emulator.workflow import _match_params, _pascal_result, workflow_params
+from emulator.shims import _match_params, _pascal_result
+from emulator.workflow import workflow_params
 
 
 def operation(service: str, name: str):  # noqa: ANN201 - botocore model object
