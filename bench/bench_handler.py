@@ -63,16 +63,23 @@ def png() -> bytes:
     return buf.getvalue()
 
 
-def make_event(keys: list[str]) -> dict[str, Any]:
-    """One SQS record per image, each holding one S3 ObjectCreated notification."""
+def make_event(objects: dict[str, tuple[str, int]]) -> dict[str, Any]:
+    """One SQS record per image, each holding one S3 ObjectCreated notification.
+
+    ``objects`` maps each key to its (ETag, size), which S3 puts in every
+    notification: the handler uses them instead of a HEAD per image.
+    """
     records = []
-    for i, key in enumerate(keys):
+    for i, (key, (etag, size)) in enumerate(objects.items()):
         body = {
             "Records": [
                 {
                     "eventSource": "aws:s3",
                     "eventName": "ObjectCreated:Put",
-                    "s3": {"bucket": {"name": SOURCE}, "object": {"key": quote_plus(key)}},
+                    "s3": {
+                        "bucket": {"name": SOURCE},
+                        "object": {"key": quote_plus(key), "size": size, "eTag": etag},
+                    },
                 }
             ]
         }
@@ -113,9 +120,13 @@ def sequential_baseline(s3: Any, rekognition: Any, event: dict[str, Any], min_co
             s3.delete_object(Bucket=bucket, Key=key)
 
 
-def upload(s3: Any, keys: list[str], body: bytes) -> None:
+def upload(s3: Any, keys: list[str], body: bytes) -> dict[str, tuple[str, int]]:
+    """Upload ``body`` under every key; returns each key's (ETag, size) for its event."""
+    objects = {}
     for key in keys:
-        s3.put_object(Bucket=SOURCE, Key=key, Body=body, ContentType="image/png")
+        response = s3.put_object(Bucket=SOURCE, Key=key, Body=body, ContentType="image/png")
+        objects[key] = (response["ETag"].strip('"'), len(body))
+    return objects
 
 
 def check_done(s3: Any, keys: list[str]) -> None:
@@ -223,18 +234,19 @@ def main(argv: list[str] | None = None) -> int:
         body = png()
 
         # Warm both: clients created, connections open, labels cached.
-        upload(s3, ["warm/a.png", "warm/b.png"], body)
-        sequential_baseline(s3, rekognition, make_event(["warm/a.png"]), settings.min_confidence)
+        sequential_baseline(
+            s3, rekognition, make_event(upload(s3, ["warm/a.png"], body)), settings.min_confidence
+        )
         with contextlib.redirect_stdout(io.StringIO()):
-            handler(make_event(["warm/b.png"]), None)
+            handler(make_event(upload(s3, ["warm/b.png"], body)), None)
 
         def run_handler(keys: list[str]) -> tuple[float, float]:
             """Wall and CPU seconds of one invocation (CPU: this process only)."""
-            upload(s3, keys, body)
+            event = make_event(upload(s3, keys, body))
             started, cpu_started = time.perf_counter(), time.process_time()
             # Powertools prints EMF metrics on stdout; keep the table readable.
             with contextlib.redirect_stdout(io.StringIO()):
-                response = handler(make_event(keys), None)
+                response = handler(event, None)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             if response["batchItemFailures"]:
                 raise SystemExit(f"benchmark invalid: handler reported {response}")
@@ -247,9 +259,9 @@ def main(argv: list[str] | None = None) -> int:
             for run in range(args.repeat):
                 emulator.set_latency(args.latency)
                 keys = [f"seq{size}-{run}/img {i}.png" for i in range(size)]
-                upload(s3, keys, body)
+                event = make_event(upload(s3, keys, body))
                 started = time.perf_counter()
-                sequential_baseline(s3, rekognition, make_event(keys), settings.min_confidence)
+                sequential_baseline(s3, rekognition, event, settings.min_confidence)
                 seq_times.append(time.perf_counter() - started)
                 check_done(s3, keys)
 

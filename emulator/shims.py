@@ -77,6 +77,12 @@ _ESM_CREATE = ("moto.awslambda.models", "LambdaBackend", "create_event_source_ma
 _SQS_QUEUE = ("moto.sqs.models", "Queue", "delete_message")
 _SQS_BACKEND = ("moto.sqs.models", "SQSBackend", "receive_message")
 
+# AWS CopyObject honours x-amz-copy-source-if-match: when the source's ETag
+# differs it answers 412 PreconditionFailed and copies nothing. moto 5.2.5 checks
+# only ...-if-none-match and copies whatever is there, so the runtime's pinning
+# of the copy to the version it detected (CopySourceIfMatch) would go unchecked.
+_S3_COPY = ("moto.s3.responses", "S3Response", "copy_object")
+
 # Performance: moto's server resolves the backend of every request through
 # `moto.backends.list_of_moto_modules()`, which lists moto's package directory
 # and stats each of its ~180 entries (on every request, sometimes twice: about
@@ -232,6 +238,7 @@ def install() -> None:
         aws_sdk.boto_client_for = _aws_sdk_task_client
         aws_sdk._SERVICE_ERROR_NAMES.update(SERVICE_ERROR_NAMES)
         _install_no_sqs_push()
+        _install_copy_source_if_match()
         _install_sqs_queue_locks()
         _install_module_listing_cache()
 
@@ -252,6 +259,37 @@ def _install_module_listing_cache() -> None:
     list_of_moto_modules._rekbatch_shim = True  # type: ignore[attr-defined]
     list_of_moto_modules.__wrapped__ = current  # type: ignore[attr-defined]
     setattr(module, function_name, list_of_moto_modules)
+
+
+def _install_copy_source_if_match() -> None:
+    module_name, class_name, method_name = _S3_COPY
+    response_class = getattr(importlib.import_module(module_name), class_name)
+    original = getattr(response_class, method_name)
+    if getattr(original, "_rekbatch_shim", False):
+        return
+
+    def copy_object(self: Any) -> Any:
+        wanted = self.headers.get("x-amz-copy-source-if-match")
+        if wanted:
+            from urllib.parse import parse_qs, unquote, urlparse
+
+            from moto.s3.exceptions import PreconditionFailed
+
+            copy_source = self.headers.get("x-amz-copy-source")
+            if isinstance(copy_source, bytes):
+                copy_source = copy_source.decode("utf-8")
+            parsed = urlparse(copy_source)
+            bucket, key = unquote(parsed.path).lstrip("/").split("/", 1)
+            version = parse_qs(parsed.query).get("versionId", [None])[0]
+            # A missing source falls through: moto answers NoSuchKey, like AWS.
+            source = self.backend.get_object(bucket, key, version_id=version)
+            if source is not None and wanted.strip('"') != source.etag.strip('"'):
+                raise PreconditionFailed(failed_condition="x-amz-copy-source-If-Match")
+        return original(self)
+
+    copy_object._rekbatch_shim = True  # type: ignore[attr-defined]
+    copy_object.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(response_class, method_name, copy_object)
 
 
 def _install_sqs_queue_locks() -> None:

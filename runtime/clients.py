@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +40,12 @@ READ_TIMEOUT_S = 60
 _loader: Loader | None = None
 _loader_lock = threading.Lock()
 
+# Endpoint parameters S3's rule set declares but (in the pinned botocore) never
+# reads; see :func:`drop_unreferenced_endpoint_params`.
+UNREFERENCED_CANDIDATES = ("Key", "Prefix", "CopySource")
+
+_log = logging.getLogger(__name__)
+
 
 def new_session() -> aioboto3.Session:
     """A session for one thread, sharing the parsed service models with every other.
@@ -46,14 +55,71 @@ def new_session() -> aioboto3.Session:
     loader only caches those read-only documents, so one loader serves all
     sessions of the process: the first thread pays, later threads start fast.
     """
+    botocore_session = AioSession()
+    botocore_session.register_component("data_loader", shared_loader())
+    return aioboto3.Session(botocore_session=botocore_session)
+
+
+def shared_loader() -> Loader:
+    """The process-wide botocore loader (see :func:`new_session`)."""
     global _loader
     with _loader_lock:
         if _loader is None:
             _loader = create_loader()
-        loader = _loader
-    botocore_session = AioSession()
-    botocore_session.register_component("data_loader", loader)
-    return aioboto3.Session(botocore_session=botocore_session)
+        return _loader
+
+
+def ruleset_references(node: Any) -> set[str]:
+    """Every parameter an endpoint rule set reads: ``{"ref": name}`` and ``{name}`` in templates."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("ref")
+            if isinstance(ref, str):
+                found.add(ref)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            found.update(re.findall(r"\{([A-Za-z][A-Za-z0-9_]*)", item))
+    return found
+
+
+def drop_unreferenced_endpoint_params(
+    client: Any, loader: Loader, candidates: Iterable[str] = UNREFERENCED_CANDIDATES
+) -> tuple[str, ...]:
+    """Let the client's endpoint cache hit: stop passing parameters its rules never read.
+
+    botocore resolves each request's endpoint by evaluating the service's rule
+    set, cached on the parameter values. S3's rule set declares ``Key``,
+    ``Prefix`` and ``CopySource`` without reading them, so every new object key
+    misses the cache and the whole S3 rule tree is evaluated again: about a
+    third of the CPU of a HEAD/PUT/COPY/DELETE here (bench/bench_handler.py).
+    botocore 1.42+ drops exactly these three (boto/botocore#3692); aioboto3
+    15.5 pins botocore 1.40, so this is that fix, per client, made safe by
+    construction: a candidate is dropped only if the client's own rule set does
+    not reference it, so a botocore whose rules start using one keeps it.
+    Returns the dropped names (none if botocore's internals look different).
+    """
+    resolver = getattr(client, "_ruleset_resolver", None)
+    definitions = getattr(resolver, "_param_definitions", None)
+    if not isinstance(definitions, dict):
+        return ()
+    try:
+        service = client.meta.service_model.endpoint_prefix
+        ruleset = loader.load_service_model(service, "endpoint-rule-set-1")
+    except Exception:  # pragma: no cover - no rule set to check against: leave it be
+        _log.debug("no endpoint rule set for %r", client, exc_info=True)
+        return ()
+    used = ruleset_references(ruleset.get("rules", []))
+    dropped = tuple(name for name in candidates if name in definitions and name not in used)
+    if dropped:
+        resolver._param_definitions = {
+            name: value for name, value in definitions.items() if name not in dropped
+        }
+    return dropped
 
 
 def image_slots(settings: Settings) -> int:
@@ -114,6 +180,7 @@ class LoopResources:
                 session.client("rekognition", config=rekognition_config(settings))
             )
             exclude_throttles_from_sdk_retries(rekognition)
+            drop_unreferenced_endpoint_params(s3, shared_loader())
         except BaseException:
             await stack.aclose()
             raise

@@ -78,9 +78,26 @@ _OUTCOME_METRIC = {
 
 @dataclass(frozen=True)
 class HeadInfo:
+    """What the pipeline needs to know about a source object before detecting it."""
+
     etag: str
     size: int
-    content_type: str | None
+    content_type: str | None = None
+
+    @classmethod
+    def from_event(cls, ref: ObjectRef) -> HeadInfo | None:
+        """The object as its ObjectCreated record describes it, if the record says enough.
+
+        S3 notifications carry the object's size and ETag, which is all the
+        pipeline needs (pre-checks, and ``CopySourceIfMatch`` pinning the copy to
+        the detected version), so a HEAD per image is only needed for records
+        without them. The record may be stale: a missing object shows up as
+        Rekognition's InvalidS3Object or the copy's 404, a replaced one as the
+        copy's 412, and each of those falls back to what S3 says now.
+        """
+        if ref.etag and ref.size is not None:
+            return cls(etag=ref.etag, size=ref.size)
+        return None
 
 
 class ImagePipeline:
@@ -148,10 +165,28 @@ class ImagePipeline:
 
     # -- the steps -----------------------------------------------------------
 
-    async def _process(self, ref: ObjectRef) -> tuple[Outcome, Classification | None]:
-        head = await self._head(ref.bucket, ref.key)
+    async def _process(
+        self, ref: ObjectRef, *, trust_event: bool = True
+    ) -> tuple[Outcome, Classification | None]:
+        head = HeadInfo.from_event(ref) if trust_event else None
+        from_event = head is not None
         if head is None:
-            return await self._resolve_missing(ref)
+            head = await self._head(ref.bucket, ref.key)
+            if head is None:
+                return await self._resolve_missing(ref)
+        try:
+            return await self._process_object(ref, head)
+        except Exception as exc:
+            if from_event and errors.error_code(exc) == "PreconditionFailed":
+                # The object was replaced after its event was sent: its own
+                # event follows, but do not leave this message to fail forever
+                # on the old ETag; process what is there now, from a HEAD.
+                return await self._process(ref, trust_event=False)
+            raise
+
+    async def _process_object(
+        self, ref: ObjectRef, head: HeadInfo
+    ) -> tuple[Outcome, Classification | None]:
         source = documents.source_section(ref.bucket, ref.key, head.etag, head.size, ref.version_id)
 
         try:

@@ -49,7 +49,6 @@ DEFAULTS: dict[str, str] = {
 ENV: tuple[str, ...] = REQUIRED + tuple(DEFAULTS)
 
 
-
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the variable."""
 

@@ -200,6 +200,52 @@ def test_tripwire_moto_pushes_to_lambda_inside_send_message():
     assert "lambda_event_source_mappings" in source and "send_sqs_batch" in source
 
 
+def test_copy_object_honours_copy_source_if_match(aws):
+    """AWS: a CopySourceIfMatch naming another ETag is 412 and copies nothing."""
+    from botocore.exceptions import ClientError
+
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="pinned")
+    old = s3.put_object(Bucket="pinned", Key="k", Body=b"old")["ETag"]
+    new = s3.put_object(Bucket="pinned", Key="k", Body=b"new")["ETag"]
+    with pytest.raises(ClientError) as raised:
+        s3.copy_object(
+            Bucket="pinned",
+            Key="copy",
+            CopySource={"Bucket": "pinned", "Key": "k"},
+            CopySourceIfMatch=old,
+        )
+    assert raised.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert "Contents" not in s3.list_objects_v2(Bucket="pinned", Prefix="copy")
+    for etag in (new, new.strip('"')):
+        s3.copy_object(
+            Bucket="pinned",
+            Key="copy",
+            CopySource={"Bucket": "pinned", "Key": "k"},
+            CopySourceIfMatch=etag,
+        )
+    assert s3.get_object(Bucket="pinned", Key="copy")["Body"].read() == b"new"
+    with pytest.raises(ClientError) as raised:
+        s3.copy_object(
+            Bucket="pinned",
+            Key="copy",
+            CopySource={"Bucket": "pinned", "Key": "gone"},
+            CopySourceIfMatch=new,
+        )
+    assert raised.value.response["Error"]["Code"] == "NoSuchKey"
+
+
+def test_tripwire_moto_ignores_copy_source_if_match():
+    """If this fails, moto checks x-amz-copy-source-if-match itself: drop the shim."""
+    import inspect
+
+    from moto.s3.responses import S3Response
+
+    original = inspect.unwrap(S3Response.copy_object)
+    assert "x-amz-copy-source-if-none-match" in inspect.getsource(original)
+    assert "x-amz-copy-source-if-match" not in inspect.getsource(original)
+
+
 def test_shims_do_not_touch_ordinary_clients(aws):
     lam = boto3.client("lambda", config=Config(parameter_validation=False))
     with pytest.raises(Exception):  # noqa: B017

@@ -48,8 +48,25 @@ def image_bytes(fmt: str = "PNG", color: str = "red", size: int = 64) -> bytes:
     return buf.getvalue()
 
 
-def s3_event_body(*keys: str, bucket: str = SOURCE, event: str = "ObjectCreated:Put") -> str:
-    """An S3 notification as S3 puts it on the queue (keys form-encoded)."""
+def s3_event_body(
+    *keys: str,
+    bucket: str = SOURCE,
+    event: str = "ObjectCreated:Put",
+    objects: dict[str, tuple[str, int]] | None = None,
+) -> str:
+    """An S3 notification as S3 puts it on the queue (keys form-encoded).
+
+    ``objects`` gives keys their (eTag, size) as S3 sends them; without it the
+    records carry a size of 1 and no eTag, so the handler has to HEAD the source.
+    """
+    objects = objects or {}
+
+    def described(key: str) -> dict[str, Any]:
+        if key in objects:
+            etag, size = objects[key]
+            return {"key": quote_plus(key), "size": size, "eTag": etag}
+        return {"key": quote_plus(key), "size": 1}
+
     return json.dumps(
         {
             "Records": [
@@ -62,7 +79,7 @@ def s3_event_body(*keys: str, bucket: str = SOURCE, event: str = "ObjectCreated:
                     "s3": {
                         "s3SchemaVersion": "1.0",
                         "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                        "object": {"key": quote_plus(key), "size": 1},
+                        "object": described(key),
                     },
                 }
                 for key in keys
@@ -129,6 +146,11 @@ class Env:
             Body=image_bytes() if body is None else body,
             ContentType=content_type,
         )
+
+    def described(self, *keys: str) -> dict[str, tuple[str, int]]:
+        """Each source key's (eTag, size) as S3 notifications carry them."""
+        heads = {key: self.s3.head_object(Bucket=SOURCE, Key=key) for key in keys}
+        return {k: (h["ETag"].strip('"'), h["ContentLength"]) for k, h in heads.items()}
 
     def keys(self, bucket: str) -> set[str]:
         paginator = self.s3.get_paginator("list_objects_v2")

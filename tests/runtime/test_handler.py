@@ -421,6 +421,96 @@ def test_duplicate_messages_in_one_batch_process_the_image_once(env, context, lo
     assert set(outcomes) <= {"processed", "already_processed"}
 
 
+# -- what the notification says about the object ------------------------------------
+
+
+@pytest.fixture
+def source_heads(monkeypatch) -> list[str]:
+    """The source keys the pipeline HEADs (final-bucket lookups are not counted)."""
+    from runtime.pipeline import ImagePipeline
+
+    seen: list[str] = []
+    original = ImagePipeline._head
+
+    async def counting(self, bucket: str, key: str):
+        if bucket == SOURCE:
+            seen.append(key)
+        return await original(self, bucket, key)
+
+    monkeypatch.setattr(ImagePipeline, "_head", counting)
+    return seen
+
+
+def test_the_notifications_etag_and_size_spare_a_head_per_image(env, context, source_heads):
+    env.put("n/a.png")
+    env.put("n/b.jpg", image_bytes("JPEG"), "image/jpeg")
+    described = env.described("n/a.png", "n/b.jpg")
+    body = s3_event_body("n/a.png", "n/b.jpg", objects=described)
+
+    assert env.handler()(sqs_event(sqs_record(body)), context) == {"batchItemFailures": []}
+
+    assert source_heads == []
+    assert env.keys(SOURCE) == set()
+    for key, (etag, size) in described.items():
+        assert (
+            env.document(key + ".json")["source"] | {"etag": etag, "size": size}
+            == (env.document(key + ".json")["source"])
+        ), "the result names the version the notification announced"
+
+
+def test_without_etag_in_the_notification_the_source_is_headed(env, context, source_heads):
+    env.put("h.png")
+    response = env.handler()(sqs_event(sqs_record(s3_event_body("h.png"))), context)
+
+    assert response == {"batchItemFailures": []}
+    assert source_heads == ["h.png"]
+
+
+def test_an_object_replaced_after_its_notification_is_processed_as_it_is_now(
+    env, context, logs, source_heads
+):
+    env.put("swap.png", image_bytes(color="red"))
+    stale = env.described("swap.png")
+    env.put("swap.png", image_bytes(color="blue"))
+    current_etag = env.described("swap.png")["swap.png"][0]
+    assert current_etag != stale["swap.png"][0]
+
+    body = s3_event_body("swap.png", objects=stale)
+    response = env.handler()(sqs_event(sqs_record(body)), context)
+
+    assert response == {"batchItemFailures": []}, "a stale ETag must not retry forever"
+    assert logs.outcomes() == {"swap.png": "processed"}
+    assert source_heads == ["swap.png"], "one HEAD, after the copy's 412"
+    assert env.document("swap.png.json")["source"]["etag"] == current_etag
+    copied = env.s3.get_object(Bucket=FINAL, Key="swap.png")["Body"].read()
+    assert copied == image_bytes(color="blue")
+    assert env.keys(SOURCE) == set()
+
+
+def test_redelivery_of_a_described_notification_after_success_is_a_success(env, context, logs):
+    env.put("again2.png")
+    event = sqs_event(sqs_record(s3_event_body("again2.png", objects=env.described("again2.png"))))
+    handler = env.handler()
+    handler(event, context)
+    first_doc = env.document("again2.png.json")
+    logs.records.clear()
+
+    assert handler(event, context) == {"batchItemFailures": []}
+    assert logs.outcomes() == {"again2.png": "already_processed"}
+    assert env.document("again2.png.json") == first_doc, "the result is not rewritten"
+
+
+def test_a_described_notification_of_an_object_deleted_before_processing(env, context, logs):
+    env.put("gone.png")
+    described = env.described("gone.png")
+    env.s3.delete_object(Bucket=SOURCE, Key="gone.png")
+
+    event = sqs_event(sqs_record(s3_event_body("gone.png", objects=described)))
+    assert env.handler()(event, context) == {"batchItemFailures": []}
+    assert logs.outcomes() == {"gone.png": "missing"}
+    _assert_filed_as_failed(env, "gone.png", "SourceMissing", image_moved=False)
+
+
 # -- event loops and threads ---------------------------------------------------------
 
 
