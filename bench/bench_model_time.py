@@ -146,13 +146,6 @@ def serve(case: Case, concurrency: int) -> None:
     # moto's Step Functions interpreter logs an ERROR for every IsPresent check of an
     # absent path (the definition's normal cleanup-error checks): not a problem, hide it.
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
-    import moto.backends
-
-    # moto lists its package directory on every request to find the backend;
-    # the listing never changes (same trick as bench/bench_handler.py).
-    modules = tuple(moto.backends.list_of_moto_modules())
-    moto.backends.list_of_moto_modules = lambda: modules
-
     with LocalAws() as aws:
         aws.model.configure(
             start_delay=START_DELAY,

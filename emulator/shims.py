@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import time
 from typing import Any
 
 import moto
@@ -89,6 +90,21 @@ _S3_COPY = ("moto.s3.responses", "S3Response", "copy_object")
 # a fifth of an S3 request's CPU). The installed package does not change while
 # the process runs, so the listing is taken once.
 _MODULE_LISTING = ("moto.backends", "list_of_moto_modules")
+
+# Performance: moto's SQS is quadratic in the queue's length. ReceiveMessage
+# checks each message it hands out against the retention period by computing
+# *all* queue attributes, three of which (the approximate counts) walk every
+# message; GetQueueAttributes recomputes all attributes twice per name asked
+# for; and each per-message visibility check reads the clock through datetime
+# arithmetic (~10 us). Receiving 10 of 1000 queued messages took 1.4 s of
+# server CPU, so a 1000-image backlog drained at a fraction of the model's TPS
+# (bench/bench_model_time.py). The shims compute the same values directly:
+# the retention period from the queue, the attributes once per request, the
+# clock as time.time() (what moto's unix_time() computes, with more steps).
+_SQS_MODELS = "moto.sqs.models"
+_SQS_RETENTION = (_SQS_MODELS, "SQSBackend", "is_message_valid_based_on_retention_period")
+_SQS_ATTRIBUTES = (_SQS_MODELS, "SQSBackend", "get_queue_attributes")
+_SQS_CLOCKS = ("unix_time", "unix_time_millis")
 
 _lock = threading.Lock()
 _original_factory: Any = None
@@ -241,6 +257,7 @@ def install() -> None:
         _install_copy_source_if_match()
         _install_sqs_queue_locks()
         _install_module_listing_cache()
+        _install_fast_sqs()
 
 
 def _install_module_listing_cache() -> None:
@@ -259,6 +276,59 @@ def _install_module_listing_cache() -> None:
     list_of_moto_modules._rekbatch_shim = True  # type: ignore[attr-defined]
     list_of_moto_modules.__wrapped__ = current  # type: ignore[attr-defined]
     setattr(module, function_name, list_of_moto_modules)
+
+
+def _install_fast_sqs() -> None:
+    module = importlib.import_module(_SQS_MODELS)
+    for name in _SQS_CLOCKS:
+        original_clock = getattr(module, name)
+        if getattr(original_clock, "_rekbatch_shim", False):
+            continue
+        scale = 1000.0 if name.endswith("_millis") else 1.0
+
+        def clock(dt: Any = None, _original: Any = original_clock, _scale: float = scale) -> float:
+            return time.time() * _scale if dt is None else _original(dt)
+
+        clock._rekbatch_shim = True  # type: ignore[attr-defined]
+        clock.__wrapped__ = original_clock  # type: ignore[attr-defined]
+        setattr(module, name, clock)
+
+    _, class_name, retention_name = _SQS_RETENTION
+    backend_class = getattr(module, class_name)
+    original_retention = getattr(backend_class, retention_name)
+    if not getattr(original_retention, "_rekbatch_shim", False):
+
+        def is_message_valid_based_on_retention_period(
+            self: Any, queue_name: str, message: Any
+        ) -> bool:
+            retention = int(self.get_queue(queue_name).message_retention_period)
+            return retention + message.sent_timestamp / 1000 > time.time()
+
+        is_message_valid_based_on_retention_period._rekbatch_shim = True  # type: ignore[attr-defined]
+        is_message_valid_based_on_retention_period.__wrapped__ = original_retention  # type: ignore[attr-defined]
+        setattr(backend_class, retention_name, is_message_valid_based_on_retention_period)
+
+    _, _, attributes_name = _SQS_ATTRIBUTES
+    original_attributes = getattr(backend_class, attributes_name)
+    if not getattr(original_attributes, "_rekbatch_shim", False):
+
+        def get_queue_attributes(
+            self: Any, queue_name: str, attribute_names: list[str]
+        ) -> dict[str, Any]:
+            if not attribute_names or "All" in attribute_names:
+                return original_attributes(self, queue_name, attribute_names)
+            queue = self.get_queue(queue_name)
+            valid = {"All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES}
+            if any(name not in valid for name in attribute_names):
+                return original_attributes(self, queue_name, attribute_names)  # its error
+            current = queue.attributes
+            return {
+                name: current[name] for name in attribute_names if current.get(name) is not None
+            }
+
+        get_queue_attributes._rekbatch_shim = True  # type: ignore[attr-defined]
+        get_queue_attributes.__wrapped__ = original_attributes  # type: ignore[attr-defined]
+        setattr(backend_class, attributes_name, get_queue_attributes)
 
 
 def _install_copy_source_if_match() -> None:

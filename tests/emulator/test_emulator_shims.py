@@ -353,3 +353,92 @@ def test_tripwire_moto_lists_its_package_on_every_request(monkeypatch):
     list(original())
     list(original())
     assert len(calls) == 2
+
+
+def _backend_queue(aws, name: str):
+    from moto.sqs.models import sqs_backends
+
+    backend = sqs_backends[aws.account_id][aws.region]
+    return backend, backend.get_queue(name)
+
+
+def test_receiving_from_a_long_queue_does_not_recount_the_queue_per_message(aws, monkeypatch):
+    """The fast-SQS shim: a receive neither computes the queue's attributes (whose
+    counts walk every message) nor pays for them per message handed out."""
+    from moto.sqs.models import Queue
+
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="long-queue")["QueueUrl"]
+    for start in range(0, 200, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)],
+        )
+    computed = []
+    original = Queue.attributes
+
+    def counting(self):
+        computed.append(self.name)
+        return original.fget(self)
+
+    monkeypatch.setattr(Queue, "attributes", property(counting))
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert len(got) == 10
+    assert computed == [], "ReceiveMessage computed every queue attribute"
+
+    counts = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    assert counts == {
+        "ApproximateNumberOfMessages": "190",
+        "ApproximateNumberOfMessagesNotVisible": "10",
+        "ApproximateNumberOfMessagesDelayed": "0",
+    }
+    assert computed == ["long-queue"], "all three counts from one pass over the attributes"
+
+
+def test_messages_past_the_retention_period_are_still_not_delivered(aws):
+    """AWS deletes messages older than MessageRetentionPeriod; the shim keeps that."""
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName="retained", Attributes={"MessageRetentionPeriod": "60"})[
+        "QueueUrl"
+    ]
+    sqs.send_message(QueueUrl=url, MessageBody="old")
+    backend, queue = _backend_queue(aws, "retained")
+    queue._messages[0].sent_timestamp -= 61_000
+    assert backend.is_message_valid_based_on_retention_period("retained", queue._messages[0]) is (
+        backend.is_message_valid_based_on_retention_period.__wrapped__(
+            backend, "retained", queue._messages[0]
+        )
+    )
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
+    sqs.send_message(QueueUrl=url, MessageBody="new")
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["new"]
+
+
+def test_the_fast_sqs_clock_tells_moto_time():
+    import moto.sqs.models as sqs_models
+
+    for name in ("unix_time", "unix_time_millis"):
+        fast = getattr(sqs_models, name)
+        assert abs(fast() - fast.__wrapped__()) < (50 if name.endswith("millis") else 0.05)
+
+
+def test_tripwire_moto_sqs_recounts_the_queue_per_received_message():
+    """If this fails, moto's SQS changed how it checks retention, reads attributes or
+    the clock: re-measure bench/bench_model_time.py without the fast-SQS shim."""
+    import inspect
+
+    from moto.core import utils
+    from moto.sqs.models import SQSBackend
+
+    retention = inspect.getsource(SQSBackend.is_message_valid_based_on_retention_period.__wrapped__)
+    assert "get_queue_attributes" in retention
+    attributes = inspect.getsource(SQSBackend.get_queue_attributes.__wrapped__)
+    assert "queue.attributes.get(name)" in attributes
+    assert "utcnow()" in inspect.getsource(utils.unix_time)
