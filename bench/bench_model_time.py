@@ -7,7 +7,12 @@ time scaled down (1 s polls instead of 60 s), for N images it prints:
 - model RUNNING seconds (the emulator's meter, what the bill counts),
 - the ideal N / provisioned TPS and the ratio RUNNING / ideal,
 - the idle tail: RUNNING time after the last image finished,
-- achieved images/s (first RUNNING instant -> last image done) vs provisioned TPS,
+- achieved images/s vs provisioned TPS: N over the data path's time, from the
+  first admitted model call to the last message deleted (how fast a backlog
+  drains once the pipeline runs). Also shown over RUNNING -> drained, which
+  adds the start-up (the workflow noticing RUNNING, enabling the mapping, the
+  Lambda's cold start); that fixed cost is what the model-time ratio charges,
+  and it dominates small N,
 - lost images and throttles (ProvisionedThroughputExceeded answers, retried).
 
 The test bed (moto's S3 in one Python process, the poller and handler, all on
@@ -167,7 +172,9 @@ def serve(case: Case, concurrency: int) -> None:
         print("@@" + json.dumps({"endpoint": aws.endpoint, "outputs": outputs}), flush=True)
         for line in sys.stdin:
             if line.strip() == "meter":
-                print("@@" + json.dumps(aws.model.meter()), flush=True)
+                meter = aws.model.meter()
+                meter["admissions"] = aws.model.admissions(VERSION_ARN)
+                print("@@" + json.dumps(meter), flush=True)
 
 
 class Child:
@@ -284,11 +291,17 @@ def run_case(case: Case, concurrency: int | None = None) -> dict[str, Any]:
         left = s3.list_objects_v2(Bucket=outputs[out.SOURCE_BUCKET]).get("KeyCount", 0)
     finally:
         child.close()
+    admissions = meter["admissions"]  # monotonic, the same clock in both processes
     processed = len(keys["results"])
     failed = sum(1 for k in keys["failed"] if k.endswith(".json"))
     running = meter["running_seconds"]
     ideal = ideal_running_seconds(case.images, case.units, case.tps_per_unit)
-    busy = (sampler.drained_at or 0) - (sampler.running_from or 0)
+    first_call = admissions[0] if admissions else None
+    drained = sampler.drained_at
+    # The data path's time: first admitted model call -> last message deleted.
+    busy = drained - first_call if drained and first_call else 0.0
+    # The same over the model's RUNNING time up to the drain (start-up included).
+    running_busy = drained - sampler.running_from if drained and sampler.running_from else 0.0
     return {
         "case": case,
         "status": result.status,
@@ -297,8 +310,14 @@ def run_case(case: Case, concurrency: int | None = None) -> dict[str, Any]:
         "running": running,
         "ideal": ideal,
         "ratio": running / ideal,
-        "tail": (sampler.running_to or 0) - (sampler.drained_at or 0),
+        "tail": (sampler.running_to or 0) - (drained or 0),
         "achieved": case.images / busy if busy > 0 else 0.0,
+        "achieved_running": case.images / running_busy if running_busy > 0 else 0.0,
+        # RUNNING -> first admitted model call: the workflow noticing RUNNING,
+        # enabling the mapping, the first batch arriving (Lambda cold start).
+        "startup": first_call - sampler.running_from
+        if first_call and sampler.running_from
+        else float("nan"),
         "processed": processed,
         "failed": failed,
         "lost": case.images - processed - failed - left,
@@ -336,11 +355,19 @@ def table(results: list[dict[str, Any]]) -> bool:
         ("ratio RUNNING / ideal", [f"{r['ratio']:.3f}" for r in results]),
         ("idle tail", [f"{r['tail']:.2f} s" for r in results]),
         (
-            "achieved",
+            "achieved (first call -> drained)",
             [f"{r['achieved']:.2f}/s = {r['achieved'] / r['case'].tps:.0%}" for r in results],
         ),
         (
-            "control overhead",
+            "  over RUNNING -> drained",
+            [
+                f"{r['achieved_running']:.2f}/s = {r['achieved_running'] / r['case'].tps:.0%}"
+                for r in results
+            ],
+        ),
+        ("start-up (RUNNING -> first call)", [f"{r['startup']:.2f} s" for r in results]),
+        (
+            "control overhead (RUNNING / data path)",
             [
                 f"{r['running'] / (r['case'].images / r['achieved']):.3f}"
                 if r["achieved"] > 0

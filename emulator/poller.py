@@ -51,11 +51,18 @@ SQS_MAX_RECEIVE = 10
 
 
 def runtime_handler(environment: Mapping[str, str]) -> Handler:
-    """The real inference handler, configured from a function environment."""
+    """The real inference handler, configured from a function environment.
+
+    Warmed as Lambda's init phase warms it (``runtime.handler.lambda_handler``):
+    the process-wide costs of a cold start (imports, parsed service models) are
+    paid once here, before the first batch, not by every poller thread at once.
+    """
     from runtime.handler import make_handler
     from runtime.settings import Settings
 
-    return make_handler(Settings.from_env(environment))
+    handler = make_handler(Settings.from_env(environment))
+    handler.warm()
+    return handler
 
 
 class LambdaContext:

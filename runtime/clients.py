@@ -45,6 +45,8 @@ _loader_lock = threading.Lock()
 UNREFERENCED_CANDIDATES = ("Key", "Prefix", "CopySource")
 
 _log = logging.getLogger(__name__)
+# Per service: the last rule set walked and the parameters it reads.
+_references: dict[str, tuple[Any, frozenset[str]]] = {}
 
 
 def new_session() -> aioboto3.Session:
@@ -113,7 +115,12 @@ def drop_unreferenced_endpoint_params(
     except Exception:  # pragma: no cover - no rule set to check against: leave it be
         _log.debug("no endpoint rule set for %r", client, exc_info=True)
         return ()
-    used = ruleset_references(ruleset.get("rules", []))
+    cached = _references.get(service)
+    if cached is not None and cached[0] is ruleset:
+        used = cached[1]
+    else:
+        used = frozenset(ruleset_references(ruleset.get("rules", [])))
+        _references[service] = (ruleset, used)
     dropped = tuple(name for name in candidates if name in definitions and name not in used)
     if dropped:
         resolver._param_definitions = {

@@ -514,6 +514,19 @@ def test_a_described_notification_of_an_object_deleted_before_processing(env, co
 # -- event loops and threads ---------------------------------------------------------
 
 
+def test_warm_opens_the_clients_the_first_invocation_then_uses(env, context, put_and_event):
+    handler = env.handler()
+    handler.warm()
+    state = handler._local.state
+    resources = state.resources
+    assert resources is not None
+
+    assert handler(put_and_event("warmed.png"), context) == {"batchItemFailures": []}
+    assert handler._local.state is state and state.resources is resources
+    handler.warm()
+    assert state.resources is resources, "warming twice opens nothing new"
+
+
 def test_warm_invocations_on_one_thread_reuse_loop_and_clients(env, context, put_and_event):
     handler = env.handler()
     assert handler(put_and_event("w1.png"), context) == {"batchItemFailures": []}

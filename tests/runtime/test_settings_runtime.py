@@ -68,8 +68,16 @@ def test_lambda_handler_is_built_once_from_the_environment(monkeypatch):
     monkeypatch.setenv(s.FINAL_BUCKET, "final-from-env")
     monkeypatch.setenv(s.PROJECT_VERSION_ARN, ARN)
     monkeypatch.setenv(s.MAX_CONCURRENCY, "3")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):  # Lambda always sets both
+        monkeypatch.setenv(name, "eu-west-1")
     monkeypatch.setattr(handler, "_lambda_handler", None)
     first = handler.lambda_handler
-    assert first is handler.lambda_handler
-    assert first.settings.final_bucket == "final-from-env"
-    assert first.settings.max_concurrency == 3
+    try:
+        assert first is handler.lambda_handler
+        assert first.settings.final_bucket == "final-from-env"
+        assert first.settings.max_concurrency == 3
+        state = first._local.state
+        assert state.resources is not None, "init opened this thread's loop and clients"
+        assert state.resources.s3.meta.region_name == "eu-west-1"
+    finally:
+        first.close()
