@@ -2,7 +2,7 @@
 
 On the local emulator (a model with a start delay and a provisioned TPS cap,
 the real handler run by the Lambda poller, the real state machine in moto),
-time scaled down (1 s polls instead of 60 s), for N images it prints:
+time scaled down (2 s polls instead of 60 s; the poll confirming an empty queue after 1 s instead of 30 s), for N images it prints:
 
 - model RUNNING seconds (the emulator's meter, what the bill counts),
 - the ideal N / provisioned TPS and the ratio RUNNING / ideal,
@@ -71,7 +71,7 @@ from infra.sizing import derive_concurrency, ideal_running_seconds  # noqa: E402
 VERSION_ARN = (
     "arn:aws:rekognition:us-east-1:123456789012:project/bench/version/bench.v1/1700000000000"
 )
-POLL_SECONDS = 1
+POLL_SECONDS = 2  # the confirming poll waits half of it (1 s: Wait states take whole seconds)
 START_DELAY = 3.0
 STOP_DELAY = 0.5
 DETECT_LATENCY = 0.05  # seconds per DetectCustomLabels inside the emulator

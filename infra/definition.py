@@ -104,6 +104,9 @@ class WorkflowParams:
     max_inference_units: int | None = None  # None: omit MaxInferenceUnits (no auto-scaling)
     ownership: str = OWNERSHIP_EXCLUSIVE
     poll_interval_seconds: int = 60  # queue polls while draining
+    # Wait before the poll that confirms an empty queue (None: half the poll interval,
+    # at least 1 s). The model idles, billed, from the drain to the confirmation.
+    drain_confirm_seconds: int | None = None
     model_poll_seconds: int = 30  # re-describe while STARTING / STOPPING
     model_start_timeout_seconds: int = 45 * 60
     max_run_seconds: int = 6 * 3600  # end the run (rest stays queued) after this
@@ -123,6 +126,13 @@ class WorkflowParams:
     def model_wait_polls(self) -> int:
         """How many model re-describes fit in the start deadline."""
         return max(1, math.ceil(self.model_start_timeout_seconds / self.model_poll_seconds))
+
+    @property
+    def confirm_seconds(self) -> int:
+        """Seconds between the first empty poll and the one that confirms the drain."""
+        if self.drain_confirm_seconds is not None:
+            return self.drain_confirm_seconds
+        return max(1, self.poll_interval_seconds // 2)
 
     @property
     def max_drain_polls(self) -> int:
@@ -176,6 +186,16 @@ def validate(params: WorkflowParams) -> None:
         value = getattr(params, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"WorkflowParams.{name} must be an integer >= 1, got {value!r}")
+    confirm = params.drain_confirm_seconds
+    if confirm is not None and (
+        not isinstance(confirm, int)
+        or isinstance(confirm, bool)
+        or not 1 <= confirm <= params.poll_interval_seconds
+    ):
+        raise ValueError(
+            "WorkflowParams.drain_confirm_seconds must be an integer from 1 to "
+            f"poll_interval_seconds ({params.poll_interval_seconds}), got {confirm!r}"
+        )
     if not isinstance(params.disable_grace_seconds, int) or params.disable_grace_seconds < 0:
         raise ValueError(
             f"WorkflowParams.disable_grace_seconds must be an integer >= 0, "
@@ -416,6 +436,7 @@ class _Builder:
                         "minInferenceUnits": p.min_inference_units,
                         "maxInferenceUnits": p.max_inference_units,
                         "pollIntervalSeconds": p.poll_interval_seconds,
+                        "drainConfirmSeconds": p.confirm_seconds,
                         "modelStartTimeoutSeconds": p.model_start_timeout_seconds,
                         "maxRunSeconds": p.max_run_seconds,
                         "runsPrefix": p.runs_prefix,
@@ -1080,6 +1101,13 @@ class _Builder:
                         "Next": "MaxRunReached",
                     },
                     {
+                        # One empty poll: confirm sooner than a full interval, the
+                        # model is idle from the drain until the confirmation.
+                        "Variable": "$.drain.zeroStreak",
+                        "NumericEquals": 1,
+                        "Next": "WaitToConfirmDrain",
+                    },
+                    {
                         "Variable": "$.drain.sinceCheck",
                         "NumericGreaterThanEquals": p.model_check_every_polls,
                         "Next": "CheckModel",
@@ -1087,6 +1115,10 @@ class _Builder:
                 ],
                 "Default": "WaitForQueue",
             },
+        )
+        self.add(
+            "WaitToConfirmDrain",
+            {"Type": "Wait", "Seconds": p.confirm_seconds, "Next": "PollQueue"},
         )
         self.add(
             "CheckModel",

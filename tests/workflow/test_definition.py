@@ -400,6 +400,23 @@ def test_drained_means_two_consecutive_empty_polls_of_all_three_counts() -> None
     }
 
 
+def test_one_empty_poll_is_confirmed_after_half_an_interval_not_a_whole_one() -> None:
+    """The model idles, billed, from the drain until the confirming poll."""
+    sm = states(build_definition(params(poll_interval_seconds=60)))
+    order = [c["Next"] for c in sm["DrainDecision"]["Choices"]]
+    assert order.index("Drained") < order.index("WaitToConfirmDrain") < order.index("CheckModel")
+    confirm = next(c for c in sm["DrainDecision"]["Choices"] if c["Next"] == "WaitToConfirmDrain")
+    assert confirm == {
+        "Variable": "$.drain.zeroStreak",
+        "NumericEquals": 1,
+        "Next": "WaitToConfirmDrain",
+    }
+    assert sm["WaitToConfirmDrain"] == {"Type": "Wait", "Seconds": 30, "Next": "PollQueue"}
+    assert sm["WaitForQueue"]["Seconds"] == 60
+    one_second = states(build_definition(params(poll_interval_seconds=1)))
+    assert one_second["WaitToConfirmDrain"]["Seconds"] == 1, "a Wait is whole seconds, >= 1"
+
+
 # ------------------------------------------------------------------ params drive it
 
 
@@ -407,6 +424,7 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
     p = params(
         poll_interval_seconds=17,
         model_poll_seconds=23,
+        drain_confirm_seconds=13,
         disable_grace_seconds=29,
         model_start_timeout_seconds=23 * 7,
         max_run_seconds=17 * 11,
@@ -419,6 +437,7 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
     assert waits == {
         "WaitForModel": 23,
         "WaitForQueue": 17,
+        "WaitToConfirmDrain": 13,
         "GraceForInFlight": 29,
         "CleanupWaitModel": 23,
     }
@@ -474,6 +493,8 @@ def test_format_templates_are_well_formed() -> None:
         ({"runs_prefix": "runs"}, "runs_prefix"),
         ({"runs_prefix": "/runs/"}, "runs_prefix"),
         ({"poll_interval_seconds": 0}, "poll_interval_seconds"),
+        ({"drain_confirm_seconds": 0}, "drain_confirm_seconds"),
+        ({"poll_interval_seconds": 10, "drain_confirm_seconds": 11}, "drain_confirm_seconds"),
         ({"model_check_every_polls": 0}, "model_check_every_polls"),
         ({"min_inference_units": 0}, "min_inference_units"),
         ({"max_inference_units": 0}, "max_inference_units"),
