@@ -144,7 +144,8 @@ def function_policy(
 
     - source objects: GetObject (DetectCustomLabels reads the S3Object with the
       caller's permissions; CopyObject reads the source), DeleteObject (after the
-      copy), GetObjectTagging (CopyObject's default TaggingDirective=COPY reads
+      copy; also what DeleteObjects, the runtime's batched delete, checks per
+      key: there is no s3:DeleteObjects action), GetObjectTagging (CopyObject's default TaggingDirective=COPY reads
       the source's tags).
     - final objects: PutObject (result JSON, image copy, error documents),
       PutObjectTagging (CopyObject writes the copied tags), GetObject (HeadObject on

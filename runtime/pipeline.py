@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from runtime import documents, errors, throttle
+from runtime.deletes import SourceDeleter
 from runtime.errors import Classification, PermanentImageError, RetryImage
 from runtime.events import ObjectRef
 from runtime.settings import Settings
@@ -129,6 +130,9 @@ class ImagePipeline:
         self.metrics = metrics
         self.deadline = deadline
         self.clock = clock
+        # Sources are deleted in bursts (one DeleteObjects per group of images
+        # finishing together), each image still waiting for its own key.
+        self.deleter = SourceDeleter(s3)
 
     async def process(self, ref: ObjectRef, message_id: str | None = None) -> Outcome:
         """Process one image; raise :class:`RetryImage` when it must be retried.
@@ -142,7 +146,8 @@ class ImagePipeline:
         deadline = asyncio.timeout_at(self.deadline)
         try:
             async with deadline, self.image_slots:
-                outcome, detail = await self._process(ref)
+                with self.deleter.working():
+                    outcome, detail = await self._process(ref)
         except asyncio.CancelledError:
             raise
         except TimeoutError as exc:
@@ -213,7 +218,7 @@ class ImagePipeline:
         await self._put_document(documents.result_key(ref.key), document)
         if not await self._copy(ref, head, documents.output_image_key(ref.key)):
             return await self._resolve_missing(ref)
-        await self.s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+        await self.deleter.delete(ref.bucket, ref.key)
         return Outcome.PROCESSED, None
 
     def _precheck(self, key: str, head: HeadInfo) -> None:
@@ -341,7 +346,7 @@ class ImagePipeline:
         await self._put_document(documents.failed_document_key(prefix, ref.key), document)
         if not await self._copy(ref, head, documents.failed_image_key(prefix, ref.key)):
             return await self._resolve_missing(ref)
-        await self.s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+        await self.deleter.delete(ref.bucket, ref.key)
         return Outcome.FAILED, cause
 
     async def _resolve_missing(self, ref: ObjectRef) -> tuple[Outcome, Classification | None]:

@@ -1,0 +1,175 @@
+"""runtime/deletes.py: source deletes in bursts, each image still answered for its own key."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from runtime.deletes import SourceDeleter
+
+
+class FakeS3:
+    """Records DeleteObjects requests; ``errors`` maps keys to error codes to answer."""
+
+    def __init__(self, errors: dict[str, str] | None = None, fail: Exception | None = None):
+        self.calls: list[tuple[str, list[str]]] = []
+        self.errors = errors or {}
+        self.fail = fail
+
+    async def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        keys = [o["Key"] for o in Delete["Objects"]]
+        assert Delete["Quiet"] is True
+        self.calls.append((Bucket, keys))
+        await asyncio.sleep(0)
+        if self.fail is not None:
+            raise self.fail
+        return {
+            "Errors": [
+                {"Key": k, "Code": self.errors[k], "Message": "no"}
+                for k in keys
+                if k in self.errors
+            ]
+        }
+
+
+async def image(deleter: SourceDeleter, bucket: str, key: str, work: float = 0.0) -> str:
+    with deleter.working():
+        await asyncio.sleep(work)
+        await deleter.delete(bucket, key)
+    return key
+
+
+def test_images_that_finish_together_share_one_request():
+    async def main() -> FakeS3:
+        s3 = FakeS3()
+        deleter = SourceDeleter(s3, linger=10)
+        done = await asyncio.gather(*(image(deleter, "src", f"k{i}") for i in range(10)))
+        assert done == [f"k{i}" for i in range(10)]
+        return s3
+
+    s3 = asyncio.run(main())
+    assert s3.calls == [("src", [f"k{i}" for i in range(10)])]
+
+
+def test_the_last_image_at_work_sends_without_waiting_for_the_linger():
+    async def main() -> tuple[FakeS3, float]:
+        s3 = FakeS3()
+        deleter = SourceDeleter(s3, linger=10)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(image(deleter, "src", "fast"), image(deleter, "src", "slow", 0.05))
+        return s3, loop.time() - started
+
+    s3, took = asyncio.run(main())
+    assert s3.calls == [("src", ["fast", "slow"])]
+    assert took < 5, "sent when nothing else was at work, not after the 10 s linger"
+
+
+def test_an_image_finishing_without_a_delete_releases_the_waiting_ones():
+    async def no_delete(deleter: SourceDeleter) -> None:
+        with deleter.working():
+            await asyncio.sleep(0.02)
+
+    async def main() -> FakeS3:
+        s3 = FakeS3()
+        deleter = SourceDeleter(s3, linger=10)
+        await asyncio.wait_for(
+            asyncio.gather(image(deleter, "src", "a"), no_delete(deleter)), timeout=5
+        )
+        return s3
+
+    assert asyncio.run(main()).calls == [("src", ["a"])]
+
+
+def test_a_straggler_does_not_hold_the_others_back_longer_than_the_linger():
+    async def main() -> tuple[FakeS3, list[str]]:
+        s3 = FakeS3()
+        deleter = SourceDeleter(s3, linger=0.01)
+        order: list[str] = []
+
+        async def tracked(key: str, work: float) -> None:
+            await image(deleter, "src", key, work)
+            order.append(key)
+
+        await asyncio.gather(tracked("a", 0), tracked("b", 0), tracked("straggler", 0.3))
+        return s3, order
+
+    s3, order = asyncio.run(main())
+    assert s3.calls == [("src", ["a", "b"]), ("src", ["straggler"])]
+    assert order == ["a", "b", "straggler"]
+
+
+def test_a_key_s3_refused_raises_in_its_image_only():
+    async def main() -> list[Any]:
+        deleter = SourceDeleter(FakeS3(errors={"bad": "AccessDenied"}), linger=10)
+        return await asyncio.gather(
+            image(deleter, "src", "ok"), image(deleter, "src", "bad"), return_exceptions=True
+        )
+
+    ok, bad = asyncio.run(main())
+    assert ok == "ok"
+    assert isinstance(bad, ClientError)
+    assert bad.response["Error"]["Code"] == "AccessDenied"
+    assert bad.operation_name == "DeleteObjects"
+
+
+def test_a_failed_request_raises_in_every_image_of_the_burst():
+    boom = ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "DeleteObjects")
+
+    async def main() -> list[Any]:
+        deleter = SourceDeleter(FakeS3(fail=boom), linger=10)
+        return await asyncio.gather(
+            *(image(deleter, "src", k) for k in ("a", "b")), return_exceptions=True
+        )
+
+    assert asyncio.run(main()) == [boom, boom]
+
+
+def test_duplicates_are_sent_once_and_both_answered():
+    async def main() -> FakeS3:
+        s3 = FakeS3()
+        deleter = SourceDeleter(s3, linger=10)
+        assert await asyncio.gather(image(deleter, "src", "d"), image(deleter, "src", "d")) == [
+            "d",
+            "d",
+        ]
+        return s3
+
+    assert asyncio.run(main()).calls == [("src", ["d"])]
+
+
+def test_buckets_get_a_request_each_and_max_keys_splits_a_burst():
+    async def main() -> FakeS3:
+        s3 = FakeS3()
+        deleter = SourceDeleter(s3, linger=10, max_keys=3)
+        keys = [("one", f"k{i}") for i in range(4)] + [("two", "x")]
+        await asyncio.gather(*(image(deleter, b, k) for b, k in keys))
+        return s3
+
+    calls = asyncio.run(main()).calls
+    assert sorted(calls) == [("one", ["k0", "k1", "k2"]), ("one", ["k3"]), ("two", ["x"])]
+
+
+def test_a_cancelled_image_does_not_disturb_the_others():
+    async def main() -> tuple[FakeS3, str]:
+        s3 = FakeS3()
+        deleter = SourceDeleter(s3, linger=0.05)
+        cancelled = asyncio.ensure_future(image(deleter, "src", "cancelled"))
+        waiting = asyncio.ensure_future(image(deleter, "src", "kept"))
+        blocker = asyncio.ensure_future(image(deleter, "src", "late", 0.2))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        result = await waiting
+        await blocker
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        return s3, result
+
+    s3, result = asyncio.run(main())
+    assert result == "kept"
+    assert ("src", ["cancelled", "kept"]) in s3.calls, (
+        "its key still deleted: result and copy exist"
+    )
