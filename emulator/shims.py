@@ -14,6 +14,7 @@ import importlib
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import moto
@@ -108,7 +109,6 @@ _SQS_CLOCKS = ("unix_time", "unix_time_millis")
 
 _lock = threading.Lock()
 _original_factory: Any = None
-_original_listing: Any = None
 
 
 def _pascal(name: str) -> str:
@@ -260,155 +260,150 @@ def install() -> None:
         _install_fast_sqs()
 
 
-def _install_module_listing_cache() -> None:
-    global _original_listing
-    module_name, function_name = _MODULE_LISTING
-    module = importlib.import_module(module_name)
-    current = getattr(module, function_name)
-    if getattr(current, "_rekbatch_shim", False):
+def _replace(owner: Any, name: str, build: Callable[[Any], Callable[..., Any]]) -> None:
+    """Set ``owner.name`` to ``build(original)`` unless a shim is already there.
+
+    The replacement is marked (installing twice changes nothing) and keeps the
+    original as ``__wrapped__``, which the tripwire tests read.
+    """
+    original = getattr(owner, name)
+    if getattr(original, "_rekbatch_shim", False):
         return
-    _original_listing = current
-    listing = tuple(current())
+    replacement = build(original)
+    replacement._rekbatch_shim = True  # type: ignore[attr-defined]
+    replacement.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(owner, name, replacement)
 
-    def list_of_moto_modules() -> tuple[str, ...]:
-        return listing
 
-    list_of_moto_modules._rekbatch_shim = True  # type: ignore[attr-defined]
-    list_of_moto_modules.__wrapped__ = current  # type: ignore[attr-defined]
-    setattr(module, function_name, list_of_moto_modules)
+def _install_module_listing_cache() -> None:
+    module_name, function_name = _MODULE_LISTING
+
+    def build(original: Any) -> Callable[[], tuple[str, ...]]:
+        listing = tuple(original())
+
+        def list_of_moto_modules() -> tuple[str, ...]:
+            return listing
+
+        return list_of_moto_modules
+
+    _replace(importlib.import_module(module_name), function_name, build)
 
 
 def _install_fast_sqs() -> None:
     module = importlib.import_module(_SQS_MODELS)
     for name in _SQS_CLOCKS:
-        original_clock = getattr(module, name)
-        if getattr(original_clock, "_rekbatch_shim", False):
-            continue
         scale = 1000.0 if name.endswith("_millis") else 1.0
 
-        def clock(dt: Any = None, _original: Any = original_clock, _scale: float = scale) -> float:
-            return time.time() * _scale if dt is None else _original(dt)
+        def build_clock(original: Any, scale: float = scale) -> Callable[..., float]:
+            def clock(dt: Any = None) -> float:
+                return time.time() * scale if dt is None else original(dt)
 
-        clock._rekbatch_shim = True  # type: ignore[attr-defined]
-        clock.__wrapped__ = original_clock  # type: ignore[attr-defined]
-        setattr(module, name, clock)
+            return clock
+
+        _replace(module, name, build_clock)
 
     _, class_name, retention_name = _SQS_RETENTION
     backend_class = getattr(module, class_name)
-    original_retention = getattr(backend_class, retention_name)
-    if not getattr(original_retention, "_rekbatch_shim", False):
 
+    def build_retention(original: Any) -> Callable[..., bool]:
         def is_message_valid_based_on_retention_period(
             self: Any, queue_name: str, message: Any
         ) -> bool:
             retention = int(self.get_queue(queue_name).message_retention_period)
             return retention + message.sent_timestamp / 1000 > time.time()
 
-        is_message_valid_based_on_retention_period._rekbatch_shim = True  # type: ignore[attr-defined]
-        is_message_valid_based_on_retention_period.__wrapped__ = original_retention  # type: ignore[attr-defined]
-        setattr(backend_class, retention_name, is_message_valid_based_on_retention_period)
+        return is_message_valid_based_on_retention_period
 
-    _, _, attributes_name = _SQS_ATTRIBUTES
-    original_attributes = getattr(backend_class, attributes_name)
-    if not getattr(original_attributes, "_rekbatch_shim", False):
+    _replace(backend_class, retention_name, build_retention)
 
+    def build_attributes(original: Any) -> Callable[..., dict[str, Any]]:
         def get_queue_attributes(
             self: Any, queue_name: str, attribute_names: list[str]
         ) -> dict[str, Any]:
             if not attribute_names or "All" in attribute_names:
-                return original_attributes(self, queue_name, attribute_names)
+                return original(self, queue_name, attribute_names)
             queue = self.get_queue(queue_name)
             valid = {"All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES}
             if any(name not in valid for name in attribute_names):
-                return original_attributes(self, queue_name, attribute_names)  # its error
+                return original(self, queue_name, attribute_names)  # its error
             current = queue.attributes
             return {
                 name: current[name] for name in attribute_names if current.get(name) is not None
             }
 
-        get_queue_attributes._rekbatch_shim = True  # type: ignore[attr-defined]
-        get_queue_attributes.__wrapped__ = original_attributes  # type: ignore[attr-defined]
-        setattr(backend_class, attributes_name, get_queue_attributes)
+        return get_queue_attributes
+
+    _replace(backend_class, _SQS_ATTRIBUTES[2], build_attributes)
 
 
 def _install_copy_source_if_match() -> None:
     module_name, class_name, method_name = _S3_COPY
-    response_class = getattr(importlib.import_module(module_name), class_name)
-    original = getattr(response_class, method_name)
-    if getattr(original, "_rekbatch_shim", False):
-        return
 
-    def copy_object(self: Any) -> Any:
-        wanted = self.headers.get("x-amz-copy-source-if-match")
-        if wanted:
-            from urllib.parse import parse_qs, unquote, urlparse
+    def build(original: Any) -> Callable[[Any], Any]:
+        def copy_object(self: Any) -> Any:
+            wanted = self.headers.get("x-amz-copy-source-if-match")
+            if wanted:
+                from urllib.parse import parse_qs, unquote, urlparse
 
-            from moto.s3.exceptions import PreconditionFailed
+                from moto.s3.exceptions import PreconditionFailed
 
-            copy_source = self.headers.get("x-amz-copy-source")
-            if isinstance(copy_source, bytes):
-                copy_source = copy_source.decode("utf-8")
-            parsed = urlparse(copy_source)
-            bucket, key = unquote(parsed.path).lstrip("/").split("/", 1)
-            version = parse_qs(parsed.query).get("versionId", [None])[0]
-            # A missing source falls through: moto answers NoSuchKey, like AWS.
-            source = self.backend.get_object(bucket, key, version_id=version)
-            if source is not None and wanted.strip('"') != source.etag.strip('"'):
-                raise PreconditionFailed(failed_condition="x-amz-copy-source-If-Match")
-        return original(self)
+                copy_source = self.headers.get("x-amz-copy-source")
+                if isinstance(copy_source, bytes):
+                    copy_source = copy_source.decode("utf-8")
+                parsed = urlparse(copy_source)
+                bucket, key = unquote(parsed.path).lstrip("/").split("/", 1)
+                version = parse_qs(parsed.query).get("versionId", [None])[0]
+                # A missing source falls through: moto answers NoSuchKey, like AWS.
+                source = self.backend.get_object(bucket, key, version_id=version)
+                if source is not None and wanted.strip('"') != source.etag.strip('"'):
+                    raise PreconditionFailed(failed_condition="x-amz-copy-source-If-Match")
+            return original(self)
 
-    copy_object._rekbatch_shim = True  # type: ignore[attr-defined]
-    copy_object.__wrapped__ = original  # type: ignore[attr-defined]
-    setattr(response_class, method_name, copy_object)
+        return copy_object
+
+    _replace(getattr(importlib.import_module(module_name), class_name), method_name, build)
 
 
 def _install_sqs_queue_locks() -> None:
     module_name, queue_class_name, delete_name = _SQS_QUEUE
     _, backend_class_name, receive_name = _SQS_BACKEND
     module = importlib.import_module(module_name)
-    queue_class = getattr(module, queue_class_name)
-    backend_class = getattr(module, backend_class_name)
-    original_delete = getattr(queue_class, delete_name)
-    if not getattr(original_delete, "_rekbatch_shim", False):
 
+    def build_delete(original: Any) -> Callable[..., None]:
         def delete_message(self: Any, receipt_handle: str) -> None:
             with self._messages_lock:
-                original_delete(self, receipt_handle)
+                original(self, receipt_handle)
 
-        delete_message._rekbatch_shim = True  # type: ignore[attr-defined]
-        delete_message.__wrapped__ = original_delete  # type: ignore[attr-defined]
-        setattr(queue_class, delete_name, delete_message)
-    original_receive = getattr(backend_class, receive_name)
-    if not getattr(original_receive, "_rekbatch_shim", False):
+        return delete_message
 
+    def build_receive(original: Any) -> Callable[..., Any]:
         def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
             queue = self.get_queue(queue_name)
             with queue._messages_lock:
-                return original_receive(self, queue_name, *args, **kwargs)
+                return original(self, queue_name, *args, **kwargs)
 
-        receive_message._rekbatch_shim = True  # type: ignore[attr-defined]
-        receive_message.__wrapped__ = original_receive  # type: ignore[attr-defined]
-        setattr(backend_class, receive_name, receive_message)
+        return receive_message
+
+    _replace(getattr(module, queue_class_name), delete_name, build_delete)
+    _replace(getattr(module, backend_class_name), receive_name, build_receive)
 
 
 def _install_no_sqs_push() -> None:
     module_name, class_name, method_name = _ESM_CREATE
-    backend_class = getattr(importlib.import_module(module_name), class_name)
-    original = getattr(backend_class, method_name)
-    if getattr(original, "_rekbatch_shim", False):
-        return
 
-    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
-        esm = original(self, spec)
-        from moto.sqs.models import sqs_backends
+    def build(original: Any) -> Callable[..., Any]:
+        def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+            esm = original(self, spec)
+            from moto.sqs.models import sqs_backends
 
-        queues = sqs_backends[self.account_id][self.region_name].queues.values()
-        for queue in queues:
-            registry = queue.lambda_event_source_mappings
-            for key, value in list(registry.items()):
-                if value is esm:
-                    del registry[key]
-        return esm
+            queues = sqs_backends[self.account_id][self.region_name].queues.values()
+            for queue in queues:
+                registry = queue.lambda_event_source_mappings
+                for key, value in list(registry.items()):
+                    if value is esm:
+                        del registry[key]
+            return esm
 
-    create_event_source_mapping._rekbatch_shim = True  # type: ignore[attr-defined]
-    setattr(backend_class, method_name, create_event_source_mapping)
+        return create_event_source_mapping
+
+    _replace(getattr(importlib.import_module(module_name), class_name), method_name, build)
