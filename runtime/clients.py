@@ -98,11 +98,12 @@ def drop_unreferenced_endpoint_params(
     set, cached on the parameter values. S3's rule set declares ``Key``,
     ``Prefix`` and ``CopySource`` without reading them, so every new object key
     misses the cache and the whole S3 rule tree is evaluated again: about a
-    third of the CPU of a HEAD/PUT/COPY/DELETE here (bench/bench_handler.py).
-    botocore 1.42+ drops exactly these three (boto/botocore#3692); aioboto3
-    15.5 pins botocore 1.40, so this is that fix, per client, made safe by
-    construction: a candidate is dropped only if the client's own rule set does
-    not reference it, so a botocore whose rules start using one keeps it.
+    fifth of the handler's CPU per S3 request in a cProfile of
+    bench/bench_handler.py. Later botocore releases drop exactly these three
+    (boto/botocore#3692, merged May 2026); aioboto3 15.5 pins botocore 1.40, so
+    this is that fix, per client, made safe by construction: a candidate is
+    dropped only if the client's own rule set does not reference it, so a
+    botocore whose rules start using one keeps it.
     Returns the dropped names (none if botocore's internals look different).
     """
     resolver = getattr(client, "_ruleset_resolver", None)
