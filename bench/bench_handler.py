@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             seq_times, conc_times, zero_times, zero_cpus = [], [], [], []
             for run in range(args.repeat):
+                print(f"batch {size}: run {run + 1} of {args.repeat} ...", flush=True)
                 emulator.set_latency(args.latency)
                 keys = [f"seq{size}-{run}/img {i}.png" for i in range(size)]
                 event = make_event(upload(s3, keys, body))

@@ -421,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         tps = args.tps
         print(f"provisioned TPS {tps:g} (--tps; capacity probe skipped)")
     else:
+        print(
+            f"measuring the test bed's capacity (N={PROBE_IMAGES}, model uncapped) ...", flush=True
+        )
         probe = probe_capacity()
         capacity = probe["achieved"]
         tps = max(1.0, math.floor(capacity * BED_FRACTION * 2) / 2)
@@ -431,7 +434,13 @@ def main(argv: list[str] | None = None) -> int:
             f"provisioned TPS for the cases: {tps:g} = {BED_FRACTION:.0%} of it, rounded down "
             f"to 0.5 (above the bed's capacity the bench would measure the machine)"
         )
-    results = [run_case(case) for case in cases_for(tps, args.quick)]
+    results = []
+    for case in cases_for(tps, args.quick):
+        print(
+            f"running N={case.images} on {case.units} IU x {case.tps_per_unit:g} TPS ...",
+            flush=True,
+        )
+        results.append(run_case(case))
     ok = table(results)
     print(f"\n{'PASS' if ok else 'FAIL'}  ({time.monotonic() - started:.0f} s)")
     return 0 if ok else 1
