@@ -138,6 +138,7 @@ workflow = Workflow(
         max_inference_units=cfg.max_inference_units,
         ownership=cfg.model_ownership,
         poll_interval_seconds=cfg.poll_interval_seconds,
+        drain_confirm_seconds=cfg.drain_confirm_seconds,
         model_start_timeout_seconds=cfg.model_start_timeout_minutes * 60,
         max_run_seconds=cfg.max_run_minutes * 60,
         # /aws/vendedlogs/ keeps Step Functions' log resource policy small (AWS advice).

@@ -77,6 +77,9 @@ KEYS: tuple[Key, ...] = (
         "Upper bound for Rekognition auto-scaling; 0 = no auto-scaling.", default=0),
     Key("pollIntervalSeconds", "integer",
         "Seconds between queue-depth polls while the backlog drains.", default=60),
+    Key("drainConfirmSeconds", "integer",
+        "Seconds from a poll that finds the queue empty to the poll that confirms it (the "
+        "model idles, billed, in between); 0 = half of pollIntervalSeconds.", default=0),
     Key("modelStartTimeoutMinutes", "integer",
         "Give up (and clean up) when the model is not RUNNING after this long.", default=45),
     Key("maxRunMinutes", "integer",
@@ -153,6 +156,7 @@ class StackConfig:
     min_inference_units: int
     max_inference_units: int | None
     poll_interval_seconds: int
+    drain_confirm_seconds: int | None  # None: half the poll interval
     model_start_timeout_minutes: int
     max_run_minutes: int
     model_ownership: str
@@ -327,6 +331,13 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
     if not _valid_timezone(timezone):
         raise ConfigError("scheduleTimezone", f"is not an IANA time zone name: {timezone!r}")
     poll = integer("pollIntervalSeconds", 1, 3600)
+    confirm = integer("drainConfirmSeconds", 0, 3600)
+    if confirm > poll:
+        raise ConfigError(
+            "drainConfirmSeconds",
+            f"must be 0 (half of pollIntervalSeconds) or at most pollIntervalSeconds ({poll}), "
+            f"got {confirm}",
+        )
     start_timeout = integer("modelStartTimeoutMinutes", 1, 240)
     max_run = integer("maxRunMinutes", 1, 24 * 60)
     if start_timeout + max_run + MODEL_ALARM_MARGIN_MINUTES > ALARM_MAX_EVALUATION_MINUTES:
@@ -399,6 +410,7 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
         min_inference_units=min_units,
         max_inference_units=max_units_raw or None,
         poll_interval_seconds=poll,
+        drain_confirm_seconds=confirm or None,
         model_start_timeout_minutes=start_timeout,
         max_run_minutes=max_run,
         model_ownership=ownership,

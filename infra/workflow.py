@@ -29,6 +29,7 @@ class WorkflowArgs:
     max_inference_units: int | None
     ownership: str
     poll_interval_seconds: int
+    drain_confirm_seconds: int | None
     model_start_timeout_seconds: int
     max_run_seconds: int
     log_group_name: str
@@ -94,6 +95,7 @@ class Workflow(pulumi.ComponentResource):
                     max_inference_units=args.max_inference_units,
                     ownership=args.ownership,
                     poll_interval_seconds=args.poll_interval_seconds,
+                    drain_confirm_seconds=args.drain_confirm_seconds,
                     model_start_timeout_seconds=args.model_start_timeout_seconds,
                     max_run_seconds=args.max_run_seconds,
                 )

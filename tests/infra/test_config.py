@@ -176,6 +176,8 @@ def test_model_alarm_window_covers_start_and_run_plus_margin() -> None:
         ({"maxReceiveCount": 0}, "maxReceiveCount", "between"),
         ({"pollIntervalSeconds": 0}, "pollIntervalSeconds", "between"),
         ({"pollIntervalSeconds": 600, "maxRunMinutes": 15}, "pollIntervalSeconds", "two polls"),
+        ({"drainConfirmSeconds": -1}, "drainConfirmSeconds", "between"),
+        ({"pollIntervalSeconds": 20, "drainConfirmSeconds": 21}, "drainConfirmSeconds", "at most"),
         ({"maxRunMinutes": 1400}, "maxRunMinutes", "one day"),
         ({"pricePerInferenceUnitHour": "free"}, "pricePerInferenceUnitHour", "number"),
     ],

@@ -389,6 +389,7 @@ def test_state_machine_definition_follows_config(base_config: dict, monkeypatch)
         "minInferenceUnits": 2,
         "maxInferenceUnits": 6,
         "pollIntervalSeconds": 30,
+        "drainConfirmSeconds": 7,
         "modelStartTimeoutMinutes": 20,
         "maxRunMinutes": 90,
     }
@@ -399,10 +400,13 @@ def test_state_machine_definition_follows_config(base_config: dict, monkeypatch)
         min_inference_units=2,
         max_inference_units=6,
         poll_interval_seconds=30,
+        drain_confirm_seconds=7,
         model_start_timeout_seconds=20 * 60,
         max_run_seconds=90 * 60,
     )
-    assert json.loads(run.one(STATE_MACHINE).inputs["definition"]) == build_definition(expected)
+    definition = json.loads(run.one(STATE_MACHINE).inputs["definition"])
+    assert definition == build_definition(expected)
+    assert definition["States"]["WaitToConfirmDrain"]["Seconds"] == 7
 
 
 @pytest.mark.skipif(
