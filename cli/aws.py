@@ -16,6 +16,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.definition import BACKLOG_ATTRIBUTES, backlog_counts
+
 from .errors import UserError, error_code, explain
 from .stack import Stack
 
@@ -90,20 +92,11 @@ def check_bucket(aws: Aws, bucket: str, role: str) -> None:
 
 
 def queue_depths(aws: Aws, queue_url: str, role: str = "queue") -> dict[str, int]:
-    """visible / inFlight / delayed message counts (SQS's approximate numbers)."""
+    """visible / inFlight / delayed / total message counts (SQS's approximate numbers)."""
     try:
-        attrs = aws.sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
+        attributes = aws.sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=list(BACKLOG_ATTRIBUTES)
         )["Attributes"]
     except ClientError as exc:
         raise UserError(explain(exc, f"{role} {queue_url}") or str(exc)) from None
-    return {
-        "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
-        "inFlight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
-    }
+    return backlog_counts(attributes)

@@ -137,7 +137,7 @@ def backfill(
         raise UserError(f"--batch-size must be between 1 and {SQS_BATCH_MAX}, got {batch_size}")
     s3, sqs = aws.s3, aws.sqs
     depths = queue_depths(aws, queue_url)
-    queued = sum(depths.values())
+    queued = depths["total"]
     if queued and not allow_queued and not dry_run:
         raise UserError(
             f"the queue holds {queued} message(s) (visible {depths['visible']}, in flight "

@@ -213,7 +213,7 @@ class Follower:
             self.running_s += now - self.last_poll
         self.last_poll = now
         depths = queue_depths(self.aws, self.queue_url)
-        dlq = sum(queue_depths(self.aws, self.dlq_url, "DLQ").values())
+        dlq = queue_depths(self.aws, self.dlq_url, "DLQ")["total"]
         if self.dlq_at_start is None:
             self.dlq_at_start = dlq
         counts = self._count()
@@ -374,7 +374,7 @@ def print_status(ui: Ui, data: dict[str, Any]) -> None:
     ui.line(
         f"queue  {queue['visible']} visible · {queue['inFlight']} in flight · {queue['delayed']} delayed"
     )
-    dlq_total = sum(dlq.values())
+    dlq_total = dlq["total"]
     ui.line(
         f"DLQ    {dlq_total} message(s)"
         + ("  <- see docs/cli.md, Troubleshooting" if dlq_total else "")

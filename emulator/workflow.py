@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import outputs as out
-from infra.definition import OWNERSHIP_EXCLUSIVE, WorkflowParams, build_definition
+from infra.definition import (
+    BACKLOG_ATTRIBUTES,
+    OWNERSHIP_EXCLUSIVE,
+    WorkflowParams,
+    backlog_counts,
+    build_definition,
+)
 
 # Waits scaled down for tests and the demo (the production defaults are in WorkflowParams).
 FAST_WORKFLOW: dict[str, int] = {
@@ -266,23 +272,10 @@ def run_workflow(aws: Any, outputs: Mapping[str, Any], **wait: Any) -> RunResult
 
 def queue_depth(sqs: Any, queue_url: str) -> dict[str, int]:
     """The three counts the workflow's drain check adds up."""
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=list(BACKLOG_ATTRIBUTES)
     )["Attributes"]
-    visible = int(attrs["ApproximateNumberOfMessages"])
-    in_flight = int(attrs["ApproximateNumberOfMessagesNotVisible"])
-    delayed = int(attrs["ApproximateNumberOfMessagesDelayed"])
-    return {
-        "visible": visible,
-        "inFlight": in_flight,
-        "delayed": delayed,
-        "total": visible + in_flight + delayed,
-    }
+    return backlog_counts(attributes)
 
 
 def model_status(rekognition: Any, outputs: Mapping[str, Any]) -> str:

@@ -29,6 +29,7 @@ and counts all come from :class:`WorkflowParams`; deadlines are counters
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,12 @@ MODEL_TRANSITIONAL = ("STARTING", "STOPPING")
 _SDK = "arn:aws:states:::aws-sdk:"
 
 SQS_MAX_RECEIVE = 10  # ReceiveMessage's MaxNumberOfMessages limit
+# The backlog, as the drain check counts it: visible + in flight + delayed.
+BACKLOG_ATTRIBUTES = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
 S3_TEST_EVENT = "s3:TestEvent"
 # Only bodies that look like a JSON object with this Event are parsed (States.StringToJson
 # of a body that is not JSON is a States.Runtime error on AWS, which no Catch catches).
@@ -305,11 +312,7 @@ class _Builder:
 
     def queue_counts_task(self, next_state: str, result_path: str, comment: str) -> dict[str, Any]:
         attr = "States.StringToJson($.Attributes.{})".format
-        names = (
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        )
+        names = BACKLOG_ATTRIBUTES
         return self.sdk(
             "sqs:getQueueAttributes",
             {"QueueUrl": self.p.queue_url, "AttributeNames": list(names)},
@@ -1441,3 +1444,15 @@ class _Builder:
             },
         )
         self.add("Done", {"Type": "Succeed", "OutputPath": "$.summary"})
+
+
+def backlog_counts(attributes: Mapping[str, Any]) -> dict[str, int]:
+    """visible / inFlight / delayed / total from GetQueueAttributes' Attributes, as the
+    state machine's PollQueue computes them (absent counts are 0)."""
+    visible, in_flight, delayed = (int(attributes.get(n, 0)) for n in BACKLOG_ATTRIBUTES)
+    return {
+        "visible": visible,
+        "inFlight": in_flight,
+        "delayed": delayed,
+        "total": visible + in_flight + delayed,
+    }

@@ -77,7 +77,7 @@ def test_upload_run_follow_status_report(pipeline, images, cli, tmp_path, aws):
     status = cli("status", "--json")
     data = json.loads(status.out)
     assert data["model"]["status"] in {"STOPPED", "STOPPING"}
-    assert data["queue"] == {"visible": 0, "inFlight": 0, "delayed": 0}
+    assert data["queue"] == {"visible": 0, "inFlight": 0, "delayed": 0, "total": 0}
     (row,) = data["runs"]
     assert row["name"] == name and row["status"] == "SUCCEEDED" and row["outcome"] == "drained"
     assert row["backlog"] in (4, 5) and row["left"] == 0
@@ -101,6 +101,14 @@ def test_nothing_to_do_leaves_the_model_alone(pipeline, cli, aws):
     assert result.code == 0, result.err
     assert "nothing to do: the queue was empty" in result.out
     assert aws.model.status(VERSION_ARN) == "TRAINING_COMPLETED"
+
+
+def test_status_counts_each_dead_letter_once(pipeline, cli, aws):
+    aws.client("sqs").send_message(QueueUrl=pipeline[out.DLQ_URL], MessageBody="poison")
+
+    data = json.loads(cli("status", "--json").out)
+    assert data["dlq"] == {"visible": 1, "inFlight": 0, "delayed": 0, "total": 1}
+    assert "DLQ    1 message(s)" in cli("status").out
 
 
 def test_a_failed_run_exits_non_zero_with_its_cause(pipeline, images, cli, aws):

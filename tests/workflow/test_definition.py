@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from infra.definition import (
+    BACKLOG_ATTRIBUTES,
     OWNERSHIP_EXCLUSIVE,
     OWNERSHIP_SHARED,
     WorkflowParams,
+    backlog_counts,
     build_definition,
 )
 
@@ -517,3 +519,11 @@ def test_invalid_params_fail_early_naming_the_field(changes: dict[str, Any], fie
 def test_no_pulumi_import() -> None:
     source = (ROOT / "infra" / "definition.py").read_text()
     assert "import pulumi" not in source and "from pulumi" not in source
+
+
+def test_backlog_counts_add_up_the_attributes_poll_queue_reads() -> None:
+    sm = states(build_definition(params()))
+    assert tuple(sm["PollQueue"]["Parameters"]["AttributeNames"]) == BACKLOG_ATTRIBUTES
+    counts = backlog_counts(dict(zip(BACKLOG_ATTRIBUTES, ("3", "2", "1"), strict=True)))
+    assert counts == {"visible": 3, "inFlight": 2, "delayed": 1, "total": 6}
+    assert backlog_counts({})["total"] == 0
