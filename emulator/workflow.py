@@ -28,6 +28,7 @@ from infra import outputs as out
 from infra.definition import (
     BACKLOG_ATTRIBUTES,
     OWNERSHIP_EXCLUSIVE,
+    RESOURCE_FIELDS,
     WorkflowParams,
     backlog_counts,
     build_definition,
@@ -46,14 +47,7 @@ FAST_WORKFLOW: dict[str, int] = {
     "peek_visibility_timeout_seconds": 1,  # kept peeked messages come back after 1 s
 }
 _WORKFLOW_FIELDS = {f.name for f in dataclasses.fields(WorkflowParams)}
-_DERIVED_FIELDS = {
-    "queue_url",
-    "project_arn",
-    "project_version_arn",
-    "version_name",
-    "event_source_mapping_uuid",
-    "final_bucket",
-}
+_DERIVED_FIELDS = set(RESOURCE_FIELDS)  # from the provisioned stack, not options
 
 _SHARED_FIELDS = {"runs_prefix", "min_inference_units"}  # data-path options too
 

@@ -98,6 +98,17 @@ S3_TEST_EVENT = "s3:TestEvent"
 TEST_EVENT_BODY_PATTERN = '{*"Event":*"' + S3_TEST_EVENT + '"*}'
 
 
+# The WorkflowParams fields that name the stack's resources (the rest are options).
+RESOURCE_FIELDS = (
+    "queue_url",
+    "project_arn",
+    "project_version_arn",
+    "version_name",
+    "event_source_mapping_uuid",
+    "final_bucket",
+)
+
+
 @dataclass(frozen=True)
 class WorkflowParams:
     queue_url: str
@@ -153,14 +164,7 @@ def validate(params: WorkflowParams) -> None:
     Raises ValueError naming the field, so a bad stack config fails at
     ``pulumi up`` (preview) instead of in the first scheduled run.
     """
-    for name in (
-        "queue_url",
-        "project_arn",
-        "project_version_arn",
-        "version_name",
-        "event_source_mapping_uuid",
-        "final_bucket",
-    ):
+    for name in RESOURCE_FIELDS:
         value = getattr(params, name)
         if not isinstance(value, str) or not value:
             raise ValueError(f"WorkflowParams.{name} must be a non-empty string, got {value!r}")
