@@ -43,7 +43,6 @@ class SourceDeleter:
         self._pending: list[tuple[str, str, asyncio.Future[None]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._sends: set[asyncio.Task[None]] = set()
-        self.requests = 0  # DeleteObjects sent (for tests and benchmarks)
 
     @contextmanager
     def working(self) -> Iterator[None]:
@@ -92,7 +91,6 @@ class SourceDeleter:
         self, bucket: str, items: list[tuple[str, asyncio.Future[None]]]
     ) -> None:
         keys = list(dict.fromkeys(key for key, _ in items))  # a duplicate message: once
-        self.requests += 1
         try:
             response = await self.s3.delete_objects(
                 Bucket=bucket,

@@ -83,7 +83,6 @@ class HeadInfo:
 
     etag: str
     size: int
-    content_type: str | None = None
 
     @classmethod
     def from_event(cls, ref: ObjectRef) -> HeadInfo | None:
@@ -295,7 +294,6 @@ class ImagePipeline:
         return HeadInfo(
             etag=str(response.get("ETag", "")).strip('"'),
             size=int(response.get("ContentLength", 0)),
-            content_type=response.get("ContentType"),
         )
 
     async def _exists(self, bucket: str, key: str) -> bool:
