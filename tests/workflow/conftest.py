@@ -106,6 +106,15 @@ class Pipeline:
 
     # -- observing ----------------------------------------------------------------
 
+    def entered(self, execution_arn: str, state: str) -> int:
+        """How many times the execution has entered this state so far."""
+        pages = self.aws.client("stepfunctions").get_paginator("get_execution_history")
+        return sum(
+            event.get("stateEnteredEventDetails", {}).get("name") == state
+            for page in pages.paginate(executionArn=execution_arn)
+            for event in page["events"]
+        )
+
     def queue(self) -> dict[str, int]:
         return queue_depth(self.aws.client("sqs"), self.outputs[out.QUEUE_URL])
 

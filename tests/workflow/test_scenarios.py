@@ -220,12 +220,23 @@ def test_messages_in_flight_keep_the_run_draining(pipeline: Pipeline) -> None:
     """A message someone holds invisible is not 'drained': the run waits for it."""
     (key,) = pipeline.upload(1)
     sqs = pipeline.aws.client("sqs")
-    held = sqs.receive_message(
-        QueueUrl=pipeline.outputs["queueUrl"], MaxNumberOfMessages=1, VisibilityTimeout=4
-    )["Messages"]
+    queue_url = pipeline.outputs["queueUrl"]
+    # Held far longer than the test runs: it comes back only when the test releases
+    # it, after the run has polled the queue while it was in flight (no timing race).
+    held = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, VisibilityTimeout=600)[
+        "Messages"
+    ]
     assert len(held) == 1
     assert pipeline.queue() == {"visible": 0, "inFlight": 1, "delayed": 0, "total": 1}
-    result = pipeline.run()
+    execution = pipeline.start()
+    deadline = time.monotonic() + 30
+    while pipeline.entered(execution, "CountBusyPoll") < 2:
+        assert time.monotonic() < deadline, "the run never polled the held message"
+        time.sleep(0.1)
+    sqs.change_message_visibility(
+        QueueUrl=queue_url, ReceiptHandle=held[0]["ReceiptHandle"], VisibilityTimeout=0
+    )
+    result = pipeline.finish(execution)
 
     assert result.status == "SUCCEEDED", result.cause
     assert result.outcome == "drained"
@@ -233,7 +244,7 @@ def test_messages_in_flight_keep_the_run_draining(pipeline: Pipeline) -> None:
     assert summary["backlogAtStart"]["inFlight"] == 1
     # Had the run counted the in-flight message as drained, it would have disabled
     # the mapping before the message came back, and the image would be unprocessed.
-    assert summary["polls"] >= 3  # >= 1 poll while in flight, then 2 empty ones
+    assert summary["polls"] >= 4  # 2 busy polls while held, then 2 empty ones
     assert pipeline.assert_nothing_lost()["processed"] == {key}
     assert pipeline.meter()["stops"] == 1
 
