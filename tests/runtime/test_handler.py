@@ -740,37 +740,62 @@ def test_one_structured_log_line_per_image(env, context, logs):
 
 
 def test_metrics_are_emitted_as_one_emf_document_per_invocation(env, context, capsys):
+    import threading
+    import time
+
     env.put("ok.png")
     env.put("bad.txt", b"x", "text/plain")
     env.put("slow.png")
+    env.put("again.png")
     handler = env.handler()
-    handler.warm()  # as Lambda's init phase does: the deadline below is all attempts
     capsys.readouterr()
 
-    # The clean invocation first, so the throttled one runs on used connections.
     handler(sqs_event(sqs_record(s3_event_body("ok.png", "bad.txt"), "ok")), context)
+
+    # Throttled until the model has refused twice, then served: the image is
+    # processed within the invocation, however slow the machine (no deadline involved).
     env.aws.model.configure(fault_rates={"ThrottlingException": 1.0})
-    # 2.5 s of throttled attempts (3.5 s less the 1 s safety margin), each back-off
-    # at most 0.5 s: room for several attempts even on a starved 2-core machine.
-    handler(
-        sqs_event(sqs_record(s3_event_body("slow.png"), "slow")), FakeContext(remaining_ms=3500)
-    )
+    done = threading.Event()
+
+    def lift_throttling() -> None:
+        while env.aws.model.meter()["faults_injected"] < 2 and not done.is_set():
+            time.sleep(0.002)
+        env.aws.model.configure(fault_rates={})
+
+    lifter = threading.Thread(target=lift_throttling, daemon=True)
+    lifter.start()
+    try:
+        handler(sqs_event(sqs_record(s3_event_body("slow.png"), "slow")), context)
+    finally:
+        done.set()
+        lifter.join()
+
+    # A transient model error with no SDK attempts left: the image goes back to SQS.
+    env.aws.model.configure(fault_rates={"InternalServerError": 1.0})
+    handler(sqs_event(sqs_record(s3_event_body("again.png"), "again")), context)
     env.aws.model.configure(fault_rates={})
 
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert len(emf) == 2, "one EMF document per invocation"
-    processed, retried = emf
-    assert retried["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CustomLabelsPipeline"
-    assert retried["ImagesRetried"] == [1.0]
-    # Throttles are retried within the invocation: one latency and one throttle per attempt.
-    assert len(retried["DetectCustomLabelsLatency"]) >= 2
-    assert len(retried["DetectCustomLabelsThrottled"]) == len(retried["DetectCustomLabelsLatency"])
+    assert len(emf) == 3, "one EMF document per invocation"
+    processed, throttled, retried = emf
+    assert processed["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CustomLabelsPipeline"
+    assert processed["service"] == "custom-labels-inference"
     assert processed["ImagesProcessed"] == [1.0]
     assert processed["ImagesFailed"] == [1.0]
     assert len(processed["DetectCustomLabelsLatency"]) == 1, "the .txt never reaches the model"
     assert "ImagesRetried" not in processed
     assert "DetectCustomLabelsThrottled" not in processed
-    assert processed["service"] == "custom-labels-inference"
+    # Throttles are retried within the invocation: one latency per attempt, one
+    # throttle per refused attempt, and the image ends processed, not retried.
+    assert len(throttled["DetectCustomLabelsThrottled"]) >= 2
+    assert (
+        len(throttled["DetectCustomLabelsLatency"])
+        == len(throttled["DetectCustomLabelsThrottled"]) + 1
+    )
+    assert throttled["ImagesProcessed"] == [1.0]
+    assert "ImagesRetried" not in throttled
+    assert retried["ImagesRetried"] == [1.0]
+    assert "ImagesProcessed" not in retried
 
 
 # -- nothing is ever lost ------------------------------------------------------------
