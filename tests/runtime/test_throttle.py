@@ -92,9 +92,10 @@ def test_throttled_until_the_deadline_goes_back_to_the_queue_not_to_failed(
     env, put_and_event, logs
 ):
     env.aws.model.configure(fault_rates={"ThrottlingException": 1.0})
-    # 2.5 s left, 1 s margin: ~1.5 s of paced, throttled attempts, then a retry via SQS.
+    # 3.5 s left, 1 s margin: ~2.5 s of paced, throttled attempts (~7 per image on an
+    # idle machine, back-off capped at 0.5 s), then a retry via SQS.
     response = env.handler(max_attempts=5)(
-        put_and_event("late1.png", "late2.png"), FakeContext(remaining_ms=2500)
+        put_and_event("late1.png", "late2.png"), FakeContext(remaining_ms=3500)
     )
 
     assert failed_ids(response) == {"late1.png", "late2.png"}
