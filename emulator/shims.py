@@ -85,6 +85,15 @@ _SQS_BACKEND = ("moto.sqs.models", "SQSBackend", "receive_message")
 # of the copy to the version it detected (CopySourceIfMatch) would go unchecked.
 _S3_COPY = ("moto.s3.responses", "S3Response", "copy_object")
 
+# AWS DeleteObjects honours each object's <ETag> (conditional deletes): a key now
+# holding another ETag is refused with PreconditionFailed, a missing one with
+# NoSuchKey, the others deleted. moto 5.2.5 checks If-Match on DeleteObject but
+# ignores the ETag in DeleteObjects and deletes whatever is there, so the
+# runtime's keeping of a source uploaded again before its delete would go unchecked.
+# A body that is not XML (a key with a control character, which XML 1.0 can not
+# carry) is S3's 400 MalformedXML, where moto fails with a 500.
+_S3_DELETE_KEYS = ("moto.s3.responses", "S3Response", "_bucket_response_delete_keys")
+
 # Performance: moto's server resolves the backend of every request through
 # `moto.backends.list_of_moto_modules()`, which lists moto's package directory
 # and stats each of its ~180 entries (on every request, sometimes twice: about
@@ -255,6 +264,7 @@ def install() -> None:
         aws_sdk._SERVICE_ERROR_NAMES.update(SERVICE_ERROR_NAMES)
         _install_no_sqs_push()
         _install_copy_source_if_match()
+        _install_delete_objects_if_match()
         _install_sqs_queue_locks()
         _install_module_listing_cache()
         _install_fast_sqs()
@@ -360,6 +370,71 @@ def _install_copy_source_if_match() -> None:
             return original(self)
 
         return copy_object
+
+    _replace(getattr(importlib.import_module(module_name), class_name), method_name, build)
+
+
+def _install_delete_objects_if_match() -> None:
+    module_name, class_name, method_name = _S3_DELETE_KEYS
+
+    def build(original: Any) -> Callable[..., Any]:
+        def delete_keys(self: Any, bucket_name: str, authenticated: bool = True) -> Any:
+            from xml.parsers.expat import ExpatError
+
+            import xmltodict
+            from moto.core.responses import ActionResult
+            from moto.s3.exceptions import MalformedXML
+
+            try:
+                parsed = xmltodict.parse(self.body, strip_whitespace=False)
+            except ExpatError:  # moto answers 500; S3 says 400 MalformedXML
+                raise MalformedXML() from None
+            objects = (parsed.get("Delete") or {}).get("Object") or []
+            if not isinstance(objects, list):
+                objects = [objects]
+            kept, refused = [], []
+            for item in objects:
+                etag = item.get("ETag") if isinstance(item, dict) else None
+                if not etag:
+                    kept.append(item)
+                    continue
+                current = self.backend.get_object(bucket_name, item["Key"])
+                if current is None:
+                    refused.append(
+                        {
+                            "Key": item["Key"],
+                            "Code": "NoSuchKey",
+                            "Message": "The specified key does not exist.",
+                        }
+                    )
+                elif etag.strip('"') != current.etag.strip('"'):
+                    refused.append(
+                        {
+                            "Key": item["Key"],
+                            "Code": "PreconditionFailed",
+                            "Message": "At least one of the pre-conditions you specified did not hold",
+                        }
+                    )
+                else:
+                    kept.append(item)
+            if not refused:
+                return original(self, bucket_name, authenticated)
+            serialized = self.serialized
+
+            def with_refused(result: Any) -> Any:
+                body = dict(result.result)
+                body["Errors"] = [*body.get("Errors", []), *refused]
+                return serialized(ActionResult(body))
+
+            self.serialized = with_refused  # this request's own response object
+            if not kept:
+                self.data["Action"] = "DeleteObjects"
+                return self.serialized(ActionResult({"Deleted": [], "Errors": []}))
+            parsed["Delete"]["Object"] = kept
+            self.body = xmltodict.unparse(parsed)
+            return original(self, bucket_name, authenticated)
+
+        return delete_keys
 
     _replace(getattr(importlib.import_module(module_name), class_name), method_name, build)
 

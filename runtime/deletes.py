@@ -12,6 +12,18 @@ returns only when S3 has answered for its key. A per-key error, or the request
 failing as a whole, raises in exactly the images concerned, which are then
 retried like any failed step.
 
+Every delete is conditional on the ETag of the version that was processed (S3
+conditional deletes: the ``ETag`` of each object in DeleteObjects, ``If-Match``
+on DeleteObject). An image uploaded again under the same key after its copy and
+before its delete is therefore kept (412: its own notification processes it),
+where an unconditional delete would remove a version nobody processed. A key
+already gone (404: a duplicate message finished it) counts as deleted.
+
+A request S3 refuses as a whole with a 400 (a key XML 1.0 can not carry, such as
+one with a control character, makes the whole DeleteObjects malformed) is
+retried one DeleteObject per key, the key in the URL, so one odd key does not
+send every image of its burst back to the queue.
+
 When is a burst sent? As soon as every image still at work in the invocation
 is waiting for its delete (nothing more will join), when ``MAX_KEYS`` keys are
 waiting, or ``linger`` seconds after the first key arrived (so that one image
@@ -27,8 +39,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from runtime import errors as error_codes
+
 MAX_KEYS = 1000  # DeleteObjects takes at most 1000 keys
 LINGER_S = 0.05
+
+# Per-key answers that settle an image without deleting anything: already gone
+# (a duplicate deleted it), or replaced (a newer upload, kept for its own event).
+_GONE = error_codes.NOT_FOUND_CODES
+_REPLACED = frozenset({"PreconditionFailed", "412"})
+
+_Item = tuple[str, str | None, "asyncio.Future[bool]"]  # key, ETag, the image's answer
 
 
 class SourceDeleter:
@@ -40,7 +61,7 @@ class SourceDeleter:
         self.max_keys = max_keys
         self._working = 0  # images inside working(), waiting or not
         self._waiting = 0  # of those, the ones waiting in delete()
-        self._pending: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._pending: list[tuple[str, _Item]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._sends: set[asyncio.Task[None]] = set()
 
@@ -54,10 +75,15 @@ class SourceDeleter:
             self._working -= 1
             self._maybe_send()
 
-    async def delete(self, bucket: str, key: str) -> None:
-        """Delete ``key`` from ``bucket`` with the next burst; raises its error, if any."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((bucket, key, future))
+    async def delete(self, bucket: str, key: str, etag: str | None = None) -> bool:
+        """Delete ``key`` from ``bucket`` with the next burst, if it is still ``etag``.
+
+        True: deleted, or already gone. False: the key now holds another version
+        (uploaded after this one was processed), which is kept for its own
+        notification. Raises the key's error, if any.
+        """
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((bucket, (key, etag, future)))
         self._waiting += 1
         try:
             if len(self._pending) >= self.max_keys:
@@ -66,7 +92,7 @@ class SourceDeleter:
                 self._maybe_send()
                 if self._pending and self._timer is None:
                     self._timer = asyncio.get_running_loop().call_later(self.linger, self._send)
-            await future
+            return await future
         finally:
             self._waiting -= 1
 
@@ -79,46 +105,106 @@ class SourceDeleter:
             self._timer.cancel()
             self._timer = None
         pending, self._pending = self._pending, []
-        by_bucket: dict[str, list[tuple[str, asyncio.Future[None]]]] = {}
-        for bucket, key, future in pending:
-            by_bucket.setdefault(bucket, []).append((key, future))
+        by_bucket: dict[str, list[_Item]] = {}
+        for bucket, item in pending:
+            by_bucket.setdefault(bucket, []).append(item)
         for bucket, items in by_bucket.items():
             task = asyncio.get_running_loop().create_task(self._delete_objects(bucket, items))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
 
-    async def _delete_objects(
-        self, bucket: str, items: list[tuple[str, asyncio.Future[None]]]
-    ) -> None:
-        keys = list(dict.fromkeys(key for key, _ in items))  # a duplicate message: once
+    async def _delete_objects(self, bucket: str, items: list[_Item]) -> None:
+        answers: dict[tuple[str, str | None], bool | BaseException] = {}
         try:
-            response = await self.s3.delete_objects(
-                Bucket=bucket,
-                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
-            )
+            for objects in _rounds(items):
+                answers.update(await self._delete_round(bucket, objects))
         except BaseException as exc:
-            for _, future in items:
+            for _, _, future in items:
                 if not future.done():
                     future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        errors = {e.get("Key"): e for e in response.get("Errors") or []}
-        for key, future in items:
+        for key, etag, future in items:
             if future.done():  # its image was cancelled meanwhile
                 continue
-            error = errors.get(key)
-            if error is None:
-                future.set_result(None)
+            answer = answers[(key, etag)]
+            if isinstance(answer, BaseException):
+                future.set_exception(answer)
             else:
-                future.set_exception(
-                    ClientError(
-                        {
-                            "Error": {
-                                "Code": str(error.get("Code") or "InternalError"),
-                                "Message": str(error.get("Message") or "DeleteObjects failed"),
-                            }
-                        },
-                        "DeleteObjects",
-                    )
+                future.set_result(answer)
+
+    async def _delete_round(
+        self, bucket: str, objects: dict[str, str | None]
+    ) -> dict[tuple[str, str | None], bool | BaseException]:
+        """One DeleteObjects for keys that are all different; each key's answer."""
+        try:
+            response = await self.s3.delete_objects(
+                Bucket=bucket,
+                Delete={
+                    "Objects": [_identifier(key, etag) for key, etag in objects.items()],
+                    "Quiet": True,
+                },
+            )
+        except ClientError as exc:
+            if error_codes.http_status(exc) != 400:
+                raise
+            answers = await asyncio.gather(
+                *(self._delete_one(bucket, key, etag) for key, etag in objects.items()),
+                return_exceptions=True,
+            )
+            return dict(zip(objects.items(), answers, strict=True))
+        refused = {e.get("Key"): e for e in response.get("Errors") or []}
+        result: dict[tuple[str, str | None], bool | BaseException] = {}
+        for key, etag in objects.items():
+            error = refused.get(key)
+            code = str(error.get("Code") or "InternalError") if error else ""
+            if error is None or code in _GONE:
+                result[(key, etag)] = True
+            elif code in _REPLACED:
+                result[(key, etag)] = False
+            else:
+                message = str(error.get("Message") or "DeleteObjects failed")
+                result[(key, etag)] = ClientError(
+                    {"Error": {"Code": code, "Message": message}}, "DeleteObjects"
                 )
+        return result
+
+    async def _delete_one(self, bucket: str, key: str, etag: str | None) -> bool:
+        extra = {"IfMatch": _quoted(etag)} if etag else {}
+        try:
+            await self.s3.delete_object(Bucket=bucket, Key=key, **extra)
+        except ClientError as exc:
+            code = error_codes.error_code(exc) or ""
+            if code in _GONE or error_codes.http_status(exc) == 404:
+                return True
+            if code in _REPLACED or error_codes.http_status(exc) == 412:
+                return False
+            raise
+        return True
+
+
+def _quoted(etag: str) -> str:
+    return f'"{etag.strip(chr(34))}"'
+
+
+def _identifier(key: str, etag: str | None) -> dict[str, str]:
+    return {"Key": key, "ETag": _quoted(etag)} if etag else {"Key": key}
+
+
+def _rounds(items: list[_Item]) -> list[dict[str, str | None]]:
+    """The (key, ETag) pairs to delete, as few requests of distinct keys as possible.
+
+    A duplicate message (same key, same ETag) is deleted once; the same key with
+    two ETags (two versions, each processed by its own message) goes in separate
+    requests, one after the other, so that each gets its own answer.
+    """
+    rounds: list[dict[str, str | None]] = []
+    for key, etag, _ in items:
+        for objects in rounds:
+            if objects.get(key, etag) == etag:  # absent, or the same version
+                objects[key] = etag
+                break
+        else:
+            rounds.append({key: etag})
+    return rounds

@@ -58,6 +58,9 @@ EMPTY_OBJECT = "EmptyObject"
 SOURCE_MISSING = "SourceMissing"
 # Code of a retry caused by the invocation running out of time.
 DEADLINE_EXCEEDED = "DeadlineExceeded"
+# Not an error: a processed image whose source key was uploaded again before its
+# delete; the new upload stays in the source bucket for its own notification.
+SOURCE_REPLACED = "SourceReplaced"
 
 # S3 answers a missing object with these (HEAD has no body, hence the bare 404).
 NOT_FOUND_CODES: frozenset[str] = frozenset({"404", "NoSuchKey", "NotFound"})

@@ -217,8 +217,7 @@ class ImagePipeline:
         await self._put_document(documents.result_key(ref.key), document)
         if not await self._copy(ref, head, documents.output_image_key(ref.key)):
             return await self._resolve_missing(ref)
-        await self.deleter.delete(ref.bucket, ref.key)
-        return Outcome.PROCESSED, None
+        return Outcome.PROCESSED, await self._delete_source(ref, head)
 
     def _precheck(self, key: str, head: HeadInfo) -> None:
         if not key.lower().endswith(self.settings.image_suffixes):
@@ -344,8 +343,19 @@ class ImagePipeline:
         await self._put_document(documents.failed_document_key(prefix, ref.key), document)
         if not await self._copy(ref, head, documents.failed_image_key(prefix, ref.key)):
             return await self._resolve_missing(ref)
-        await self.deleter.delete(ref.bucket, ref.key)
+        await self._delete_source(ref, head)
         return Outcome.FAILED, cause
+
+    async def _delete_source(self, ref: ObjectRef, head: HeadInfo) -> Classification | None:
+        """Delete the source if it is still the version processed; else say why it stays."""
+        if await self.deleter.delete(ref.bucket, ref.key, head.etag):
+            return None
+        return Classification(
+            errors.SOURCE_REPLACED,
+            "the source was uploaded again after this version was processed: "
+            "the new upload is kept for its own notification",
+            permanent=False,
+        )
 
     async def _resolve_missing(self, ref: ObjectRef) -> tuple[Outcome, Classification | None]:
         """The source is gone: find out whether a previous attempt finished it."""

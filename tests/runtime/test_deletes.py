@@ -173,3 +173,117 @@ def test_a_cancelled_image_does_not_disturb_the_others():
     assert ("src", ["cancelled", "kept"]) in s3.calls, (
         "its key still deleted: result and copy exist"
     )
+
+
+class ConditionalS3(FakeS3):
+    """Also records each object's ETag, and answers DeleteObject per key."""
+
+    def __init__(self, current: dict[str, str], fail: Exception | None = None):
+        super().__init__(fail=fail)
+        self.current = dict(current)  # key -> ETag now in the bucket
+        self.objects: list[list[dict[str, str]]] = []
+        self.singles: list[tuple[str, str | None]] = []
+
+    def _answer(self, key: str, etag: str | None) -> str:
+        if key not in self.current:
+            return "NoSuchKey"
+        if etag is not None and etag.strip('"') != self.current[key]:
+            return "PreconditionFailed"
+        del self.current[key]
+        return ""
+
+    async def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        self.objects.append(list(Delete["Objects"]))
+        self.calls.append((Bucket, [o["Key"] for o in Delete["Objects"]]))
+        await asyncio.sleep(0)
+        if self.fail is not None:
+            raise self.fail
+        answers = {o["Key"]: self._answer(o["Key"], o.get("ETag")) for o in Delete["Objects"]}
+        return {"Errors": [{"Key": k, "Code": c, "Message": "no"} for k, c in answers.items() if c]}
+
+    async def delete_object(self, Bucket: str, Key: str, IfMatch: str | None = None) -> None:  # noqa: N803
+        self.singles.append((Key, IfMatch))
+        code = self._answer(Key, IfMatch)
+        if code:
+            status = {"NoSuchKey": 404, "PreconditionFailed": 412}[code]
+            raise ClientError(
+                {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                "DeleteObject",
+            )
+
+
+async def versioned(deleter: SourceDeleter, key: str, etag: str) -> bool:
+    with deleter.working():
+        await asyncio.sleep(0)  # every image at work before the first delete
+        return await deleter.delete("src", key, etag)
+
+
+def test_deletes_are_conditional_on_the_processed_version():
+    """Deleted if still that version, kept if uploaded again, settled if already gone."""
+
+    async def main() -> tuple[ConditionalS3, list[bool]]:
+        s3 = ConditionalS3({"same": "e1", "replaced": "new"})
+        deleter = SourceDeleter(s3, linger=10)
+        answers = await asyncio.gather(
+            versioned(deleter, "same", "e1"),
+            versioned(deleter, "replaced", "old"),
+            versioned(deleter, "gone", "e3"),
+        )
+        return s3, answers
+
+    s3, answers = asyncio.run(main())
+    assert answers == [True, False, True]
+    assert s3.objects == [
+        [
+            {"Key": "same", "ETag": '"e1"'},
+            {"Key": "replaced", "ETag": '"old"'},
+            {"Key": "gone", "ETag": '"e3"'},
+        ]
+    ]
+    assert s3.current == {"replaced": "new"}, "the newer upload is kept for its own event"
+
+
+def test_two_versions_of_one_key_go_in_separate_requests():
+    async def main() -> tuple[ConditionalS3, list[bool]]:
+        s3 = ConditionalS3({"k": "v2"})
+        deleter = SourceDeleter(s3, linger=10)
+        answers = await asyncio.gather(
+            versioned(deleter, "k", "v1"),
+            versioned(deleter, "k", "v2"),
+            versioned(deleter, "k", "v2"),
+        )
+        return s3, answers
+
+    s3, answers = asyncio.run(main())
+    assert answers == [False, True, True]
+    assert s3.calls == [("src", ["k"]), ("src", ["k"])]
+    assert s3.current == {}
+
+
+def test_a_request_refused_as_a_whole_is_retried_key_by_key():
+    """A key XML can not carry makes DeleteObjects a 400: each key then gets a DeleteObject."""
+    malformed = ClientError(
+        {"Error": {"Code": "MalformedXML"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        "DeleteObjects",
+    )
+
+    async def main() -> tuple[ConditionalS3, list[bool]]:
+        s3 = ConditionalS3({"bad\x01key": "e1", "ok": "e2", "moved": "new"}, fail=malformed)
+        deleter = SourceDeleter(s3, linger=10)
+        answers = await asyncio.gather(
+            versioned(deleter, "bad\x01key", "e1"),
+            versioned(deleter, "ok", "e2"),
+            versioned(deleter, "moved", "old"),
+            versioned(deleter, "gone", "e4"),
+        )
+        return s3, answers
+
+    s3, answers = asyncio.run(main())
+    assert answers == [True, True, False, True]
+    assert sorted(s3.singles) == [
+        ("bad\x01key", '"e1"'),
+        ("gone", '"e4"'),
+        ("moved", '"old"'),
+        ("ok", '"e2"'),
+    ]
+    assert s3.current == {"moved": "new"}

@@ -354,6 +354,52 @@ def test_a_message_is_retried_when_any_of_its_images_must_be(env, context, logs)
 # -- redelivery and idempotency ------------------------------------------------------
 
 
+def test_a_source_uploaded_again_before_its_delete_is_kept_and_processed(env, context, monkeypatch):
+    """The delete is conditional on the processed version: a new upload landing
+    between the copy and the delete stays in the source for its own notification."""
+    from runtime.pipeline import ImagePipeline
+
+    env.put("cam/latest.png", image_bytes(color="red"))
+    first = sqs_event(
+        sqs_record(s3_event_body("cam/latest.png", objects=env.described("cam/latest.png")))
+    )
+    original = ImagePipeline._copy
+    second: dict[str, tuple[str, int]] = {}
+
+    async def copy_then_the_next_frame_lands(self, ref, head, target_key):
+        copied = await original(self, ref, head, target_key)
+        env.put("cam/latest.png", image_bytes(color="blue"))
+        second.update(env.described("cam/latest.png"))
+        return copied
+
+    monkeypatch.setattr(ImagePipeline, "_copy", copy_then_the_next_frame_lands)
+    handler = env.handler()
+    assert handler(first, context) == {"batchItemFailures": []}
+    monkeypatch.setattr(ImagePipeline, "_copy", original)
+
+    blue = image_bytes(color="blue")
+    assert env.s3.get_object(Bucket=SOURCE, Key="cam/latest.png")["Body"].read() == blue
+    red_result = env.document("cam/latest.png.json")
+    assert red_result["source"]["etag"] != second["cam/latest.png"][0]
+
+    event = sqs_event(sqs_record(s3_event_body("cam/latest.png", objects=second), "blue"))
+    assert handler(event, context) == {"batchItemFailures": []}
+    assert env.keys(SOURCE) == set()
+    assert env.s3.get_object(Bucket=FINAL, Key="cam/latest.png")["Body"].read() == blue
+    assert env.document("cam/latest.png.json")["source"]["etag"] == second["cam/latest.png"][0]
+
+
+def test_a_key_xml_can_not_carry_does_not_hold_back_its_burst(env, context, put_and_event):
+    """A control character makes DeleteObjects malformed as a whole: the deletes
+    are retried one key at a time and every image of the burst is acknowledged."""
+    keys = ["ok/a.png", "ok/b.png", "bad\x01key.png"]
+    response = env.handler()(put_and_event(*keys), context)
+
+    assert response == {"batchItemFailures": []}
+    assert env.keys(SOURCE) == set()
+    assert env.keys(FINAL) == set(keys) | {key + ".json" for key in keys}
+
+
 def test_redelivery_after_success_is_a_success_without_a_model_call(
     env, put_and_event, context, logs
 ):
@@ -531,7 +577,7 @@ def test_a_batch_finishing_together_deletes_its_sources_in_one_request(
     original = SourceDeleter._delete_objects
 
     async def recording(self, bucket, items):
-        requests.append(sorted(key for key, _ in items))
+        requests.append(sorted(key for key, _, _ in items))
         await original(self, bucket, items)
 
     monkeypatch.setattr(SourceDeleter, "_delete_objects", recording)
