@@ -145,8 +145,10 @@ def function_policy(
     - source objects: GetObject (DetectCustomLabels reads the S3Object with the
       caller's permissions; CopyObject reads the source), DeleteObject (after the
       copy; also what DeleteObjects, the runtime's batched delete, checks per
-      key: there is no s3:DeleteObjects action), GetObjectTagging (CopyObject's default TaggingDirective=COPY reads
-      the source's tags).
+      key: there is no s3:DeleteObjects action; the deletes are conditional on
+      the processed ETag, which S3 authorises with DeleteObject + GetObject),
+      GetObjectTagging (CopyObject's default TaggingDirective=COPY reads the
+      source's tags).
     - final objects: PutObject (result JSON, image copy, error documents),
       PutObjectTagging (CopyObject writes the copied tags), GetObject (HeadObject on
       the result recognises a redelivered, already processed message).
