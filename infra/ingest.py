@@ -83,6 +83,12 @@ class IngestQueue(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        aws.sqs.QueuePolicy(
+            f"{name}-dlq-tls-only",
+            queue_url=self.dlq.url,
+            policy=self.dlq.arn.apply(lambda arn: json.dumps(policies.tls_only_queue_policy(arn))),
+            opts=child,
+        )
         # S3 validates the destination when the notification is saved: the queue
         # policy must exist first, hence the explicit dependency.
         self.notification = aws.s3.BucketNotification(

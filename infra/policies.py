@@ -101,22 +101,29 @@ def lambda_assume_role_policy() -> Policy:
     )
 
 
+def _deny_insecure_transport(action: str, resources: list[str]) -> dict[str, Any]:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resources,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def tls_only_bucket_policy(bucket_arn: str) -> Policy:
     """Deny every request to the bucket and its objects that does not use TLS."""
-    return _doc(
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, objects_arn(bucket_arn)],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    )
+    return _doc(_deny_insecure_transport("s3:*", [bucket_arn, objects_arn(bucket_arn)]))
+
+
+def tls_only_queue_policy(queue_arn: str) -> Policy:
+    """Deny every request to the queue that does not use TLS (the DLQ's whole policy)."""
+    return _doc(_deny_insecure_transport("sqs:*", [queue_arn]))
 
 
 def queue_policy(queue_arn: str, source_bucket_arn: str, account_id: str) -> Policy:
-    """Only the source bucket (of this account) may send its notifications."""
+    """Only the source bucket (of this account) may send its notifications; TLS only."""
     return _doc(
         {
             "Sid": "SourceBucketNotifications",
@@ -128,7 +135,8 @@ def queue_policy(queue_arn: str, source_bucket_arn: str, account_id: str) -> Pol
                 "ArnEquals": {"aws:SourceArn": source_bucket_arn},
                 "StringEquals": {"aws:SourceAccount": account_id},
             },
-        }
+        },
+        _deny_insecure_transport("sqs:*", [queue_arn]),
     )
 
 

@@ -130,8 +130,17 @@ def test_trust_policies_guard_against_the_confused_deputy() -> None:
         policies.scheduler_policy(STATE_MACHINE_ARN),
         policies.tls_only_bucket_policy("arn:aws:s3:::src"),
         policies.queue_policy(QUEUE_ARN, "arn:aws:s3:::src", ACCOUNT),
+        policies.tls_only_queue_policy(QUEUE_ARN),
     ],
-    ids=["function", "state-machine", "state-machine-logging", "scheduler", "tls-only", "queue"],
+    ids=[
+        "function",
+        "state-machine",
+        "state-machine-logging",
+        "scheduler",
+        "tls-only",
+        "queue",
+        "queue-tls-only",
+    ],
 )
 def test_parliament_reports_nothing_on_the_builders(policy: dict) -> None:
     assert findings(policy) == []
@@ -167,6 +176,7 @@ def test_parliament_reports_nothing_on_any_policy_the_program_renders(program: P
         "source-tls-only",
         "final-tls-only",
         "ingest-policy",
+        "ingest-dlq-tls-only",
     }
     for name, policy in rendered.items():
         assert findings(policy) == [], name

@@ -202,7 +202,15 @@ def test_max_receive_count_and_timeouts_come_from_config(base_config: dict, monk
 def test_queue_policy_admits_only_the_source_bucket_of_this_account(program: ProgramRun) -> None:
     policy_resource = program.by_name("ingest-policy")
     assert policy_resource.inputs["queueUrl"] == program.state_of("ingest", "url")
-    (statement,) = program.policy("ingest-policy")["Statement"]
+    statement, tls = program.policy("ingest-policy")["Statement"]
+    assert tls == {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sqs:*",
+        "Resource": [program.state_of("ingest", "arn")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
     assert statement["Resource"] == program.state_of("ingest", "arn")
@@ -210,6 +218,15 @@ def test_queue_policy_admits_only_the_source_bucket_of_this_account(program: Pro
         "ArnEquals": {"aws:SourceArn": program.state_of("source", "arn")},
         "StringEquals": {"aws:SourceAccount": ACCOUNT},
     }
+
+
+def test_dead_letter_queue_denies_every_request_without_tls(program: ProgramRun) -> None:
+    policy_resource = program.by_name("ingest-dlq-tls-only")
+    assert policy_resource.inputs["queueUrl"] == program.state_of("ingest-dlq", "url")
+    (statement,) = program.policy("ingest-dlq-tls-only")["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Action"] == "sqs:*"
+    assert statement["Resource"] == [program.state_of("ingest-dlq", "arn")]
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 # --------------------------------------------------------------------------- function
