@@ -141,6 +141,7 @@ workflow = Workflow(
         drain_confirm_seconds=cfg.drain_confirm_seconds,
         model_start_timeout_seconds=cfg.model_start_timeout_minutes * 60,
         max_run_seconds=cfg.max_run_minutes * 60,
+        disable_grace_seconds=cfg.disable_grace_seconds,
         # /aws/vendedlogs/ keeps Step Functions' log resource policy small (AWS advice).
         log_group_name=f"/aws/vendedlogs/states/{prefix}-workflow",
         log_retention_days=cfg.log_retention_days,

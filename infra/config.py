@@ -14,6 +14,7 @@ so every validation rule is unit-tested without Pulumi. A bad value fails
 from __future__ import annotations
 
 import json
+import math
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -37,6 +38,11 @@ LAMBDA_MAX_TIMEOUT_SECONDS = 900
 # Margin added to the expected model running time before the "model running too
 # long" alarm fires: covers StopProjectVersion latency and metric granularity.
 MODEL_ALARM_MARGIN_MINUTES = 15
+# After max-run disables the mapping, the model stays up for the invocations
+# already running (up to the function timeout) and the batches a poller was
+# still gathering (the batching window), plus this margin for the mapping's
+# Disabling -> Disabled transition.
+DISABLE_GRACE_MARGIN_SECONDS = 15
 # CloudWatch evaluates at most one day of data per alarm (period x periods).
 ALARM_MAX_EVALUATION_MINUTES = 24 * 60
 
@@ -213,9 +219,21 @@ class StackConfig:
         return visibility_timeout(self.lambda_timeout_seconds, self.batch_window_seconds)
 
     @property
+    def disable_grace_seconds(self) -> int:
+        """After max-run: how long the model stays up for batches still in flight."""
+        return (
+            self.lambda_timeout_seconds + self.batch_window_seconds + DISABLE_GRACE_MARGIN_SECONDS
+        )
+
+    @property
     def model_alarm_minutes(self) -> int:
         """Longest a run may legitimately keep the model up, plus a margin."""
-        return self.model_start_timeout_minutes + self.max_run_minutes + MODEL_ALARM_MARGIN_MINUTES
+        return (
+            self.model_start_timeout_minutes
+            + self.max_run_minutes
+            + math.ceil(self.disable_grace_seconds / 60)
+            + MODEL_ALARM_MARGIN_MINUTES
+        )
 
 
 def visibility_timeout(function_timeout: int, batch_window: int) -> int:

@@ -32,6 +32,7 @@ class WorkflowArgs:
     drain_confirm_seconds: int | None
     model_start_timeout_seconds: int
     max_run_seconds: int
+    disable_grace_seconds: int
     log_group_name: str
     log_retention_days: int
     log_level: str
@@ -98,6 +99,7 @@ class Workflow(pulumi.ComponentResource):
                     drain_confirm_seconds=args.drain_confirm_seconds,
                     model_start_timeout_seconds=args.model_start_timeout_seconds,
                     max_run_seconds=args.max_run_seconds,
+                    disable_grace_seconds=args.disable_grace_seconds,
                 )
             )
         )

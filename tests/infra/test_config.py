@@ -115,9 +115,16 @@ def test_matching_project_arn_is_accepted() -> None:
     assert load_with(projectArn=PROJECT_ARN).project_arn == PROJECT_ARN
 
 
-def test_model_alarm_window_covers_start_and_run_plus_margin() -> None:
-    cfg = load_with(modelStartTimeoutMinutes=30, maxRunMinutes=120)
-    assert cfg.model_alarm_minutes == 30 + 120 + config.MODEL_ALARM_MARGIN_MINUTES
+def test_model_alarm_window_covers_start_run_and_grace_plus_margin() -> None:
+    cfg = load_with(
+        modelStartTimeoutMinutes=30,
+        maxRunMinutes=120,
+        lambdaTimeoutSeconds=300,
+        batchWindowSeconds=10,
+    )
+    # Grace after max-run: 300 + 10 + 15 s, a started 6th minute.
+    assert cfg.disable_grace_seconds == 300 + 10 + config.DISABLE_GRACE_MARGIN_SECONDS
+    assert cfg.model_alarm_minutes == 30 + 120 + 6 + config.MODEL_ALARM_MARGIN_MINUTES
 
 
 # --------------------------------------------------------------------------- errors

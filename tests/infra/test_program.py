@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra import outputs, policies
-from infra.config import visibility_timeout
+from infra.config import DISABLE_GRACE_MARGIN_SECONDS, visibility_timeout
 from infra.definition import OWNERSHIP_SHARED, WorkflowParams, build_definition
 from infra.sizing import derive_concurrency
 from runtime import settings as runtime_settings
@@ -387,6 +387,12 @@ def expected_params(program: ProgramRun, **overrides) -> WorkflowParams:
         poll_interval_seconds=60,
         model_start_timeout_seconds=45 * 60,
         max_run_seconds=360 * 60,
+        # The function timeout + the batching window + a margin (infra.config).
+        disable_grace_seconds=int(
+            program.one(FUNCTION).inputs["timeout"]
+            + program.one(MAPPING).inputs["maximumBatchingWindowInSeconds"]
+            + DISABLE_GRACE_MARGIN_SECONDS
+        ),
     )
     values.update(overrides)
     return WorkflowParams(**values)
@@ -409,6 +415,8 @@ def test_state_machine_definition_follows_config(base_config: dict, monkeypatch)
         "drainConfirmSeconds": 7,
         "modelStartTimeoutMinutes": 20,
         "maxRunMinutes": 90,
+        "lambdaTimeoutSeconds": 200,
+        "batchWindowSeconds": 4,
     }
     run = run_program(config, monkeypatch)
     expected = expected_params(
@@ -424,6 +432,8 @@ def test_state_machine_definition_follows_config(base_config: dict, monkeypatch)
     definition = json.loads(run.one(STATE_MACHINE).inputs["definition"])
     assert definition == build_definition(expected)
     assert definition["States"]["WaitToConfirmDrain"]["Seconds"] == 7
+    # After max-run the model waits for the batches in flight: timeout + window + margin.
+    assert definition["States"]["GraceForInFlight"]["Seconds"] == 200 + 4 + 15
 
 
 @pytest.mark.skipif(
@@ -584,9 +594,11 @@ def test_model_alarm_fires_after_start_timeout_plus_max_run_plus_margin(
     assert alarm["namespace"] == "AWS/Rekognition"
     assert alarm["metricName"] == "InServiceInferenceUnits"
     assert alarm["dimensions"] == {"ProjectName": "shapes", "VersionName": "shapes.2025-06-01"}
-    minutes = 45 + 360 + 15
+    # start timeout + max run + the grace after it (120 s timeout + window + 15 s:
+    # 3 started minutes) + margin, in 5-minute periods rounded up.
+    minutes = 45 + 360 + 3 + 15
     assert alarm["period"] == 300
-    assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == minutes // 5
+    assert alarm["evaluationPeriods"] == alarm["datapointsToAlarm"] == -(-minutes // 5) == 85
     assert alarm["period"] * alarm["evaluationPeriods"] <= 86400  # CloudWatch's limit
     assert alarm["treatMissingData"] == "notBreaching"
 
