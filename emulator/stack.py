@@ -26,11 +26,16 @@ from typing import Any
 from emulator.model import project_arn_of, version_name_of
 from infra import outputs as out
 from infra import policies
-from infra.config import LAMBDA_RUNTIME, handler_concurrency, visibility_timeout
+from infra.config import (
+    DLQ_RETENTION_SECONDS,
+    LAMBDA_RUNTIME,
+    QUEUE_RETENTION_SECONDS,
+    handler_concurrency,
+    visibility_timeout,
+)
 from runtime.settings import Settings
 
 HANDLER = "runtime.handler.lambda_handler"  # as infra/inference.py deploys it
-RETENTION_SECONDS = 14 * 24 * 3600  # as infra/ingest.py
 DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR = 4.0
 PLACEHOLDER_MODULE = (
     '"""Placeholder: the local emulator runs runtime.handler in-process."""\n'
@@ -134,7 +139,7 @@ def provision_data_path(
     dlq_url = sqs.create_queue(
         QueueName=f"{prefix}-dlq",
         Attributes={
-            "MessageRetentionPeriod": str(RETENTION_SECONDS),
+            "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS),
             "SqsManagedSseEnabled": "true",
         },
     )["QueueUrl"]
@@ -145,7 +150,7 @@ def provision_data_path(
     queue_url = sqs.create_queue(
         QueueName=f"{prefix}-queue",
         Attributes={
-            "MessageRetentionPeriod": str(RETENTION_SECONDS),
+            "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
             "SqsManagedSseEnabled": "true",
             "VisibilityTimeout": str(visibility),
             "RedrivePolicy": json.dumps(

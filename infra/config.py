@@ -38,6 +38,14 @@ LAMBDA_MAX_TIMEOUT_SECONDS = 900
 # Margin added to the expected model running time before the "model running too
 # long" alarm fires: covers StopProjectVersion latency and metric granularity.
 MODEL_ALARM_MARGIN_MINUTES = 15
+# Queue retention. A message's age counts from its first enqueue, also in the
+# DLQ, so the DLQ keeps messages longer than the queue (SQS's maximum, 14 days):
+# a message dead-lettered on its last day in the queue still has 4 days in the
+# DLQ to be looked at and redriven. A backlog older than 10 days (a pipeline
+# paused that long) expires from the queue, never from S3: `rekbatch backfill`
+# queues what is still in the source bucket again.
+QUEUE_RETENTION_SECONDS = 10 * 24 * 3600
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 # After max-run disables the mapping, the model stays up for the invocations
 # already running (up to the function timeout) and the batches a poller was
 # still gathering (the batching window), plus this margin for the mapping's

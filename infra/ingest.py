@@ -10,11 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import policies
-
-# SQS's maximum: a paused pipeline (model broken, schedule disabled) keeps its
-# backlog for two weeks. The DLQ keeps the same, since a message's age counts
-# from its first enqueue, not from its move to the DLQ.
-RETENTION_SECONDS = 14 * 24 * 3600
+from infra.config import DLQ_RETENTION_SECONDS, QUEUE_RETENTION_SECONDS
 
 
 def notification_suffixes(suffixes: Sequence[str]) -> list[str]:
@@ -52,13 +48,13 @@ class IngestQueue(pulumi.ComponentResource):
         self.dlq = aws.sqs.Queue(
             f"{name}-dlq",
             sqs_managed_sse_enabled=True,
-            message_retention_seconds=RETENTION_SECONDS,
+            message_retention_seconds=DLQ_RETENTION_SECONDS,
             opts=child,
         )
         self.queue = aws.sqs.Queue(
             name,
             sqs_managed_sse_enabled=True,
-            message_retention_seconds=RETENTION_SECONDS,
+            message_retention_seconds=QUEUE_RETENTION_SECONDS,
             visibility_timeout_seconds=args.visibility_timeout_seconds,
             redrive_policy=pulumi.Output.json_dumps(
                 {"deadLetterTargetArn": self.dlq.arn, "maxReceiveCount": args.max_receive_count}

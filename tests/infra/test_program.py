@@ -170,7 +170,10 @@ def test_queue_and_dlq_are_encrypted_with_redrive(program: ProgramRun) -> None:
         "deadLetterTargetArn": program.state_of("ingest-dlq", "arn"),
         "maxReceiveCount": 5,
     }
-    assert dlq["messageRetentionSeconds"] >= queue["messageRetentionSeconds"]
+    # Ages count from the first enqueue: the DLQ must keep messages longer than the
+    # queue, or a late dead letter expires within hours (AWS's DLQ guidance).
+    assert dlq["messageRetentionSeconds"] == 14 * 24 * 3600  # SQS's maximum
+    assert queue["messageRetentionSeconds"] == 10 * 24 * 3600
     allow = program.by_name("ingest-dlq-redrive-allow").inputs
     assert allow["queueUrl"] == program.state_of("ingest-dlq", "url")
     assert json.loads(allow["redriveAllowPolicy"]) == {
