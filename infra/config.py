@@ -501,6 +501,10 @@ def _suffixes(value: Any) -> tuple[str, ...]:
             raise ConfigError(
                 "imageSuffixes", f"each suffix must look like .jpg (dot + letters), got {suffix!r}"
             )
+    if ".json" in cleaned:
+        raise ConfigError(
+            "imageSuffixes", "must not include .json: result and error documents end in .json"
+        )
     return cleaned
 
 

@@ -56,6 +56,7 @@ UNSUPPORTED_IMAGE_TYPE = "UnsupportedImageType"
 IMAGE_TOO_LARGE = "ImageTooLarge"
 EMPTY_OBJECT = "EmptyObject"
 SOURCE_MISSING = "SourceMissing"
+RESERVED_KEY_PREFIX = "ReservedKeyPrefix"
 # Code of a retry caused by the invocation running out of time.
 DEADLINE_EXCEEDED = "DeadlineExceeded"
 # Not an error: a processed image whose source key was uploaded again before its

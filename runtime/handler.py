@@ -58,7 +58,10 @@ def _env_or_default(name: str) -> str:
     return os.environ.get(name) or env_names.DEFAULTS[name]
 
 
-logger = Logger(service=_env_or_default(env_names.POWERTOOLS_SERVICE_NAME))
+logger = Logger(
+    service=_env_or_default(env_names.POWERTOOLS_SERVICE_NAME),
+    level=env_names.log_level_from_env(os.environ),
+)
 
 # Time kept back from the Lambda timeout to return the partial batch response:
 # images still running then are cancelled and reported for retry.

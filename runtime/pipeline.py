@@ -220,6 +220,15 @@ class ImagePipeline:
         return Outcome.PROCESSED, await self._delete_source(ref, head)
 
     def _precheck(self, key: str, head: HeadInfo) -> None:
+        prefix = self.settings.failed_prefix
+        if key.startswith(prefix):
+            # Its result and copy would be failed/<...> keys of the final bucket,
+            # overwriting the filing of another image; filed as failed/<key> instead.
+            raise PermanentImageError(
+                errors.RESERVED_KEY_PREFIX,
+                f"source keys under {prefix!r} would overwrite the final bucket's "
+                f"{prefix!r} area: upload the image under another prefix",
+            )
         if not key.lower().endswith(self.settings.image_suffixes):
             raise PermanentImageError(
                 errors.UNSUPPORTED_IMAGE_TYPE,

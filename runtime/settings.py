@@ -30,6 +30,7 @@ MAX_ATTEMPTS = "MAX_ATTEMPTS"
 
 # botocore retry modes the runtime accepts ("legacy" has no throttling back-off).
 RETRY_MODES: tuple[str, ...] = ("adaptive", "standard")
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 REQUIRED: tuple[str, ...] = (FINAL_BUCKET, PROJECT_VERSION_ARN)
 DEFAULTS: dict[str, str] = {
@@ -97,6 +98,10 @@ class Settings:
         suffixes = tuple(s.strip().lower() for s in get(IMAGE_SUFFIXES).split(",") if s.strip())
         if not suffixes or any(not s.startswith(".") for s in suffixes):
             raise SettingsError(f"{IMAGE_SUFFIXES} must be a comma list like '.jpg,.png'")
+        if any(s.endswith(".json") for s in suffixes):
+            raise SettingsError(
+                f"{IMAGE_SUFFIXES} must not include .json: result and error documents end in .json"
+            )
         retry_mode = get(RETRY_MODE).strip().lower()
         if retry_mode not in RETRY_MODES:
             raise SettingsError(
@@ -133,6 +138,19 @@ class Settings:
             POWERTOOLS_METRICS_NAMESPACE: DEFAULTS[POWERTOOLS_METRICS_NAMESPACE],
             LOG_LEVEL: DEFAULTS[LOG_LEVEL],
         }
+
+
+def log_level_from_env(env: Mapping[str, str]) -> str:
+    """The logger's level from ``POWERTOOLS_LOG_LEVEL`` (default INFO), validated.
+
+    Read before the logger exists (at import, in Lambda's init), so a bad value
+    fails the cold start naming the variable rather than with logging's
+    ``Unknown level``.
+    """
+    raw = (env.get(LOG_LEVEL) or DEFAULTS[LOG_LEVEL]).strip().upper()
+    if raw not in LOG_LEVELS:
+        raise SettingsError(f"{LOG_LEVEL} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw
 
 
 def _number(name: str, raw: str, kind: type) -> float | int:

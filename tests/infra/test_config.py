@@ -177,6 +177,7 @@ def test_model_alarm_window_covers_start_run_and_grace_plus_margin() -> None:
         ({"imageSuffixes": "[]"}, "imageSuffixes", "at least one"),
         ({"imageSuffixes": "[.jpg"}, "imageSuffixes", "JSON"),
         ({"imageSuffixes": ".tar.gz"}, "imageSuffixes", ".jpg"),
+        ({"imageSuffixes": ".png,.JSON"}, "imageSuffixes", "documents end in .json"),
         ({"forceDestroy": "maybe"}, "forceDestroy", "true or false"),
         ({"workflowLogLevel": "DEBUG"}, "workflowLogLevel", "ALL"),
         ({"alarmEmail": "ops"}, "alarmEmail", "e-mail"),

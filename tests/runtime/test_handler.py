@@ -227,6 +227,33 @@ def test_empty_object_is_filed_as_failed(env, context):
     _assert_filed_as_failed(env, "empty.png", "EmptyObject")
 
 
+def test_a_source_key_under_the_failed_prefix_never_overwrites_another_filing(env, context):
+    """x.jpg filed as failed is failed/x.jpg; a source key failed/x.jpg, processed, would
+    write the same keys. It is filed as failed/failed/x.jpg instead, without a model call."""
+    env.put("x.jpg", b"not an image at all", "image/jpeg")
+    env.put("failed/x.jpg", image_bytes("JPEG"), "image/jpeg")
+    handler = env.handler()
+    for key in ("x.jpg", "failed/x.jpg"):
+        response = handler(sqs_event(sqs_record(s3_event_body(key))), context)
+        assert response == {"batchItemFailures": []}
+
+    assert env.s3.get_object(Bucket=FINAL, Key="failed/x.jpg")["Body"].read() == (
+        b"not an image at all"
+    )
+    assert env.document("failed/x.jpg.json")["source"]["key"] == "x.jpg"
+    assert env.keys(FINAL) == {
+        "failed/x.jpg",
+        "failed/x.jpg.json",
+        "failed/failed/x.jpg",
+        "failed/failed/x.jpg.json",
+    }
+    doc = env.document("failed/failed/x.jpg.json")
+    assert (doc["code"], doc["source"]["key"]) == ("ReservedKeyPrefix", "failed/x.jpg")
+    assert "another prefix" in doc["message"]
+    assert env.keys(SOURCE) == set()
+    assert env.aws.model.meter()["detect_calls"] == 1  # x.jpg's only
+
+
 def test_custom_failed_prefix_is_used(env, context):
     env.put("notes.txt", b"x", "text/plain")
     env.handler(failed_prefix="rejects/")(

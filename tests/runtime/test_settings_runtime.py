@@ -38,6 +38,30 @@ def test_invalid_retry_settings_name_the_variable(name, value):
         Settings.from_env({**BASE, name: value})
 
 
+def test_json_is_refused_as_an_image_suffix_naming_the_variable():
+    with pytest.raises(SettingsError, match=f"{s.IMAGE_SUFFIXES} must not include .json"):
+        Settings.from_env({**BASE, s.IMAGE_SUFFIXES: ".png,.JSON"})
+
+
+@pytest.mark.parametrize("level", ["debug", "WARNING", " error "])
+def test_log_level_is_read_case_insensitively(level):
+    assert s.log_level_from_env({s.LOG_LEVEL: level}) == level.strip().upper()
+    assert s.log_level_from_env({}) == "INFO"
+
+
+def test_a_bad_log_level_fails_the_cold_start_naming_the_variable(monkeypatch):
+    """The logger is built at import (Lambda's init): the error names the variable."""
+    monkeypatch.setenv(s.LOG_LEVEL, "VERBOSE")
+    sys.modules.pop("runtime.handler", None)
+    try:
+        with pytest.raises(SettingsError, match=f"{s.LOG_LEVEL} must be one of"):
+            importlib.import_module("runtime.handler")
+    finally:
+        monkeypatch.delenv(s.LOG_LEVEL)
+        sys.modules.pop("runtime.handler", None)
+        importlib.import_module("runtime.handler")
+
+
 def test_to_env_round_trips_the_new_fields():
     settings = Settings.from_env({**BASE, s.RETRY_MODE: "standard", s.MAX_ATTEMPTS: "7"})
     assert Settings.from_env(settings.to_env()) == settings
