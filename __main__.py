@@ -142,6 +142,7 @@ workflow = Workflow(
         model_start_timeout_seconds=cfg.model_start_timeout_minutes * 60,
         max_run_seconds=cfg.max_run_minutes * 60,
         disable_grace_seconds=cfg.disable_grace_seconds,
+        schedule_group_arn=cfg.schedule_group_arn,
         # /aws/vendedlogs/ keeps Step Functions' log resource policy small (AWS advice).
         log_group_name=f"/aws/vendedlogs/states/{prefix}-workflow",
         log_retention_days=cfg.log_retention_days,

@@ -209,6 +209,13 @@ class StackConfig:
         return self._arn["account"]
 
     @property
+    def schedule_group_arn(self) -> str:
+        """The Scheduler group the schedule lives in (the account's default group)."""
+        return (
+            f"arn:{self.partition}:scheduler:{self.region}:{self.account_id}:schedule-group/default"
+        )
+
+    @property
     def project_name(self) -> str:
         return self._arn["project"]
 

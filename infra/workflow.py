@@ -33,6 +33,7 @@ class WorkflowArgs:
     model_start_timeout_seconds: int
     max_run_seconds: int
     disable_grace_seconds: int
+    schedule_group_arn: str
     log_group_name: str
     log_retention_days: int
     log_level: str
@@ -143,7 +144,11 @@ class Workflow(pulumi.ComponentResource):
             f"{name}-scheduler-role",
             description="EventBridge Scheduler: start the batch inference workflow",
             assume_role_policy=json.dumps(
-                policies.assume_role_policy("scheduler.amazonaws.com", args.account_id)
+                # Only schedules of this account's default group may assume it
+                # (the confused-deputy guard AWS documents for Scheduler roles).
+                policies.assume_role_policy(
+                    "scheduler.amazonaws.com", args.account_id, args.schedule_group_arn
+                )
             ),
             opts=child,
         )

@@ -557,7 +557,17 @@ def test_scheduler_role_may_only_start_this_state_machine(program: ProgramRun) -
     trust = json.loads(program.by_name("workflow-scheduler-role").inputs["assumeRolePolicy"])
     (assume,) = trust["Statement"]
     assert assume["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert assume["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert assume["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {
+            "aws:SourceArn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/default"
+        },
+    }
+    # ... and the schedule is in that group (no group named: the default one).
+    assert program.one("aws:scheduler/schedule:Schedule").inputs.get("groupName") in (
+        None,
+        "default",
+    )
 
 
 # --------------------------------------------------------------------------- alarms
