@@ -128,7 +128,8 @@ KEYS: tuple[Key, ...] = (
         "Path to a prebuilt Lambda zip; empty = build it from requirements/runtime.txt and "
         "runtime/ (cached in .bundle-cache/).", default=""),
     Key("maxReceiveCount", "integer",
-        "Deliveries of a message before it moves to the dead-letter queue.", default=5),
+        "Receives of a message before it moves to the dead-letter queue (3-1000: the "
+        "workflow's s3:TestEvent peek may receive a small backlog once per run).", default=5),
     Key("workflowLogLevel", "string",
         "State machine log level: ALL, ERROR, FATAL or OFF.", default="ERROR"),
     Key("pricePerInferenceUnitHour", "number",
@@ -458,7 +459,7 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
         lambda_memory_mb=memory,
         lambda_timeout_seconds=timeout,
         lambda_bundle=string("lambdaBundle") or None,
-        max_receive_count=integer("maxReceiveCount", 1, 1000),
+        max_receive_count=integer("maxReceiveCount", 3, 1000),
         workflow_log_level=choice("workflowLogLevel", WORKFLOW_LOG_LEVELS),
         price_per_inference_unit_hour=number("pricePerInferenceUnitHour", 0, 1000),
         alarm_email=email,

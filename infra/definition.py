@@ -10,9 +10,11 @@ Shape of a run (state names in brackets)::
     [Init] -> [Guard] another execution of this state machine is older -> skipped
            -> [GetBacklog] visible + in flight + delayed == 0 -> nothing-to-do
               (exclusive ownership: a model found RUNNING is stopped anyway)
+           -> [DescribeModelFound] the model status this run starts from
            -> [PeekWorthIt] a small backlog (1..10 visible, none in flight or
-              delayed) is peeked once: S3's s3:TestEvent messages are deleted,
-              and a backlog of test events only is nothing-to-do as well
+              delayed) with a model this run could use is peeked once: S3's
+              s3:TestEvent messages are deleted, and a backlog of test events
+              only is nothing-to-do as well
            -> [Route] on the model status: RUNNING use it, STOPPED start it,
               STARTING/STOPPING wait (bounded by the start deadline), else fail
            -> [EnableMapping] -> poll the queue every poll interval until it is
@@ -533,13 +535,11 @@ class _Builder:
         self.add(
             "GetBacklog",
             self.queue_counts_task(
-                "PeekWorthIt" if self.p.test_event_peek_max else "DescribeModelFound",
+                "DescribeModelFound",
                 "$.backlog",
                 "Backlog = visible + in flight + delayed messages.",
             ),
         )
-        if self.p.test_event_peek_max:
-            self.test_event_peek()
         self.add(
             "DescribeModelFound",
             self.describe_model_task(
@@ -554,9 +554,11 @@ class _Builder:
                 "Type": "Pass",
                 "Parameters": {"found.$": "$.model.current.status", "current.$": "$.model.current"},
                 "ResultPath": "$.model",
-                "Next": "HasBacklog",
+                "Next": "PeekWorthIt" if self.p.test_event_peek_max else "HasBacklog",
             },
         )
+        if self.p.test_event_peek_max:
+            self.test_event_peek()
         empty_next = (
             "IdleModelRunning" if self.p.ownership == OWNERSHIP_EXCLUSIVE else "NothingToDo"
         )
@@ -636,7 +638,10 @@ class _Builder:
             "PeekWorthIt",
             {
                 "Type": "Choice",
-                "Comment": "Only a small, idle backlog can be test events only.",
+                "Comment": (
+                    "Only a small, idle backlog can be test events only; peeked only "
+                    "when the model found is one this run could use."
+                ),
                 "Choices": [
                     {
                         "And": [
@@ -647,11 +652,23 @@ class _Builder:
                             },
                             {"Variable": "$.backlog.inFlight", "NumericEquals": 0},
                             {"Variable": "$.backlog.delayed", "NumericEquals": 0},
+                            {
+                                # A model this run can not use (FAILED, ...) ends the
+                                # run anyway: no receive that would only age the images.
+                                "Or": [
+                                    {"Variable": "$.model.found", "StringEquals": status}
+                                    for status in (
+                                        MODEL_READY,
+                                        *MODEL_STARTABLE,
+                                        *MODEL_TRANSITIONAL,
+                                    )
+                                ]
+                            },
                         ],
                         "Next": "PeekQueue",
                     }
                 ],
-                "Default": "DescribeModelFound",
+                "Default": "HasBacklog",
             },
         )
         self.add(
@@ -670,7 +687,7 @@ class _Builder:
                 "ResultPath": "$.peekWork.received",
                 "Retry": [self.retry(*SQS_TRANSIENT)],
                 # The peek is an optimisation: if it fails, the run goes on as before.
-                "Catch": self.catch("DescribeModelFound", "$.peek.error"),
+                "Catch": self.catch("HasBacklog", "$.peek.error"),
                 "Next": "PeekReceivedAny",
             },
         )
@@ -685,7 +702,7 @@ class _Builder:
                         "Next": "PeekInit",
                     }
                 ],
-                "Default": "DescribeModelFound",
+                "Default": "HasBacklog",
             },
         )
 
@@ -890,7 +907,7 @@ class _Builder:
                 "Comment": "The received messages are not carried through the rest of the run.",
                 "Result": {},
                 "ResultPath": "$.peekWork",
-                "Next": "DescribeModelFound",
+                "Next": "HasBacklog",
             },
         )
 

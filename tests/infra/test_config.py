@@ -182,6 +182,7 @@ def test_model_alarm_window_covers_start_run_and_grace_plus_margin() -> None:
         ({"workflowLogLevel": "DEBUG"}, "workflowLogLevel", "ALL"),
         ({"alarmEmail": "ops"}, "alarmEmail", "e-mail"),
         ({"maxReceiveCount": 0}, "maxReceiveCount", "between"),
+        ({"maxReceiveCount": 2}, "maxReceiveCount", "between 3"),
         ({"pollIntervalSeconds": 0}, "pollIntervalSeconds", "between"),
         ({"pollIntervalSeconds": 600, "maxRunMinutes": 15}, "pollIntervalSeconds", "two polls"),
         ({"drainConfirmSeconds": -1}, "drainConfirmSeconds", "between"),

@@ -240,7 +240,7 @@ def test_every_task_result_is_selected() -> None:
         assert s["ResultPath"].startswith("$."), name
     # The peek's scratch space (bodies, receipt handles) is emptied before the run goes on.
     assert sm["PeekCleared"] == {**sm["PeekCleared"], "Result": {}, "ResultPath": "$.peekWork"}
-    after_peek = reachable(sm, "DescribeModelFound")
+    after_peek = reachable(sm, "HasBacklog")
     assert not any(n.startswith("Peek") for n in after_peek)
 
 
@@ -350,6 +350,19 @@ def test_the_test_event_peek_is_small_once_and_deletes_only_test_events() -> Non
     assert {"Variable": "$.backlog.visible", "NumericLessThanEquals": 10} in worth
     assert {"Variable": "$.backlog.inFlight", "NumericEquals": 0} in worth
     assert {"Variable": "$.backlog.delayed", "NumericEquals": 0} in worth
+    # only with a model this run could use: a FAILED one ends the run anyway, and a
+    # receive would only bring the images closer to the DLQ
+    (usable,) = [c["Or"] for c in worth if "Or" in c]
+    assert {c["StringEquals"] for c in usable} == {
+        "RUNNING",
+        "STOPPED",
+        "TRAINING_COMPLETED",
+        "STARTING",
+        "STOPPING",
+    }
+    assert {c["Variable"] for c in usable} == {"$.model.found"}
+    assert predecessors(sm, "PeekWorthIt") == {"RecordModelFound"}
+    assert predecessors(sm, "RecordModelFound") == {"DescribeModelFound"}
     peek = sm["PeekQueue"]["Parameters"]
     assert (peek["MaxNumberOfMessages"], peek["VisibilityTimeout"], peek["WaitTimeSeconds"]) == (
         10,
@@ -358,7 +371,7 @@ def test_the_test_event_peek_is_small_once_and_deletes_only_test_events() -> Non
     )
     # at most one receive per run: nothing after the peek leads back to it
     assert "PeekQueue" not in reachable(sm, "PeekReceivedAny")
-    assert "PeekQueue" not in reachable(sm, "DescribeModelFound")
+    assert "PeekQueue" not in reachable(sm, "HasBacklog")
     # a delete only after the body looked like, parsed as, and is a test event
     assert predecessors(sm, "DeleteTestEvent") == {"PeekIsTestEvent"}
     assert predecessors(sm, "PeekIsTestEvent") == {"PeekEventIsString"}
@@ -382,6 +395,7 @@ def test_the_peek_can_be_turned_off() -> None:
     assert not {n for n in sm if n.startswith("Peek")}
     assert "sqs:receiveMessage" not in {api_of(s) for s in tasks(sm).values()}
     assert sm["GetBacklog"]["Next"] == "DescribeModelFound"
+    assert sm["RecordModelFound"]["Next"] == "HasBacklog"
 
 
 def test_drained_means_two_consecutive_empty_polls_of_all_three_counts() -> None:

@@ -99,23 +99,46 @@ def test_bodies_that_are_not_test_events_are_never_deleted_by_the_peek(fresh: Pi
     send(fresh, not_a_string)
     kept = sorted(["this is not JSON {", nested, not_a_string])
     fresh.wait_for_queue(4)
-    # A model that can not be used: the run goes on past the peek and fails at the
-    # model, without enabling the Lambda, so the queue shows what the peek left.
-    fresh.model("FAILED")
+    # A model whose start fails: the run peeks, then fails at the model without
+    # enabling the Lambda, so the queue shows what the peek left.
+    fresh.model("STOPPED", start_fails=True)
 
     result = fresh.run()
 
     assert result.status == "FAILED"
-    assert result.summary["modelStatusFound"] == "FAILED"
+    assert result.summary["modelStatusFound"] == "STOPPED"
     assert result.summary["testEventsDropped"] == 1
     assert result.summary["testEventPeek"]["peeked"] == 4
-    assert fresh.meter()["starts"] == 0
+    assert fresh.meter()["starts"] == 1
     # Kept messages are visible again after the peek's (here 1 s) visibility timeout.
     deadline = time.monotonic() + 10
     while fresh.queue()["visible"] < len(kept):
         assert time.monotonic() < deadline, fresh.queue()
         time.sleep(0.1)
     assert sorted(bodies(fresh)) == kept
+
+
+def test_no_peek_when_the_model_found_is_unusable(fresh: Pipeline) -> None:
+    """A FAILED model ends the run anyway: a peek would only age the images (each
+    receive counts toward the DLQ's maxReceiveCount) run after run."""
+    fresh.upload(2)
+    fresh.model("FAILED")
+
+    result = fresh.run()
+
+    assert result.status == "FAILED"
+    assert result.summary["modelStatusFound"] == "FAILED"
+    assert result.summary["testEventPeek"]["peeked"] == 0
+    received = fresh.aws.client("sqs").receive_message(
+        QueueUrl=fresh.outputs[out.QUEUE_URL],
+        MaxNumberOfMessages=10,
+        VisibilityTimeout=0,
+        AttributeNames=["ApproximateReceiveCount"],
+    )["Messages"]
+    assert len(received) == 3  # the test event and the two images
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in received} == {"1"}, (
+        "only this receive: the run received nothing"
+    )
 
 
 def test_a_run_with_the_peek_turned_off_starts_the_model_for_the_test_event(
