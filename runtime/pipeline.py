@@ -206,6 +206,12 @@ class ImagePipeline:
                 return await self._resolve_missing(ref)
             return await self._file_as_failed(ref, head, source, cause)
 
+        await self._put_result(ref.key, source, labels)
+        if not await self._copy(ref, head, documents.output_image_key(ref.key)):
+            return await self._settle_lost_copy(ref, head)
+        return Outcome.PROCESSED, await self._delete_source(ref, head)
+
+    async def _put_result(self, key: str, source: dict[str, Any], labels: list[Any]) -> None:
         document = documents.build_result_document(
             source=source,
             final_bucket=self.settings.final_bucket,
@@ -214,10 +220,36 @@ class ImagePipeline:
             labels=labels,
             max_results=self.settings.max_results,
         )
-        await self._put_document(documents.result_key(ref.key), document)
-        if not await self._copy(ref, head, documents.output_image_key(ref.key)):
+        await self._put_document(documents.result_key(key), document)
+
+    async def _settle_lost_copy(
+        self, ref: ObjectRef, head: HeadInfo
+    ) -> tuple[Outcome, Classification | None]:
+        """The source vanished between detection and copy: someone finished it.
+
+        Usually a duplicate of this message, which copied the same version. But
+        if the key was uploaded again meanwhile and the newer upload was
+        processed first, the result document this image just wrote (about the
+        older version) now sits beside the newer image. Then the image that is
+        there is detected again and its document rewritten, so a result always
+        describes the image beside it. (A source uploaded in parts has an ETag
+        its copy does not share: that costs one extra detection, never a wrong
+        document.)
+        """
+        final = self.settings.final_bucket
+        image_key = documents.output_image_key(ref.key)
+        there = await self._head(final, image_key)
+        if there is None or there.etag == head.etag:
             return await self._resolve_missing(ref)
-        return Outcome.PROCESSED, await self._delete_source(ref, head)
+        labels = await self._detect(ObjectRef(final, image_key))
+        source = documents.source_section(ref.bucket, ref.key, there.etag, there.size)
+        await self._put_result(ref.key, source, labels)
+        return Outcome.ALREADY_PROCESSED, Classification(
+            errors.SOURCE_REPLACED,
+            "the source was replaced and its newer upload processed first: "
+            "the result was rewritten for the image in the final bucket",
+            permanent=False,
+        )
 
     def _precheck(self, key: str, head: HeadInfo) -> None:
         prefix = self.settings.failed_prefix

@@ -416,6 +416,59 @@ def test_a_source_uploaded_again_before_its_delete_is_kept_and_processed(env, co
     assert env.document("cam/latest.png.json")["source"]["etag"] == second["cam/latest.png"][0]
 
 
+def test_a_late_result_for_a_replaced_source_never_describes_the_newer_image(
+    env, context, monkeypatch
+):
+    """A detects the red upload; the blue one lands and B processes it completely
+    while A is still detecting. A's copy then finds the source gone: the document A
+    wrote (red labels) is beside the blue image, so the blue image is detected again
+    and its document rewritten."""
+    import asyncio
+
+    from runtime.pipeline import ImagePipeline
+
+    env.put("o.png", image_bytes(color="red"))
+    red = env.described("o.png")
+    original_detect, original_process = ImagePipeline._detect, ImagePipeline.process
+    gates: dict[str, asyncio.Event] = {}
+
+    def gate(name: str) -> asyncio.Event:
+        return gates.setdefault(name, asyncio.Event())
+
+    async def detect(self, ref):
+        labels = await original_detect(self, ref)
+        if ref.etag == red["o.png"][0]:  # A has its red labels; now the blue upload lands
+            env.put("o.png", image_bytes(color="blue"))
+            gate("replaced").set()
+            await gate("b_done").wait()
+        return labels
+
+    async def process(self, ref, message_id=None):
+        if message_id != "B":
+            return await original_process(self, ref, message_id)
+        await gate("replaced").wait()  # B: the blue upload's notification (no eTag: a HEAD)
+        try:
+            return await original_process(self, ref, message_id)
+        finally:
+            gate("b_done").set()
+
+    monkeypatch.setattr(ImagePipeline, "_detect", detect)
+    monkeypatch.setattr(ImagePipeline, "process", process)
+    event = sqs_event(
+        sqs_record(s3_event_body("o.png", objects=red), "A"),
+        sqs_record(s3_event_body("o.png"), "B"),
+    )
+    assert env.handler(min_confidence=10.0)(event, context) == {"batchItemFailures": []}
+
+    image = env.s3.get_object(Bucket=FINAL, Key="o.png")
+    assert image["Body"].read() == image_bytes(color="blue")
+    doc = env.document("o.png.json")
+    assert doc["source"]["etag"] == image["ETag"].strip('"')
+    names = {label["Name"] for label in doc["labels"]}
+    assert not any("red" in name for name in names), names
+    assert env.keys(SOURCE) == set()
+
+
 def test_a_key_xml_can_not_carry_does_not_hold_back_its_burst(env, context, put_and_event):
     """A control character makes DeleteObjects malformed as a whole: the deletes
     are retried one key at a time and every image of the burst is acknowledged."""
