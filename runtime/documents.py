@@ -16,7 +16,9 @@ message finds the work a previous attempt finished.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import posixpath
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +27,9 @@ SCHEMA_VERSION = 1
 RESULT_KIND = "result"
 ERROR_KIND = "error"
 DOCUMENT_SUFFIX = ".json"
+MAX_KEY_BYTES = 1024  # S3's limit on an object key (UTF-8)
+# Under the failed prefix: images whose key leaves no room for ".json" there.
+LONG_KEYS_DIR = "_long-keys/"
 CONTENT_TYPE = "application/json"
 
 # The fields of a label Rekognition returns that the result document keeps.
@@ -41,14 +46,36 @@ def output_image_key(source_key: str) -> str:
     return source_key
 
 
+def fits(key: str) -> bool:
+    """True if S3 accepts ``key`` (at most 1024 bytes of UTF-8)."""
+    return len(key.encode("utf-8")) <= MAX_KEY_BYTES
+
+
+def can_have_result(source_key: str) -> bool:
+    """True if the result document's key fits: the source key has room for ``.json``."""
+    return fits(result_key(source_key))
+
+
+def _failed_base(failed_prefix: str, source_key: str) -> str:
+    """``<prefix><key>``, or, when that plus ``.json`` would not fit in S3's 1024
+    bytes, ``<prefix>_long-keys/<sha256 of the key><its suffix>`` (deterministic;
+    the error document's ``source.key`` keeps the whole key)."""
+    natural = failed_prefix + source_key
+    if fits(natural + DOCUMENT_SUFFIX):
+        return natural
+    digest = hashlib.sha256(source_key.encode("utf-8")).hexdigest()
+    suffix = posixpath.splitext(source_key)[1][:16]
+    return f"{failed_prefix}{LONG_KEYS_DIR}{digest}{suffix}"
+
+
 def failed_image_key(failed_prefix: str, source_key: str) -> str:
     """Key of an image that can never succeed, moved under the failed prefix."""
-    return failed_prefix + source_key
+    return _failed_base(failed_prefix, source_key)
 
 
 def failed_document_key(failed_prefix: str, source_key: str) -> str:
     """Key of the error document of an image that can never succeed."""
-    return failed_prefix + source_key + DOCUMENT_SUFFIX
+    return _failed_base(failed_prefix, source_key) + DOCUMENT_SUFFIX
 
 
 def is_document_key(key: str) -> bool:

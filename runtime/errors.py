@@ -57,6 +57,7 @@ IMAGE_TOO_LARGE = "ImageTooLarge"
 EMPTY_OBJECT = "EmptyObject"
 SOURCE_MISSING = "SourceMissing"
 RESERVED_KEY_PREFIX = "ReservedKeyPrefix"
+KEY_TOO_LONG = "KeyTooLong"
 # Code of a retry caused by the invocation running out of time.
 DEADLINE_EXCEEDED = "DeadlineExceeded"
 # Not an error: a processed image whose source key was uploaded again before its

@@ -261,6 +261,13 @@ class ImagePipeline:
                 f"source keys under {prefix!r} would overwrite the final bucket's "
                 f"{prefix!r} area: upload the image under another prefix",
             )
+        if not documents.can_have_result(key):
+            raise PermanentImageError(
+                errors.KEY_TOO_LONG,
+                f"the key is {len(key.encode('utf-8'))} bytes: its result document "
+                f"{documents.result_key(key)!r} would exceed S3's "
+                f"{documents.MAX_KEY_BYTES}-byte key limit; use a shorter key",
+            )
         if not key.lower().endswith(self.settings.image_suffixes):
             raise PermanentImageError(
                 errors.UNSUPPORTED_IMAGE_TYPE,

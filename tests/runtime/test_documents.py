@@ -135,3 +135,21 @@ def test_documents_round_trip_as_utf8_json():
 def test_loads_rejects_documents_it_does_not_understand(raw):
     with pytest.raises(ValueError):
         d.loads(raw)
+
+
+def test_failed_keys_of_a_key_too_long_for_its_documents_are_hashed_and_fit():
+    long_key = "dir/" + "k" * 1012 + ".png"  # 1020 bytes: legal; + ".json" is not
+    assert d.fits(long_key) and not d.can_have_result(long_key)
+    image, document = (
+        d.failed_image_key("failed/", long_key),
+        d.failed_document_key("failed/", long_key),
+    )
+    assert image.startswith("failed/_long-keys/") and image.endswith(".png")
+    assert document == image + ".json"
+    assert d.fits(document)
+    assert d.failed_document_key("failed/", long_key) == document  # deterministic
+    assert d.failed_document_key("failed/", long_key[:-5] + "x.png") != document
+    # Ordinary keys keep their readable names.
+    assert d.failed_document_key("failed/", "a/b.png") == "failed/a/b.png.json"
+    # Multi-byte characters count as bytes, as S3 counts them.
+    assert not d.can_have_result("é" * 510)  # 1020 bytes + ".json"

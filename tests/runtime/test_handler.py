@@ -254,6 +254,23 @@ def test_a_source_key_under_the_failed_prefix_never_overwrites_another_filing(en
     assert env.aws.model.meter()["detect_calls"] == 1  # x.jpg's only
 
 
+def test_a_key_too_long_for_its_result_document_is_filed_not_retried(env, context):
+    """A 1020-byte key is legal, but key + ".json" would exceed S3's 1024 bytes: the
+    image is filed (under a hashed failed/ key) instead of retried into the DLQ."""
+    key = "dir/" + "k" * 1012 + ".png"
+    env.put(key)
+    response = env.handler()(sqs_event(sqs_record(s3_event_body(key))), context)
+
+    assert response == {"batchItemFailures": []}
+    assert env.keys(SOURCE) == set()
+    (image, document) = sorted(env.keys(FINAL))
+    assert image.startswith("failed/_long-keys/") and document == image + ".json"
+    doc = env.document(document)
+    assert (doc["code"], doc["source"]["key"]) == ("KeyTooLong", key)
+    assert "1024" in doc["message"]
+    assert env.aws.model.meter()["detect_calls"] == 0
+
+
 def test_custom_failed_prefix_is_used(env, context):
     env.put("notes.txt", b"x", "text/plain")
     env.handler(failed_prefix="rejects/")(
