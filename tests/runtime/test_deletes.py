@@ -218,20 +218,21 @@ async def versioned(deleter: SourceDeleter, key: str, etag: str) -> bool:
         return await deleter.delete("src", key, etag)
 
 
+def delete_versions(s3: ConditionalS3, *versions: tuple[str, str]) -> list[bool]:
+    """Each (key, ETag) deleted by its own image, all finishing together."""
+
+    async def main() -> list[bool]:
+        deleter = SourceDeleter(s3, linger=10)
+        return await asyncio.gather(*(versioned(deleter, k, e) for k, e in versions))
+
+    return asyncio.run(main())
+
+
 def test_deletes_are_conditional_on_the_processed_version():
     """Deleted if still that version, kept if uploaded again, settled if already gone."""
 
-    async def main() -> tuple[ConditionalS3, list[bool]]:
-        s3 = ConditionalS3({"same": "e1", "replaced": "new"})
-        deleter = SourceDeleter(s3, linger=10)
-        answers = await asyncio.gather(
-            versioned(deleter, "same", "e1"),
-            versioned(deleter, "replaced", "old"),
-            versioned(deleter, "gone", "e3"),
-        )
-        return s3, answers
-
-    s3, answers = asyncio.run(main())
+    s3 = ConditionalS3({"same": "e1", "replaced": "new"})
+    answers = delete_versions(s3, ("same", "e1"), ("replaced", "old"), ("gone", "e3"))
     assert answers == [True, False, True]
     assert s3.objects == [
         [
@@ -244,17 +245,8 @@ def test_deletes_are_conditional_on_the_processed_version():
 
 
 def test_two_versions_of_one_key_go_in_separate_requests():
-    async def main() -> tuple[ConditionalS3, list[bool]]:
-        s3 = ConditionalS3({"k": "v2"})
-        deleter = SourceDeleter(s3, linger=10)
-        answers = await asyncio.gather(
-            versioned(deleter, "k", "v1"),
-            versioned(deleter, "k", "v2"),
-            versioned(deleter, "k", "v2"),
-        )
-        return s3, answers
-
-    s3, answers = asyncio.run(main())
+    s3 = ConditionalS3({"k": "v2"})
+    answers = delete_versions(s3, ("k", "v1"), ("k", "v2"), ("k", "v2"))
     assert answers == [False, True, True]
     assert s3.calls == [("src", ["k"]), ("src", ["k"])]
     assert s3.current == {}
@@ -267,18 +259,10 @@ def test_a_request_refused_as_a_whole_is_retried_key_by_key():
         "DeleteObjects",
     )
 
-    async def main() -> tuple[ConditionalS3, list[bool]]:
-        s3 = ConditionalS3({"bad\x01key": "e1", "ok": "e2", "moved": "new"}, fail=malformed)
-        deleter = SourceDeleter(s3, linger=10)
-        answers = await asyncio.gather(
-            versioned(deleter, "bad\x01key", "e1"),
-            versioned(deleter, "ok", "e2"),
-            versioned(deleter, "moved", "old"),
-            versioned(deleter, "gone", "e4"),
-        )
-        return s3, answers
-
-    s3, answers = asyncio.run(main())
+    s3 = ConditionalS3({"bad\x01key": "e1", "ok": "e2", "moved": "new"}, fail=malformed)
+    answers = delete_versions(
+        s3, ("bad\x01key", "e1"), ("ok", "e2"), ("moved", "old"), ("gone", "e4")
+    )
     assert answers == [True, True, False, True]
     assert sorted(s3.singles) == [
         ("bad\x01key", '"e1"'),
