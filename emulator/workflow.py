@@ -45,6 +45,7 @@ FAST_WORKFLOW: dict[str, int] = {
     "retry_interval_seconds": 1,
     "retry_max_attempts": 3,
     "peek_visibility_timeout_seconds": 1,  # kept peeked messages come back after 1 s
+    "guard_settle_seconds": 0,  # one run at a time here (the two-runs scenario sets 1)
 }
 _WORKFLOW_FIELDS = {f.name for f in dataclasses.fields(WorkflowParams)}
 _DERIVED_FIELDS = set(RESOURCE_FIELDS)  # from the provisioned stack, not options

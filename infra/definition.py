@@ -141,6 +141,11 @@ class WorkflowParams:
     # How long the peeked messages that are kept stay invisible (their receive count
     # grows by one); short, so the Lambda gets them soon after the model is up.
     peek_visibility_timeout_seconds: int = 30
+    # Wait before the guard lists the running executions: ListExecutions is
+    # eventually consistent, so two runs started moments apart (the hourly tick
+    # and an on-demand start) could each miss the other and both proceed. After
+    # this wait each sees the other and only the older goes on. 0: no wait.
+    guard_settle_seconds: int = 10
 
     @property
     def model_wait_polls(self) -> int:
@@ -222,6 +227,11 @@ def validate(params: WorkflowParams) -> None:
         raise ValueError(
             f"WorkflowParams.test_event_peek_max must be an integer 0..{SQS_MAX_RECEIVE}, "
             f"got {params.test_event_peek_max!r}"
+        )
+    settle = params.guard_settle_seconds
+    if not isinstance(settle, int) or isinstance(settle, bool) or settle < 0:
+        raise ValueError(
+            f"WorkflowParams.guard_settle_seconds must be an integer >= 0, got {settle!r}"
         )
     visibility = params.peek_visibility_timeout_seconds
     if not isinstance(visibility, int) or isinstance(visibility, bool) or visibility < 0:
@@ -416,6 +426,7 @@ class _Builder:
             2 * p.model_wait_polls * p.model_poll_seconds  # start wait + cleanup wait
             + p.max_drain_polls * p.poll_interval_seconds
             + p.disable_grace_seconds
+            + p.guard_settle_seconds
             + 3600
         )
         return bounded * 2
@@ -470,9 +481,22 @@ class _Builder:
                     "peek": self.peek_record(0, 0, dict(null_counts)),
                     "peekWork": {},  # the peek's scratch space, emptied after it
                 },
-                "Next": "Guard",
+                "Next": "SettleBeforeGuard" if p.guard_settle_seconds else "Guard",
             },
         )
+        if p.guard_settle_seconds:
+            self.add(
+                "SettleBeforeGuard",
+                {
+                    "Type": "Wait",
+                    "Comment": (
+                        "ListExecutions is eventually consistent: let a run started "
+                        "moments apart become visible before deciding which is older."
+                    ),
+                    "Seconds": p.guard_settle_seconds,
+                    "Next": "Guard",
+                },
+            )
         self.add(
             "Guard",
             self.sdk(

@@ -323,7 +323,7 @@ def test_ownership_decides_the_stop() -> None:
 
 def test_only_the_oldest_running_execution_proceeds() -> None:
     sm = states(build_definition(params()))
-    assert sm["Init"]["Next"] == "Guard"
+    assert predecessors(sm, "Guard") == {"SettleBeforeGuard"}
     assert "$$.Execution.Id" in json.dumps(sm["Init"]["Parameters"])
     assert sm["IsOldest"]["Choices"][0]["StringEqualsPath"] == "$.self.executionArn"
     assert sm["IsOldest"]["Default"] == "Skipped"
@@ -390,6 +390,19 @@ def test_the_test_event_peek_is_small_once_and_deletes_only_test_events() -> Non
     assert sm["DeleteTestEvent"]["Parameters"]["ReceiptHandle.$"] == "$.peekWork.item.receiptHandle"
 
 
+def test_the_guard_lists_executions_after_a_settle_wait() -> None:
+    """ListExecutions is eventually consistent: each run waits before listing, so two
+    runs started moments apart see each other and only the older proceeds."""
+    sm = states(build_definition(params()))
+    assert sm["Init"]["Next"] == "SettleBeforeGuard"
+    assert sm["SettleBeforeGuard"] == {**sm["SettleBeforeGuard"], "Type": "Wait", "Seconds": 10}
+    assert sm["SettleBeforeGuard"]["Next"] == "Guard"
+    off = states(build_definition(params(guard_settle_seconds=0)))
+    assert "SettleBeforeGuard" not in off and off["Init"]["Next"] == "Guard"
+    with pytest.raises(ValueError, match="guard_settle_seconds"):
+        build_definition(params(guard_settle_seconds=-1))
+
+
 def test_the_peek_can_be_turned_off() -> None:
     sm = states(build_definition(params(test_event_peek_max=0)))
     assert not {n for n in sm if n.startswith("Peek")}
@@ -447,10 +460,12 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
         model_check_every_polls=3,
         retry_interval_seconds=5,
         retry_max_attempts=4,
+        guard_settle_seconds=31,
     )
     sm = states(build_definition(p))
     waits = {n: s["Seconds"] for n, s in sm.items() if s["Type"] == "Wait"}
     assert waits == {
+        "SettleBeforeGuard": 31,
         "WaitForModel": 23,
         "WaitForQueue": 17,
         "WaitToConfirmDrain": 13,

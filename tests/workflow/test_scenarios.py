@@ -268,6 +268,7 @@ def test_max_run_reached_leaves_the_rest_queued(pipeline: Pipeline) -> None:
 
 
 def test_two_executions_at_once_run_the_model_once(pipeline: Pipeline) -> None:
+    pipeline.deploy(guard_settle_seconds=1)  # as deployed, with the guard's settle wait
     pipeline.upload(6)
     first = pipeline.start("run-a")
     second = pipeline.start("run-b")
@@ -282,3 +283,5 @@ def test_two_executions_at_once_run_the_model_once(pipeline: Pipeline) -> None:
     assert meter["starts"] == 1 and meter["stops"] == 1
     assert meter["detect_succeeded"] == 6
     assert len(pipeline.assert_nothing_lost()["processed"]) == 6
+    for execution in (first, second):
+        assert pipeline.entered(execution, "SettleBeforeGuard") == 1
