@@ -378,8 +378,16 @@ class ImagePipeline:
     async def _file_as_failed(
         self, ref: ObjectRef, head: HeadInfo, source: dict[str, Any], cause: Classification
     ) -> tuple[Outcome, Classification]:
-        """Error document, then the image under the failed prefix, then delete the source."""
+        """The image under the failed prefix, then its error document, then delete the source.
+
+        The copy comes first (unlike a result, an error document is only about
+        the version it names): a copy refused because the source was replaced
+        (412) leaves no error document behind for the newer upload, which is
+        then processed from a HEAD and may well succeed.
+        """
         prefix = self.settings.failed_prefix
+        if not await self._copy(ref, head, documents.failed_image_key(prefix, ref.key)):
+            return await self._resolve_missing(ref)
         document = documents.build_error_document(
             source=source,
             final_bucket=self.settings.final_bucket,
@@ -389,8 +397,6 @@ class ImagePipeline:
             project_version_arn=self.settings.project_version_arn,
         )
         await self._put_document(documents.failed_document_key(prefix, ref.key), document)
-        if not await self._copy(ref, head, documents.failed_image_key(prefix, ref.key)):
-            return await self._resolve_missing(ref)
         await self._delete_source(ref, head)
         return Outcome.FAILED, cause
 

@@ -486,6 +486,18 @@ def test_a_late_result_for_a_replaced_source_never_describes_the_newer_image(
     assert env.keys(SOURCE) == set()
 
 
+def test_a_stale_notification_leaves_no_error_document_for_the_image_now_there(env, context):
+    """The notification of an earlier 20 MB upload (replaced since by a good image):
+    filing it as failed meets the copy's 412, and the image now there is processed,
+    with no error document left behind for it."""
+    env.put("s.png")
+    stale = s3_event_body("s.png", objects={"s.png": ("0" * 32, 20 * 1024 * 1024)})
+    assert env.handler()(sqs_event(sqs_record(stale)), context) == {"batchItemFailures": []}
+
+    assert env.keys(FINAL) == {"s.png", "s.png.json"}
+    assert env.keys(SOURCE) == set()
+
+
 def test_a_key_xml_can_not_carry_does_not_hold_back_its_burst(env, context, put_and_event):
     """A control character makes DeleteObjects malformed as a whole: the deletes
     are retried one key at a time and every image of the burst is acknowledged."""
