@@ -17,7 +17,10 @@ conditional deletes: the ``ETag`` of each object in DeleteObjects, ``If-Match``
 on DeleteObject). An image uploaded again under the same key after its copy and
 before its delete is therefore kept (412: its own notification processes it),
 where an unconditional delete would remove a version nobody processed. A key
-already gone (404: a duplicate message finished it) counts as deleted.
+already gone (404: a duplicate message finished it) counts as deleted. A 412 is
+confirmed with a HEAD before the source is kept: if the key still holds the
+processed ETag, the delete is retried with the bare ETag (insurance against an
+ETag-format quirk leaving processed sources behind).
 
 A request S3 refuses as a whole with a 400 (a key XML 1.0 can not carry, such as
 one with a control character, makes the whole DeleteObjects malformed) is
@@ -156,22 +159,50 @@ class SourceDeleter:
             return dict(zip(objects.items(), answers, strict=True))
         refused = {e.get("Key"): e for e in response.get("Errors") or []}
         result: dict[tuple[str, str | None], bool | BaseException] = {}
+        replaced: list[tuple[str, str | None]] = []
         for key, etag in objects.items():
             error = refused.get(key)
             code = str(error.get("Code") or "InternalError") if error else ""
             if error is None or code in _GONE:
                 result[(key, etag)] = True
             elif code in _REPLACED:
-                result[(key, etag)] = False
+                replaced.append((key, etag))
             else:
                 message = str(error.get("Message") or "DeleteObjects failed")
                 result[(key, etag)] = ClientError(
                     {"Error": {"Code": code, "Message": message}}, "DeleteObjects"
                 )
+        if replaced:
+            answers = await asyncio.gather(
+                *(self._confirm_replaced(bucket, key, etag) for key, etag in replaced),
+                return_exceptions=True,
+            )
+            result.update(zip(replaced, answers, strict=True))
         return result
 
-    async def _delete_one(self, bucket: str, key: str, etag: str | None) -> bool:
-        extra = {"IfMatch": _quoted(etag)} if etag else {}
+    async def _confirm_replaced(self, bucket: str, key: str, etag: str | None) -> bool:
+        """A 412 keeps the source only if a HEAD shows another version there.
+
+        Rare (an upload between copy and delete), so a HEAD is cheap insurance: if
+        the key still holds the processed ETag, the condition failed on its form,
+        not its value, and the delete is retried with the bare ETag, so a source
+        is never left behind by a format quirk.
+        """
+        try:
+            head = await self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if error_codes.is_not_found(exc):
+                return True
+            raise
+        if etag is None or str(head.get("ETag", "")).strip('"') != etag.strip('"'):
+            return False
+        return await self._delete_one(bucket, key, etag, quote=False)
+
+    async def _delete_one(
+        self, bucket: str, key: str, etag: str | None, *, quote: bool = True
+    ) -> bool:
+        bare = etag.strip('"') if etag else None
+        extra = {"IfMatch": _quoted(bare) if quote else bare} if bare else {}
         try:
             await self.s3.delete_object(Bucket=bucket, Key=key, **extra)
         except ClientError as exc:
@@ -179,7 +210,7 @@ class SourceDeleter:
             if code in _GONE or error_codes.http_status(exc) == 404:
                 return True
             if code in _REPLACED or error_codes.http_status(exc) == 412:
-                return False
+                return await self._confirm_replaced(bucket, key, etag) if quote else False
             raise
         return True
 

@@ -178,16 +178,20 @@ def test_a_cancelled_image_does_not_disturb_the_others():
 class ConditionalS3(FakeS3):
     """Also records each object's ETag, and answers DeleteObject per key."""
 
-    def __init__(self, current: dict[str, str], fail: Exception | None = None):
+    def __init__(
+        self, current: dict[str, str], fail: Exception | None = None, literal: bool = False
+    ):
         super().__init__(fail=fail)
         self.current = dict(current)  # key -> ETag now in the bucket
+        self.literal = literal  # compare ETags as given, quotes and all
         self.objects: list[list[dict[str, str]]] = []
         self.singles: list[tuple[str, str | None]] = []
 
     def _answer(self, key: str, etag: str | None) -> str:
         if key not in self.current:
             return "NoSuchKey"
-        if etag is not None and etag.strip('"') != self.current[key]:
+        given = etag if self.literal else (etag or "").strip('"')
+        if etag is not None and given != self.current[key]:
             return "PreconditionFailed"
         del self.current[key]
         return ""
@@ -200,6 +204,14 @@ class ConditionalS3(FakeS3):
             raise self.fail
         answers = {o["Key"]: self._answer(o["Key"], o.get("ETag")) for o in Delete["Objects"]}
         return {"Errors": [{"Key": k, "Code": c, "Message": "no"} for k, c in answers.items() if c]}
+
+    async def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+        if Key not in self.current:
+            raise ClientError(
+                {"Error": {"Code": "404"}, "ResponseMetadata": {"HTTPStatusCode": 404}},
+                "HeadObject",
+            )
+        return {"ETag": f'"{self.current[Key]}"'}
 
     async def delete_object(self, Bucket: str, Key: str, IfMatch: str | None = None) -> None:  # noqa: N803
         self.singles.append((Key, IfMatch))
@@ -271,3 +283,15 @@ def test_a_request_refused_as_a_whole_is_retried_key_by_key():
         ("ok", '"e2"'),
     ]
     assert s3.current == {"moved": "new"}
+
+
+def test_a_412_for_the_version_still_there_is_retried_with_the_bare_etag():
+    """Insurance against an ETag-format quirk: S3 refusing the quoted form must not
+    leave processed sources behind. A HEAD shows the processed version is still there,
+    so it is deleted with the bare ETag; a truly replaced key is still kept."""
+    s3 = ConditionalS3({"ours": "e1", "replaced": "new"}, literal=True)
+    answers = delete_versions(s3, ("ours", "e1"), ("replaced", "old"))
+
+    assert answers == [True, False]
+    assert s3.singles == [("ours", "e1")]
+    assert s3.current == {"replaced": "new"}
