@@ -20,6 +20,7 @@ even run at the same time) are resolved by looking at what exists:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -208,7 +209,7 @@ class ImagePipeline:
 
         await self._put_result(ref.key, source, labels)
         if not await self._copy(ref, head, documents.output_image_key(ref.key)):
-            return await self._settle_lost_copy(ref, head)
+            return await self._resolve_missing(ref)
         return Outcome.PROCESSED, await self._delete_source(ref, head)
 
     async def _put_result(self, key: str, source: dict[str, Any], labels: list[Any]) -> None:
@@ -221,35 +222,6 @@ class ImagePipeline:
             max_results=self.settings.max_results,
         )
         await self._put_document(documents.result_key(key), document)
-
-    async def _settle_lost_copy(
-        self, ref: ObjectRef, head: HeadInfo
-    ) -> tuple[Outcome, Classification | None]:
-        """The source vanished between detection and copy: someone finished it.
-
-        Usually a duplicate of this message, which copied the same version. But
-        if the key was uploaded again meanwhile and the newer upload was
-        processed first, the result document this image just wrote (about the
-        older version) now sits beside the newer image. Then the image that is
-        there is detected again and its document rewritten, so a result always
-        describes the image beside it. (A source uploaded in parts has an ETag
-        its copy does not share: that costs one extra detection, never a wrong
-        document.)
-        """
-        final = self.settings.final_bucket
-        image_key = documents.output_image_key(ref.key)
-        there = await self._head(final, image_key)
-        if there is None or there.etag == head.etag:
-            return await self._resolve_missing(ref)
-        labels = await self._detect(ObjectRef(final, image_key))
-        source = documents.source_section(ref.bucket, ref.key, there.etag, there.size)
-        await self._put_result(ref.key, source, labels)
-        return Outcome.ALREADY_PROCESSED, Classification(
-            errors.SOURCE_REPLACED,
-            "the source was replaced and its newer upload processed first: "
-            "the result was rewritten for the image in the final bucket",
-            permanent=False,
-        )
 
     def _precheck(self, key: str, head: HeadInfo) -> None:
         prefix = self.settings.failed_prefix
@@ -415,8 +387,10 @@ class ImagePipeline:
         """The source is gone: find out whether a previous attempt finished it."""
         final = self.settings.final_bucket
         prefix = self.settings.failed_prefix
-        if await self._exists(final, documents.result_key(ref.key)):
-            return Outcome.ALREADY_PROCESSED, None
+        if documents.can_have_result(ref.key):  # else S3 may refuse the key outright
+            result = await self._get_document(final, documents.result_key(ref.key))
+            if result is not None:
+                return await self._verify_result(ref, result)
         if await self._exists(final, documents.failed_document_key(prefix, ref.key)):
             return Outcome.ALREADY_FAILED, None
         cause = Classification(
@@ -437,6 +411,55 @@ class ImagePipeline:
         )
         await self._put_document(documents.failed_document_key(prefix, ref.key), document)
         return Outcome.MISSING, cause
+
+    async def _verify_result(
+        self, ref: ObjectRef, result: dict[str, Any]
+    ) -> tuple[Outcome, Classification | None]:
+        """A result exists for this key: does it describe the image beside it?
+
+        It may not: if the key was uploaded again while an older version was
+        being detected and the newer one was processed first, the older
+        detection's document can land last (DESIGN.md's order writes the
+        result before the copy). Every path that finds the source gone comes
+        here (a duplicate, a redelivery, a copy's 404, a 412's HEAD), so a
+        mismatch is repaired whichever message sees it: the image in the final
+        bucket is detected again and its document rewritten. ETags are compared
+        only when both are plain MD5s (SSE-S3, single part): a source uploaded in
+        parts has an ETag its copy never shares, and is trusted as before.
+        """
+        final = self.settings.final_bucket
+        recorded = str((result.get("source") or {}).get("etag") or "")
+        if not recorded or "-" in recorded:
+            return Outcome.ALREADY_PROCESSED, None
+        image_key = documents.output_image_key(ref.key)
+        there = await self._head(final, image_key)
+        if there is None or "-" in there.etag or there.etag == recorded:
+            return Outcome.ALREADY_PROCESSED, None
+        labels = await self._detect(ObjectRef(final, image_key))
+        source = documents.source_section(ref.bucket, ref.key, there.etag, there.size)
+        await self._put_result(ref.key, source, labels)
+        return Outcome.ALREADY_PROCESSED, Classification(
+            errors.SOURCE_REPLACED,
+            "the result described an older upload of this key: rewritten for the image "
+            "in the final bucket",
+            permanent=False,
+        )
+
+    async def _get_document(self, bucket: str, key: str) -> dict[str, Any] | None:
+        """A result or error document, parsed; None if there is none."""
+        try:
+            response = await self.s3.get_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if errors.is_not_found(exc):
+                return None
+            raise
+        async with response["Body"] as body:
+            raw = await body.read()
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            return {}  # not ours to judge: present is what counts
+        return document if isinstance(document, dict) else {}
 
     # -- observability -------------------------------------------------------
 

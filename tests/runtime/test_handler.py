@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -440,7 +441,6 @@ def test_a_late_result_for_a_replaced_source_never_describes_the_newer_image(
     while A is still detecting. A's copy then finds the source gone: the document A
     wrote (red labels) is beside the blue image, so the blue image is detected again
     and its document rewritten."""
-    import asyncio
 
     from runtime.pipeline import ImagePipeline
 
@@ -496,6 +496,129 @@ def test_a_stale_notification_leaves_no_error_document_for_the_image_now_there(e
 
     assert env.keys(FINAL) == {"s.png", "s.png.json"}
     assert env.keys(SOURCE) == set()
+
+
+def test_a_late_result_is_repaired_when_the_copy_meets_a_412_and_the_source_then_vanishes(
+    env, context, monkeypatch
+):
+    """A writes its red document over B's blue one, A's copy meets a 412 (blue still
+    there), then B deletes the source: A's HEAD finds nothing, and the result found is
+    checked against the image beside it and rewritten."""
+    from runtime.pipeline import ImagePipeline
+
+    env.put("o.png", image_bytes(color="red"))
+    red = env.described("o.png")
+    red_etag = red["o.png"][0]
+    o_detect, o_copy, o_delete, o_process = (
+        ImagePipeline._detect,
+        ImagePipeline._copy,
+        ImagePipeline._delete_source,
+        ImagePipeline.process,
+    )
+    gates: dict[str, asyncio.Event] = {}
+
+    def gate(name):
+        return gates.setdefault(name, asyncio.Event())
+
+    async def detect(self, ref):
+        labels = await o_detect(self, ref)
+        if ref.etag == red_etag:  # A has red labels; blue lands, B runs up to its delete
+            env.put("o.png", image_bytes(color="blue"))
+            gate("replaced").set()
+            await gate("b_copied").wait()  # A's red document now overwrites B's blue one
+        return labels
+
+    async def copy(self, ref, head, target_key):
+        try:
+            return await o_copy(self, ref, head, target_key)  # A: 412, blue still in the source
+        except Exception:
+            if head.etag == red_etag:
+                gate("a_412").set()
+                await gate("b_deleted").wait()
+            raise
+
+    async def delete_source(self, ref, head):
+        if head.etag != red_etag:  # B
+            gate("b_copied").set()
+            await gate("a_412").wait()
+            try:
+                return await o_delete(self, ref, head)
+            finally:
+                gate("b_deleted").set()
+        return await o_delete(self, ref, head)
+
+    async def process(self, ref, message_id=None):
+        if message_id == "B":
+            await gate("replaced").wait()
+        return await o_process(self, ref, message_id)
+
+    for name, fn in [
+        ("_detect", detect),
+        ("_copy", copy),
+        ("_delete_source", delete_source),
+        ("process", process),
+    ]:
+        monkeypatch.setattr(ImagePipeline, name, fn)
+    event = sqs_event(
+        sqs_record(s3_event_body("o.png", objects=red), "A"),
+        sqs_record(s3_event_body("o.png"), "B"),
+    )
+    assert env.handler(min_confidence=10.0)(event, context) == {"batchItemFailures": []}
+    assert env.keys(SOURCE) == set()
+    image = env.s3.get_object(Bucket=FINAL, Key="o.png")
+    assert image["Body"].read() == image_bytes(color="blue")
+    doc = env.document("o.png.json")
+    assert doc["source"]["etag"] == image["ETag"].strip('"'), "document describes the red image"
+
+
+def test_a_late_result_is_repaired_by_the_redelivery_when_the_first_repair_fails(
+    env, context, monkeypatch
+):
+    """The repair's detection fails (transient): the message is retried, and its
+    redelivery, finding the source gone, checks the result again and repairs it."""
+    from botocore.exceptions import ClientError
+
+    from runtime.pipeline import ImagePipeline
+
+    env.put("o.png", image_bytes(color="red"))
+    red = env.described("o.png")
+    o_detect, o_process = ImagePipeline._detect, ImagePipeline.process
+    gates: dict[str, asyncio.Event] = {}
+
+    def gate(name):
+        return gates.setdefault(name, asyncio.Event())
+
+    async def detect(self, ref):
+        if ref.bucket == FINAL:  # the repair's detection meets a transient error (or the deadline)
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "Detect")
+        labels = await o_detect(self, ref)
+        if ref.etag == red["o.png"][0]:
+            env.put("o.png", image_bytes(color="blue"))
+            gate("replaced").set()
+            await gate("b_done").wait()
+        return labels
+
+    async def process(self, ref, message_id=None):
+        if message_id != "B":
+            return await o_process(self, ref, message_id)
+        await gate("replaced").wait()
+        try:
+            return await o_process(self, ref, message_id)
+        finally:
+            gate("b_done").set()
+
+    monkeypatch.setattr(ImagePipeline, "_detect", detect)
+    monkeypatch.setattr(ImagePipeline, "process", process)
+    a = sqs_record(s3_event_body("o.png", objects=red), "A")
+    handler = env.handler(min_confidence=10.0)
+    assert handler(sqs_event(a, sqs_record(s3_event_body("o.png"), "B")), context) == {
+        "batchItemFailures": [{"itemIdentifier": "A"}]
+    }
+    monkeypatch.setattr(ImagePipeline, "_detect", o_detect)
+    assert handler(sqs_event(a), context) == {"batchItemFailures": []}  # redelivery of A
+    image = env.s3.get_object(Bucket=FINAL, Key="o.png")
+    doc = env.document("o.png.json")
+    assert doc["source"]["etag"] == image["ETag"].strip('"'), "document describes the red image"
 
 
 def test_a_key_xml_can_not_carry_does_not_hold_back_its_burst(env, context, put_and_event):
