@@ -93,6 +93,8 @@ _S3_COPY = ("moto.s3.responses", "S3Response", "copy_object")
 # A body that is not XML (a key with a control character, which XML 1.0 can not
 # carry) is S3's 400 MalformedXML, where moto fails with a 500.
 _S3_DELETE_KEYS = ("moto.s3.responses", "S3Response", "_bucket_response_delete_keys")
+_S3_BACKEND_DELETE_OBJECTS = ("moto.s3.models", "S3Backend", "delete_objects")
+_DELETE_REFUSED = threading.local()  # keys the request being served refused (ETag)
 
 # Performance: moto's server resolves the backend of every request through
 # `moto.backends.list_of_moto_modules()`, which lists moto's package directory
@@ -426,17 +428,34 @@ def _install_delete_objects_if_match() -> None:
                 body["Errors"] = [*body.get("Errors", []), *refused]
                 return serialized(ActionResult(body))
 
+            # moto parses the untouched body itself (keys exactly as sent); the
+            # backend skips the refused keys (this thread's request only), and
+            # the response gains their errors.
             self.serialized = with_refused  # this request's own response object
-            if not kept:
-                self.data["Action"] = "DeleteObjects"
-                return self.serialized(ActionResult({"Deleted": [], "Errors": []}))
-            parsed["Delete"]["Object"] = kept
-            self.body = xmltodict.unparse(parsed)
-            return original(self, bucket_name, authenticated)
+            _DELETE_REFUSED.keys = {item["Key"] for item in refused}
+            try:
+                return original(self, bucket_name, authenticated)
+            finally:
+                _DELETE_REFUSED.keys = None
 
         return delete_keys
 
+    def build_backend(original: Any) -> Callable[..., Any]:
+        def delete_objects(self: Any, bucket_name: str, objects: Any, *args: Any) -> Any:
+            skip = getattr(_DELETE_REFUSED, "keys", None)
+            if skip:
+                objects = [item for item in objects if item["Key"] not in skip]
+            return original(self, bucket_name, objects, *args)
+
+        return delete_objects
+
     _replace(getattr(importlib.import_module(module_name), class_name), method_name, build)
+    backend_module, backend_class, backend_method = _S3_BACKEND_DELETE_OBJECTS
+    _replace(
+        getattr(importlib.import_module(backend_module), backend_class),
+        backend_method,
+        build_backend,
+    )
 
 
 def _install_sqs_queue_locks() -> None:

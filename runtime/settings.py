@@ -148,6 +148,7 @@ def log_level_from_env(env: Mapping[str, str]) -> str:
     ``Unknown level``.
     """
     raw = (env.get(LOG_LEVEL) or DEFAULTS[LOG_LEVEL]).strip().upper()
+    raw = {"WARN": "WARNING", "FATAL": "CRITICAL"}.get(raw, raw)  # logging's aliases
     if raw not in LOG_LEVELS:
         raise SettingsError(f"{LOG_LEVEL} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
     return raw

@@ -47,6 +47,7 @@ def test_json_is_refused_as_an_image_suffix_naming_the_variable():
 def test_log_level_is_read_case_insensitively(level):
     assert s.log_level_from_env({s.LOG_LEVEL: level}) == level.strip().upper()
     assert s.log_level_from_env({}) == "INFO"
+    assert s.log_level_from_env({s.LOG_LEVEL: "warn"}) == "WARNING"  # logging's alias
 
 
 def test_a_bad_log_level_fails_the_cold_start_naming_the_variable(monkeypatch):
