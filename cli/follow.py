@@ -216,6 +216,8 @@ class Follower:
         dlq = queue_depths(self.aws, self.dlq_url, "DLQ")["total"]
         if self.dlq_at_start is None:
             self.dlq_at_start = dlq
+        if execution.get("status") != "RUNNING":
+            self._next_count = 0.0  # the closing line counts afresh, however slow the listing
         counts = self._count()
         minutes = self.running_s / 60
         error = None

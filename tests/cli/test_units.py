@@ -283,3 +283,54 @@ def test_demo_receives_every_argument(monkeypatch):
 
     assert main(["demo", "--count", "3", "--out", "x y", "-h"]) == 3
     assert seen == [["--count", "3", "--out", "x y", "-h"]]
+
+
+def test_the_closing_snapshot_counts_documents_afresh(monkeypatch):
+    """The document count is refreshed at most every 5x its listing time; the line
+    printed when the run ends must not reuse a count from before the work was done."""
+    import io
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from cli import follow
+
+    started = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    listing: list[dict] = []
+    executions = iter(["RUNNING", "SUCCEEDED"])
+
+    class FakeSfn:
+        def describe_execution(self, executionArn):  # noqa: N803
+            return {"status": next(executions), "startDate": started}
+
+    class FakeS3:
+        def get_paginator(self, name):
+            return SimpleNamespace(paginate=lambda **_: [{"Contents": list(listing)}])
+
+    aws = SimpleNamespace(client=lambda name: FakeSfn(), s3=FakeS3())
+    stack = SimpleNamespace(
+        require=lambda *names: tuple(f"<{n}>" for n in names),
+        failed_prefix="failed/",
+        runs_prefix="runs/",
+        min_inference_units=1,
+        price_per_iu_hour=4.0,
+    )
+    monkeypatch.setattr(follow, "describe_model", lambda *a: {"Status": "RUNNING"})
+    monkeypatch.setattr(
+        follow, "queue_depths", lambda *a: {"visible": 0, "inFlight": 0, "delayed": 0, "total": 0}
+    )
+    now = [0.0]
+
+    def clock() -> float:  # every call is 10 s later: a listing that looks very slow
+        now[0] += 10.0
+        return now[0]
+
+    follower = follow.Follower(
+        aws, stack, follow.Ui(io.StringIO(), interactive=False), "arn:x:run-1", clock=clock
+    )
+    assert follower.poll().done == 0
+    later = started + timedelta(minutes=1)
+    listing.extend({"Key": f"img{i}.png.json", "LastModified": later} for i in range(4))
+
+    final = follower.poll()
+    assert final.status == "SUCCEEDED"
+    assert final.done == 4
