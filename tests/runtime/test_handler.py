@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -434,25 +435,29 @@ def test_a_source_uploaded_again_before_its_delete_is_kept_and_processed(env, co
     assert env.document("cam/latest.png.json")["source"]["etag"] == second["cam/latest.png"][0]
 
 
-def test_a_late_result_for_a_replaced_source_never_describes_the_newer_image(
-    env, context, monkeypatch
-):
-    """A detects the red upload; the blue one lands and B processes it completely
-    while A is still detecting. A's copy then finds the source gone: the document A
-    wrote (red labels) is beside the blue image, so the blue image is detected again
-    and its document rewritten."""
+def _gates() -> Callable[[str], asyncio.Event]:
+    """Named events to force the interleaving of two images of one invocation."""
+    gates: dict[str, asyncio.Event] = {}
+    return lambda name: gates.setdefault(name, asyncio.Event())
+
+
+def _blue_lands_while_red_is_detected(env, monkeypatch, *, repair_fails: bool = False):
+    """Message A detects the red upload of o.png; meanwhile the blue upload lands and
+    message B processes it completely; then A goes on (its red document lands last,
+    its copy finds the source gone). Returns the SQS records of A and B.
+    ``repair_fails``: detections in the final bucket (the repair's) fail, transiently."""
+    from botocore.exceptions import ClientError
 
     from runtime.pipeline import ImagePipeline
 
     env.put("o.png", image_bytes(color="red"))
     red = env.described("o.png")
     original_detect, original_process = ImagePipeline._detect, ImagePipeline.process
-    gates: dict[str, asyncio.Event] = {}
-
-    def gate(name: str) -> asyncio.Event:
-        return gates.setdefault(name, asyncio.Event())
+    gate = _gates()
 
     async def detect(self, ref):
+        if repair_fails and ref.bucket == FINAL:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "Detect")
         labels = await original_detect(self, ref)
         if ref.etag == red["o.png"][0]:  # A has its red labels; now the blue upload lands
             env.put("o.png", image_bytes(color="blue"))
@@ -471,19 +476,49 @@ def test_a_late_result_for_a_replaced_source_never_describes_the_newer_image(
 
     monkeypatch.setattr(ImagePipeline, "_detect", detect)
     monkeypatch.setattr(ImagePipeline, "process", process)
-    event = sqs_event(
+    return (
         sqs_record(s3_event_body("o.png", objects=red), "A"),
         sqs_record(s3_event_body("o.png"), "B"),
     )
-    assert env.handler(min_confidence=10.0)(event, context) == {"batchItemFailures": []}
 
+
+def _assert_the_result_describes_the_image_beside_it(env) -> None:
     image = env.s3.get_object(Bucket=FINAL, Key="o.png")
     assert image["Body"].read() == image_bytes(color="blue")
     doc = env.document("o.png.json")
-    assert doc["source"]["etag"] == image["ETag"].strip('"')
+    assert doc["source"]["etag"] == image["ETag"].strip('"'), "it describes the red upload"
     names = {label["Name"] for label in doc["labels"]}
     assert not any("red" in name for name in names), names
+
+
+def test_a_late_result_for_a_replaced_source_never_describes_the_newer_image(
+    env, context, monkeypatch
+):
+    """A's copy finds the source gone: the document A wrote (red labels) is beside
+    the blue image, so the blue image is detected again and its document rewritten."""
+    a, b = _blue_lands_while_red_is_detected(env, monkeypatch)
+
+    response = env.handler(min_confidence=10.0)(sqs_event(a, b), context)
+
+    assert response == {"batchItemFailures": []}
     assert env.keys(SOURCE) == set()
+    _assert_the_result_describes_the_image_beside_it(env)
+
+
+def test_a_late_result_is_repaired_by_the_redelivery_when_the_first_repair_fails(
+    env, context, monkeypatch
+):
+    """The repair's detection fails (transient): the message is retried, and its
+    redelivery, finding the source gone, checks the result again and repairs it."""
+    a, b = _blue_lands_while_red_is_detected(env, monkeypatch, repair_fails=True)
+    handler = env.handler(min_confidence=10.0)
+
+    first = handler(sqs_event(a, b), context)
+    assert first == {"batchItemFailures": [{"itemIdentifier": "A"}]}
+    monkeypatch.undo()  # the model answers again
+    assert handler(sqs_event(a), context) == {"batchItemFailures": []}  # A redelivered
+
+    _assert_the_result_describes_the_image_beside_it(env)
 
 
 def test_a_stale_notification_leaves_no_error_document_for_the_image_now_there(env, context):
@@ -515,10 +550,7 @@ def test_a_late_result_is_repaired_when_the_copy_meets_a_412_and_the_source_then
         ImagePipeline._delete_source,
         ImagePipeline.process,
     )
-    gates: dict[str, asyncio.Event] = {}
-
-    def gate(name):
-        return gates.setdefault(name, asyncio.Event())
+    gate = _gates()
 
     async def detect(self, ref):
         labels = await o_detect(self, ref)
@@ -565,60 +597,7 @@ def test_a_late_result_is_repaired_when_the_copy_meets_a_412_and_the_source_then
     )
     assert env.handler(min_confidence=10.0)(event, context) == {"batchItemFailures": []}
     assert env.keys(SOURCE) == set()
-    image = env.s3.get_object(Bucket=FINAL, Key="o.png")
-    assert image["Body"].read() == image_bytes(color="blue")
-    doc = env.document("o.png.json")
-    assert doc["source"]["etag"] == image["ETag"].strip('"'), "document describes the red image"
-
-
-def test_a_late_result_is_repaired_by_the_redelivery_when_the_first_repair_fails(
-    env, context, monkeypatch
-):
-    """The repair's detection fails (transient): the message is retried, and its
-    redelivery, finding the source gone, checks the result again and repairs it."""
-    from botocore.exceptions import ClientError
-
-    from runtime.pipeline import ImagePipeline
-
-    env.put("o.png", image_bytes(color="red"))
-    red = env.described("o.png")
-    o_detect, o_process = ImagePipeline._detect, ImagePipeline.process
-    gates: dict[str, asyncio.Event] = {}
-
-    def gate(name):
-        return gates.setdefault(name, asyncio.Event())
-
-    async def detect(self, ref):
-        if ref.bucket == FINAL:  # the repair's detection meets a transient error (or the deadline)
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "Detect")
-        labels = await o_detect(self, ref)
-        if ref.etag == red["o.png"][0]:
-            env.put("o.png", image_bytes(color="blue"))
-            gate("replaced").set()
-            await gate("b_done").wait()
-        return labels
-
-    async def process(self, ref, message_id=None):
-        if message_id != "B":
-            return await o_process(self, ref, message_id)
-        await gate("replaced").wait()
-        try:
-            return await o_process(self, ref, message_id)
-        finally:
-            gate("b_done").set()
-
-    monkeypatch.setattr(ImagePipeline, "_detect", detect)
-    monkeypatch.setattr(ImagePipeline, "process", process)
-    a = sqs_record(s3_event_body("o.png", objects=red), "A")
-    handler = env.handler(min_confidence=10.0)
-    assert handler(sqs_event(a, sqs_record(s3_event_body("o.png"), "B")), context) == {
-        "batchItemFailures": [{"itemIdentifier": "A"}]
-    }
-    monkeypatch.setattr(ImagePipeline, "_detect", o_detect)
-    assert handler(sqs_event(a), context) == {"batchItemFailures": []}  # redelivery of A
-    image = env.s3.get_object(Bucket=FINAL, Key="o.png")
-    doc = env.document("o.png.json")
-    assert doc["source"]["etag"] == image["ETag"].strip('"'), "document describes the red image"
+    _assert_the_result_describes_the_image_beside_it(env)
 
 
 def test_a_key_xml_can_not_carry_does_not_hold_back_its_burst(env, context, put_and_event):
