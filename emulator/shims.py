@@ -394,11 +394,10 @@ def _install_delete_objects_if_match() -> None:
             objects = (parsed.get("Delete") or {}).get("Object") or []
             if not isinstance(objects, list):
                 objects = [objects]
-            kept, refused = [], []
+            refused = []
             for item in objects:
                 etag = item.get("ETag") if isinstance(item, dict) else None
                 if not etag:
-                    kept.append(item)
                     continue
                 current = self.backend.get_object(bucket_name, item["Key"])
                 if current is None:
@@ -417,8 +416,6 @@ def _install_delete_objects_if_match() -> None:
                             "Message": "At least one of the pre-conditions you specified did not hold",
                         }
                     )
-                else:
-                    kept.append(item)
             if not refused:
                 return original(self, bucket_name, authenticated)
             serialized = self.serialized

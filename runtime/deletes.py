@@ -201,15 +201,13 @@ class SourceDeleter:
     async def _delete_one(
         self, bucket: str, key: str, etag: str | None, *, quote: bool = True
     ) -> bool:
-        bare = etag.strip('"') if etag else None
-        extra = {"IfMatch": _quoted(bare) if quote else bare} if bare else {}
+        extra = {"IfMatch": _quoted(etag) if quote else etag.strip('"')} if etag else {}
         try:
             await self.s3.delete_object(Bucket=bucket, Key=key, **extra)
         except ClientError as exc:
-            code = error_codes.error_code(exc) or ""
-            if code in _GONE or error_codes.http_status(exc) == 404:
+            if error_codes.is_not_found(exc):
                 return True
-            if code in _REPLACED or error_codes.http_status(exc) == 412:
+            if error_codes.error_code(exc) in _REPLACED or error_codes.http_status(exc) == 412:
                 return await self._confirm_replaced(bucket, key, etag) if quote else False
             raise
         return True
