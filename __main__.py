@@ -16,7 +16,7 @@ from pathlib import Path
 import pulumi
 
 from infra import config as stack_config
-from infra import outputs
+from infra import contract, outputs
 from infra.alarms import Alarms, AlarmsArgs
 from infra.bundle import BundleError, build_bundle
 from infra.console import console_urls, upload_command
@@ -28,7 +28,7 @@ from infra.workflow import Workflow, WorkflowArgs
 from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
 from runtime.settings import FAILED_PREFIX, Settings
 
-RUNS_PREFIX = "runs/"
+RUNS_PREFIX = contract.DEFAULT_RUNS_PREFIX
 ROOT = Path(__file__).resolve().parent
 
 

@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.definition import BACKLOG_ATTRIBUTES, backlog_counts
+from infra.contract import BACKLOG_ATTRIBUTES, backlog_counts
 
 from .errors import UserError, error_code, explain
 from .stack import Stack

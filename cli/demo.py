@@ -38,6 +38,7 @@ from rich.live import Live
 from rich.table import Table
 
 from infra import outputs as out
+from infra.contract import DEFAULT_RUNS_PREFIX
 
 MARKER = ".rekbatch-demo"  # marks a folder the demo may overwrite
 DEMO_VERSION_ARN = (
@@ -386,7 +387,7 @@ def _write_report(aws: Any, outputs: dict[str, Any], folder: Path) -> Path:
         final_bucket=outputs[out.FINAL_BUCKET],
         selection=Selection(),
         out_dir=folder,
-        runs_prefix=outputs.get(out.RUNS_PREFIX, "runs/"),
+        runs_prefix=outputs.get(out.RUNS_PREFIX, DEFAULT_RUNS_PREFIX),
         failed_prefix=outputs.get(out.FAILED_PREFIX, "failed/"),
     )
     return folder / "report.html"

@@ -19,6 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from infra.contract import summary_key
+
 from .aws import Aws
 from .errors import UserError, error_code, explain
 
@@ -94,7 +96,7 @@ def latest_execution(aws: Aws, state_machine_arn: str) -> dict[str, Any] | None:
 
 def read_summary(aws: Aws, bucket: str, runs_prefix: str, name: str) -> dict[str, Any] | None:
     try:
-        body = aws.s3.get_object(Bucket=bucket, Key=f"{runs_prefix}{name}.json")["Body"].read()
+        body = aws.s3.get_object(Bucket=bucket, Key=summary_key(runs_prefix, name))["Body"].read()
     except ClientError as exc:
         if error_code(exc) in {"NoSuchKey", "404"}:
             return None

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from infra import outputs as out
+from infra.contract import DEFAULT_RUNS_PREFIX
 from runtime.arns import VERSION_ARN
 
 from .errors import UserError
 
 DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR = 4.0  # USD, Custom Labels list price in us-east-1
-DEFAULT_RUNS_PREFIX = "runs/"
 DEFAULT_FAILED_PREFIX = "failed/"
 
 # Outputs that can be given one by one (flag + environment variable).

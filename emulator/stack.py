@@ -33,6 +33,7 @@ from infra.config import (
     handler_concurrency,
     visibility_timeout,
 )
+from infra.contract import DEFAULT_RUNS_PREFIX, notification_suffixes
 from runtime.settings import Settings
 
 HANDLER = "runtime.handler.lambda_handler"  # as infra/inference.py deploys it
@@ -42,16 +43,6 @@ PLACEHOLDER_MODULE = (
     "def lambda_handler(event, context):\n"
     "    raise RuntimeError('run through emulator.poller')\n"
 )
-
-
-def notification_suffixes(suffixes: Sequence[str]) -> list[str]:
-    """Both letter cases of each suffix (S3 suffix filters are case-sensitive)."""
-    result: list[str] = []
-    for suffix in suffixes:
-        for variant in (suffix.lower(), suffix.upper()):
-            if variant not in result:
-                result.append(variant)
-    return result
 
 
 def _placeholder_zip() -> bytes:
@@ -79,7 +70,7 @@ def provision_data_path(
     lambda_timeout_seconds: int = 60,
     visibility_timeout_seconds: int | None = None,
     memory_mb: int = 1024,
-    runs_prefix: str = "runs/",
+    runs_prefix: str = DEFAULT_RUNS_PREFIX,
     min_inference_units: int = 1,
     price_per_inference_unit_hour: float = DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR,
     register_model: bool = True,

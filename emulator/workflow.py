@@ -25,12 +25,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import outputs as out
-from infra.definition import (
+from infra.contract import (
     BACKLOG_ATTRIBUTES,
+    DEFAULT_RUNS_PREFIX,
+    backlog_counts,
+    summary_key,
+)
+from infra.definition import (
     OWNERSHIP_EXCLUSIVE,
     RESOURCE_FIELDS,
     WorkflowParams,
-    backlog_counts,
     build_definition,
 )
 
@@ -224,12 +228,8 @@ def wait_for_run(
         time.sleep(interval)
 
 
-def summary_key(runs_prefix: str, execution_name: str) -> str:
-    return f"{runs_prefix}{execution_name}.json"
-
-
 def read_run_summary(
-    s3: Any, bucket: str, execution_name: str, runs_prefix: str = "runs/"
+    s3: Any, bucket: str, execution_name: str, runs_prefix: str = DEFAULT_RUNS_PREFIX
 ) -> dict[str, Any] | None:
     """The run summary the workflow wrote, or None if there is none."""
     try:
@@ -253,7 +253,10 @@ def finish_run(
         cause=described.get("cause"),
         output=json.loads(raw_output) if raw_output else None,
         summary=read_run_summary(
-            s3, outputs[out.FINAL_BUCKET], described["name"], outputs.get(out.RUNS_PREFIX, "runs/")
+            s3,
+            outputs[out.FINAL_BUCKET],
+            described["name"],
+            outputs.get(out.RUNS_PREFIX, DEFAULT_RUNS_PREFIX),
         ),
     )
 
@@ -294,7 +297,7 @@ def result_keys(s3: Any, outputs: Mapping[str, Any]) -> dict[str, list[str]]:
     """Final bucket keys by kind: results (image JSONs), failed, runs, images."""
     bucket = outputs[out.FINAL_BUCKET]
     failed = outputs.get(out.FAILED_PREFIX, "failed/")
-    runs = outputs.get(out.RUNS_PREFIX, "runs/")
+    runs = outputs.get(out.RUNS_PREFIX, DEFAULT_RUNS_PREFIX)
     kinds: dict[str, list[str]] = {"results": [], "failed": [], "runs": [], "images": []}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", ()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from infra.ingest import notification_suffixes
+from infra.contract import notification_suffixes
 
 
 def console_urls(

@@ -31,28 +31,22 @@ and counts all come from :class:`WorkflowParams`; deadlines are counters
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from infra.contract import (
+    BACKLOG_ATTRIBUTES,
+    OUTCOME_DRAINED,
+    OUTCOME_FAILED,
+    OUTCOME_MAX_RUN,
+    OUTCOME_NOTHING_TO_DO,
+    OUTCOME_SKIPPED,
+    SUMMARY_SCHEMA_VERSION,
+)
 
 OWNERSHIP_EXCLUSIVE = "exclusive"  # always stop the model at the end of a run
 OWNERSHIP_SHARED = "shared"  # stop it only if this run started it
 
-# Run outcomes, as written to the run summary's "outcome" field.
-OUTCOME_SKIPPED = "skipped"  # an older execution is running; nothing touched
-OUTCOME_NOTHING_TO_DO = "nothing-to-do"  # empty backlog; the model was not started
-OUTCOME_DRAINED = "drained"  # the backlog was processed, queue empty twice in a row
-OUTCOME_MAX_RUN = "max-run-reached"  # the run deadline ended it; the rest stays queued
-OUTCOME_FAILED = "failed"  # see the summary's "error" (Error, Cause)
-OUTCOMES = (
-    OUTCOME_SKIPPED,
-    OUTCOME_NOTHING_TO_DO,
-    OUTCOME_DRAINED,
-    OUTCOME_MAX_RUN,
-    OUTCOME_FAILED,
-)
-
-SUMMARY_SCHEMA_VERSION = 1
 
 # Error names raised by the workflow itself (the Fail states' Error field).
 ERROR_MODEL_UNUSABLE = "ModelUnusable"
@@ -88,12 +82,6 @@ MODEL_TRANSITIONAL = ("STARTING", "STOPPING")
 _SDK = "arn:aws:states:::aws-sdk:"
 
 SQS_MAX_RECEIVE = 10  # ReceiveMessage's MaxNumberOfMessages limit
-# The backlog, as the drain check counts it: visible + in flight + delayed.
-BACKLOG_ATTRIBUTES = (
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-)
 S3_TEST_EVENT = "s3:TestEvent"
 # Only bodies that look like a JSON object with this Event are parsed (States.StringToJson
 # of a body that is not JSON is a States.Runtime error on AWS, which no Catch catches).
@@ -1489,15 +1477,3 @@ class _Builder:
             },
         )
         self.add("Done", {"Type": "Succeed", "OutputPath": "$.summary"})
-
-
-def backlog_counts(attributes: Mapping[str, Any]) -> dict[str, int]:
-    """visible / inFlight / delayed / total from GetQueueAttributes' Attributes, as the
-    state machine's PollQueue computes them (absent counts are 0)."""
-    visible, in_flight, delayed = (int(attributes.get(n, 0)) for n in BACKLOG_ATTRIBUTES)
-    return {
-        "visible": visible,
-        "inFlight": in_flight,
-        "delayed": delayed,
-        "total": visible + in_flight + delayed,
-    }

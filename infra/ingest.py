@@ -11,16 +11,7 @@ import pulumi_aws as aws
 
 from infra import policies
 from infra.config import DLQ_RETENTION_SECONDS, QUEUE_RETENTION_SECONDS
-
-
-def notification_suffixes(suffixes: Sequence[str]) -> list[str]:
-    """S3 suffix filters are case-sensitive: queue both letter cases of each suffix."""
-    out: list[str] = []
-    for suffix in suffixes:
-        for variant in (suffix.lower(), suffix.upper()):
-            if variant not in out:
-                out.append(variant)
-    return out
+from infra.contract import notification_suffixes
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 import pytest
 from emu_helpers import VERSION_ARN
 
-from emulator.stack import notification_suffixes, provision_data_path
+from emulator.stack import provision_data_path
 from infra import outputs as out
 from runtime.settings import Settings
 
@@ -25,13 +25,6 @@ def test_outputs_use_the_stack_output_names(stack):
             assert stack[name], name
     assert stack[out.VERSION_NAME] == "shapes.2024-05-01"
     assert stack[out.PROJECT_ARN].endswith(":project/shapes/1714550400000")
-
-
-def test_suffixes_match_the_pulumi_program():
-    from infra.ingest import notification_suffixes as program_suffixes
-
-    suffixes = (".jpg", ".jpeg", ".png")
-    assert notification_suffixes(suffixes) == program_suffixes(suffixes)
 
 
 def test_notifications_cover_both_letter_cases(aws, stack):

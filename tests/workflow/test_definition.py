@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
+from infra.contract import BACKLOG_ATTRIBUTES, backlog_counts
 from infra.definition import (
-    BACKLOG_ATTRIBUTES,
     OWNERSHIP_EXCLUSIVE,
     OWNERSHIP_SHARED,
     WorkflowParams,
-    backlog_counts,
     build_definition,
 )
 
