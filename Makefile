@@ -8,7 +8,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench lint clean
+.PHONY: setup test demo bench lint clean snapshots
 
 $(STAMP): requirements/*.txt package.json package-lock.json pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -26,6 +26,10 @@ demo: $(STAMP)
 # Runs every benchmark even when one misses a goal; fails at the end if any did.
 bench: $(STAMP)
 	@rc=0; for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || rc=1; done; exit $$rc
+
+# Regenerates the golden state machine snapshots after an intended workflow change.
+snapshots: $(STAMP)
+	$(PY) -m tests.workflow.golden
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
