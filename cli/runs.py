@@ -2,7 +2,7 @@
 
 A run summary is the document the state machine writes to
 ``<finalBucket>/<runsPrefix><execution name>.json`` (schemaVersion 1, see
-``infra/definition.py`` and docs/workflow.md): outcome, error, backlog at
+``infra/statemachine/`` and docs/workflow.md): outcome, error, backlog at
 start, queue at end, whether this run started/stopped the model, and the
 timestamps of each phase. Model minutes are counted from the moment the
 model was seen RUNNING to the stop request (or the summary time when the

@@ -2,7 +2,7 @@
 
 ``provision_stack`` creates what ``pulumi up`` creates: the data path (from
 :mod:`emulator.stack`) plus the Step Functions role and state machine, built
-by the same :func:`infra.definition.build_definition` the Pulumi program uses.
+by the same :func:`infra.statemachine.build_definition` the Pulumi program uses.
 
 The run helpers (:func:`start_run`, :func:`wait_for_run`,
 :func:`read_run_summary`, :func:`snapshot`) take plain boto3 clients, so the
@@ -31,7 +31,7 @@ from infra.contract import (
     backlog_counts,
     summary_key,
 )
-from infra.definition import (
+from infra.statemachine import (
     OWNERSHIP_EXCLUSIVE,
     RESOURCE_FIELDS,
     WorkflowParams,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infra.definition import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
+from infra.statemachine import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
 from runtime.arns import PROJECT_ARN, VERSION_ARN
 
 LAMBDA_PYTHON_VERSION = "3.12"

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import policies
-from infra.definition import WorkflowParams, build_definition
+from infra.statemachine import WorkflowParams, build_definition
 
 
 @dataclass

@@ -10,8 +10,8 @@ import pytest
 
 from infra import outputs, policies
 from infra.config import DISABLE_GRACE_MARGIN_SECONDS, visibility_timeout
-from infra.definition import OWNERSHIP_SHARED, WorkflowParams, build_definition
 from infra.sizing import derive_concurrency
+from infra.statemachine import OWNERSHIP_SHARED, WorkflowParams, build_definition
 from runtime import settings as runtime_settings
 from tests.infra.conftest import (
     ACCOUNT,

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra.definition import OWNERSHIP_SHARED, WorkflowParams, build_definition
+from infra.statemachine import OWNERSHIP_SHARED, WorkflowParams, build_definition
 
 SNAPSHOT_DIR = Path(__file__).resolve().parent / "snapshots"
 
@@ -69,6 +69,8 @@ def write_all() -> list[Path]:
 if __name__ == "__main__":
     changed = write_all()
     for path in changed:
-        print(f"updated {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+        print(
+            f"updated {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
+        )
     print(f"{len(changed)} of {len(CONFIGURATIONS)} snapshots changed")
     sys.exit(0)

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from emulator.model import RekognitionError
-from infra.definition import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
+from infra.statemachine import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
 
 from .conftest import VERSION_ARN, Pipeline
 

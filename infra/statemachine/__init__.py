@@ -1,0 +1,88 @@
+"""The orchestration state machine, built by a pure function.
+
+Plain values in, a plain dict (Amazon States Language, JSONPath, AWS SDK
+service integrations only) out; no pulumi import. The Pulumi program calls
+:func:`build_definition` inside ``Output.all(...).apply``; tests and the local
+emulator call it with emulator ARNs and run the result.
+
+A run, phase by phase (one module each, listed in order in :data:`PHASES`)::
+
+    guard    Init; only the oldest RUNNING execution proceeds, others: skipped
+    backlog  visible + in flight + delayed == 0 -> nothing-to-do (exclusive
+             ownership: a model found RUNNING is stopped anyway); the model as
+             found; peek: a small backlog of S3 test events only is nothing-to-do
+    model    RUNNING: use it; STOPPED: start it; STARTING/STOPPING: wait, bounded
+             by the start deadline; anything else: fail
+    drain    enable the mapping; poll until empty on two consecutive polls, the
+             run deadline, or the model lost
+    cleanup  disable the mapping, stop the model per ownership
+    summary  runs/<execution name>.json; succeed or fail with the cause
+
+Every Task after the guard catches ``States.ALL`` into the same cleanup, so no
+error path leaves the model running or the mapping enabled. Waits, deadlines
+and counts all come from :class:`WorkflowParams`; deadlines are counters
+(``States.MathAdd``) because JSONPath has no clock arithmetic. State names
+live in :mod:`infra.statemachine.names`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from infra.statemachine import backlog, cleanup, drain, guard, model, summary
+from infra.statemachine import names as n
+from infra.statemachine.asl import States, merge
+from infra.statemachine.params import (
+    OWNERSHIP_EXCLUSIVE,
+    OWNERSHIP_SHARED,
+    RESOURCE_FIELDS,
+    WorkflowParams,
+    validate,
+)
+
+__all__ = [
+    "OWNERSHIP_EXCLUSIVE",
+    "OWNERSHIP_SHARED",
+    "PHASES",
+    "RESOURCE_FIELDS",
+    "WorkflowParams",
+    "build_definition",
+    "execution_timeout",
+    "validate",
+]
+
+PHASES: tuple[Callable[[WorkflowParams], States], ...] = (
+    guard.states,
+    backlog.states,
+    model.states,
+    drain.states,
+    cleanup.states,
+    summary.states,
+)
+
+
+def execution_timeout(p: WorkflowParams) -> int:
+    """A backstop far beyond every bounded loop: the counters end runs first."""
+    bounded = (
+        2 * p.model_wait_polls * p.model_poll_seconds  # start wait + cleanup wait
+        + p.max_drain_polls * p.poll_interval_seconds
+        + p.disable_grace_seconds
+        + p.guard_settle_seconds
+        + 3600
+    )
+    return bounded * 2
+
+
+def build_definition(params: WorkflowParams) -> dict[str, Any]:
+    """The state machine definition (ASL dict; ``json.dumps`` it for AWS)."""
+    validate(params)
+    return {
+        "Comment": (
+            "Batch inference for Rekognition Custom Labels: start the model only when "
+            "the queue has work, drain it at full throughput, always clean up."
+        ),
+        "StartAt": n.INIT,
+        "TimeoutSeconds": execution_timeout(params),
+        "States": merge(*(phase(params) for phase in PHASES)),
+    }

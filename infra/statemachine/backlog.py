@@ -1,0 +1,81 @@
+"""Phase 2: count the backlog, see the model as found, and decide whether
+there is work: nothing to do ends the run without touching the model (with
+exclusive ownership a model found RUNNING is stopped anyway: the safety net)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.contract import OUTCOME_NOTHING_TO_DO
+from infra.statemachine import asl, peek
+from infra.statemachine import names as n
+from infra.statemachine.errors import MODEL_READY
+from infra.statemachine.params import OWNERSHIP_EXCLUSIVE, WorkflowParams
+from infra.statemachine.tasks import describe_model, queue_counts
+
+
+def states(p: WorkflowParams) -> asl.States:
+    peeking = bool(p.test_event_peek_max)
+    exclusive = p.ownership == OWNERSHIP_EXCLUSIVE
+    empty_next = n.IDLE_MODEL_RUNNING if exclusive else n.NOTHING_TO_DO
+
+    choices: list[dict[str, Any]] = [asl.when("$.backlog.total", "NumericEquals", 0, empty_next)]
+    after_peek: asl.States = {}
+    if peeking:
+        choices.append(asl.when("$.peek.dropped", "NumericGreaterThan", 0, n.AFTER_PEEK))
+        after_peek[n.AFTER_PEEK] = asl.choice(
+            [
+                {
+                    "Or": [
+                        {"Variable": "$.peek.recount.total", "NumericEquals": 0},
+                        {
+                            "Variable": "$.backlog.total",
+                            "NumericLessThanEqualsPath": "$.peek.dropped",
+                        },
+                    ],
+                    "Next": empty_next,
+                }
+            ],
+            n.ROUTE,
+            comment=(
+                "Only test events? The recount says so, or (SQS counts lag behind "
+                "deletes by up to a minute) every message counted was dropped."
+            ),
+        )
+    safety_net: asl.States = {}
+    if exclusive:
+        # Safety net: with exclusive ownership, a RUNNING model with nothing to do
+        # is always stopped, whoever left it running.
+        safety_net = {
+            n.IDLE_MODEL_RUNNING: asl.choice(
+                [asl.when("$.model.found", "StringEquals", MODEL_READY, n.STOP_IDLE_MODEL)],
+                n.NOTHING_TO_DO,
+            ),
+            n.STOP_IDLE_MODEL: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.CLEANUP),
+        }
+    return asl.merge(
+        {
+            n.GET_BACKLOG: queue_counts(
+                p,
+                n.DESCRIBE_MODEL_FOUND,
+                "$.backlog",
+                "Backlog = visible + in flight + delayed messages.",
+            ),
+            n.DESCRIBE_MODEL_FOUND: describe_model(
+                p,
+                n.RECORD_MODEL_FOUND,
+                asl.catch(n.FAILED),
+                "The model status as this run found it.",
+            ),
+            n.RECORD_MODEL_FOUND: asl.pass_state(
+                n.PEEK_WORTH_IT if peeking else n.HAS_BACKLOG,
+                parameters={"found.$": "$.model.current.status", "current.$": "$.model.current"},
+                result_path="$.model",
+            ),
+        },
+        peek.states(p),
+        after_peek,
+        {n.HAS_BACKLOG: asl.choice(choices, n.ROUTE)},
+        safety_net,
+        {n.NOTHING_TO_DO: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.BUILD_SUMMARY)},
+    )

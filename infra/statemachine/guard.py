@@ -1,0 +1,131 @@
+"""Phase 1: the run's initial document, then no double runs.
+
+Init writes every field the summary and the Choices read, so no later path
+can miss. The guard lets only the oldest RUNNING execution of this state
+machine go on; the others end ``skipped`` without touching anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.contract import OUTCOME_SKIPPED
+from infra.statemachine import asl
+from infra.statemachine import names as n
+from infra.statemachine.errors import SFN_TRANSIENT
+from infra.statemachine.params import WorkflowParams
+from infra.statemachine.peek import peek_record
+from infra.statemachine.tasks import retry
+
+NULL_COUNTS: dict[str, Any] = {
+    "visible": None,
+    "inFlight": None,
+    "delayed": None,
+    "total": None,
+    "at": None,
+}
+
+
+def initial_document(p: WorkflowParams) -> dict[str, Any]:
+    """The Init state's Parameters: the run's configuration and empty records."""
+    return {
+        "self": {
+            "executionArn.$": "$$.Execution.Id",
+            "startedAt.$": "$$.State.EnteredTime",
+        },
+        "config": {
+            "projectVersionArn": p.project_version_arn,
+            "ownership": p.ownership,
+            "minInferenceUnits": p.min_inference_units,
+            "maxInferenceUnits": p.max_inference_units,
+            "pollIntervalSeconds": p.poll_interval_seconds,
+            "drainConfirmSeconds": p.confirm_seconds,
+            "modelStartTimeoutSeconds": p.model_start_timeout_seconds,
+            "maxRunSeconds": p.max_run_seconds,
+            "runsPrefix": p.runs_prefix,
+        },
+        "outcome": "running",
+        "error": None,
+        "backlog": dict(NULL_COUNTS),
+        "queue": dict(NULL_COUNTS),
+        "model": {"found": None, "current": {"status": None}},
+        "modelReady": {"at": None},
+        "drainEnd": {"at": None},
+        "started": {"byThisRun": False, "at": None},
+        "stopped": {"byThisRun": False, "at": None},
+        "mapping": {
+            "enabled": {"state": None, "at": None},
+            "disabled": {"state": None, "at": None},
+        },
+        "modelWait": {"polls": 0},
+        "drain": {"polls": 0, "zeroStreak": 0, "sinceCheck": 0},
+        "cleanupWait": {"polls": 0},
+        "cleanupErrors": {},
+        "peek": peek_record(0, 0, dict(NULL_COUNTS)),
+        "peekWork": {},  # the peek's scratch space, emptied after it
+    }
+
+
+def states(p: WorkflowParams) -> asl.States:
+    settle: asl.States = {}
+    if p.guard_settle_seconds:
+        settle[n.SETTLE_BEFORE_GUARD] = asl.wait(
+            p.guard_settle_seconds,
+            n.GUARD,
+            comment=(
+                "ListExecutions is eventually consistent: let a run started "
+                "moments apart become visible before deciding which is older."
+            ),
+        )
+    return asl.merge(
+        {
+            n.INIT: asl.pass_state(
+                n.SETTLE_BEFORE_GUARD if p.guard_settle_seconds else n.GUARD,
+                parameters=initial_document(p),
+                comment="Every field the summary and the Choices read exists from the start.",
+            )
+        },
+        settle,
+        {
+            n.GUARD: asl.sdk_task(
+                "sfn:listExecutions",
+                {
+                    "StateMachineArn.$": "$$.StateMachine.Id",
+                    "StatusFilter": "RUNNING",
+                    "MaxResults": 100,
+                },
+                {
+                    "arns.$": "$.Executions[*].ExecutionArn",
+                    "count.$": "States.ArrayLength($.Executions)",
+                },
+                "$.guard",
+                n.GUARD_CHOICE,
+                [retry(p, *SFN_TRANSIENT)],
+                None,  # nothing touched yet, and another run may own the model: just fail
+                "No double runs: only the oldest RUNNING execution proceeds.",
+            ),
+            n.GUARD_CHOICE: asl.choice(
+                [asl.when("$.guard.count", "NumericEquals", 0, n.GET_BACKLOG)], n.FIND_OLDEST
+            ),
+            n.FIND_OLDEST: asl.pass_state(
+                n.IS_OLDEST,
+                parameters={
+                    "oldest.$": "States.ArrayGetItem($.guard.arns, States.MathAdd($.guard.count, -1))"
+                },
+                result_path="$.guardOldest",
+                comment="ListExecutions is newest first: the last item is the oldest run.",
+            ),
+            n.IS_OLDEST: asl.choice(
+                [
+                    asl.when(
+                        "$.guardOldest.oldest",
+                        "StringEqualsPath",
+                        "$.self.executionArn",
+                        n.GET_BACKLOG,
+                    )
+                ],
+                n.SKIPPED,
+            ),
+            n.SKIPPED: asl.set_outcome(OUTCOME_SKIPPED, n.BUILD_SUMMARY),
+        },
+    )

@@ -1,0 +1,89 @@
+"""Phase 6: write runs/<execution name>.json and end the execution: failed
+runs and failed cleanups end in Fail states carrying the cause."""
+
+from __future__ import annotations
+
+from infra.contract import OUTCOME_FAILED, SUMMARY_SCHEMA_VERSION
+from infra.statemachine import asl
+from infra.statemachine import names as n
+from infra.statemachine.errors import ERROR_CLEANUP, ERROR_SUMMARY, S3_TRANSIENT
+from infra.statemachine.params import WorkflowParams
+from infra.statemachine.tasks import retry
+
+
+def states(p: WorkflowParams) -> asl.States:
+    return {
+        n.BUILD_SUMMARY: asl.pass_state(
+            n.WRITE_SUMMARY,
+            parameters={
+                "schemaVersion": SUMMARY_SCHEMA_VERSION,
+                "execution.$": "$.self.executionArn",
+                "executionName.$": "$$.Execution.Name",
+                "stateMachine.$": "$$.StateMachine.Id",
+                "outcome.$": "$.outcome",
+                "error.$": "$.error",
+                "config.$": "$.config",
+                "backlogAtStart.$": "$.backlog",
+                "testEventsDropped.$": "$.peek.dropped",
+                "testEventPeek.$": "$.peek",
+                "queueAtEnd.$": "$.queue",
+                "modelStatusFound.$": "$.model.found",
+                "modelStatusLast.$": "$.model.current.status",
+                "startedByThisRun.$": "$.started.byThisRun",
+                "stoppedByThisRun.$": "$.stopped.byThisRun",
+                "polls.$": "$.drain.polls",
+                "modelWaitPolls.$": "$.modelWait.polls",
+                "cleanupErrors.$": "$.cleanupErrors",
+                "timestamps": {
+                    "executionStarted.$": "$.self.startedAt",
+                    "modelStartRequested.$": "$.started.at",
+                    "modelRunning.$": "$.modelReady.at",
+                    "mappingEnabled.$": "$.mapping.enabled.at",
+                    "drainEnded.$": "$.drainEnd.at",
+                    "mappingDisabled.$": "$.mapping.disabled.at",
+                    "modelStopRequested.$": "$.stopped.at",
+                    "summaryWritten.$": "$$.State.EnteredTime",
+                },
+            },
+            result_path="$.summary",
+            comment="The run summary document (schemaVersion 1).",
+        ),
+        n.WRITE_SUMMARY: asl.sdk_task(
+            "s3:putObject",
+            {
+                "Bucket": p.final_bucket,
+                "Key.$": "States.Format('{}{}.json', $.config.runsPrefix, $$.Execution.Name)",
+                "ContentType": "application/json",
+                "Body.$": "States.JsonToString($.summary)",
+            },
+            {"etag.$": "$.ETag"},
+            "$.summaryObject",
+            n.FINISH,
+            [retry(p, *S3_TRANSIENT)],
+            asl.catch(n.FINISH, "$.cleanupErrors.summary"),
+            "runs/<execution name>.json in the final bucket.",
+        ),
+        n.FINISH: asl.choice(
+            [
+                asl.when("$.outcome", "StringEquals", OUTCOME_FAILED, n.RUN_FAILED),
+                {
+                    "Or": [
+                        {"Variable": "$.cleanupErrors.mapping", "IsPresent": True},
+                        {"Variable": "$.cleanupErrors.model", "IsPresent": True},
+                    ],
+                    "Next": n.CLEANUP_FAILED_CAUSE,
+                },
+                asl.when("$.cleanupErrors.summary", "IsPresent", True, n.SUMMARY_FAILED),
+            ],
+            n.DONE,
+        ),
+        n.RUN_FAILED: asl.fail(error_path="$.error.Error", cause_path="$.error.Cause"),
+        n.CLEANUP_FAILED_CAUSE: asl.pass_state(
+            n.CLEANUP_FAILED,
+            parameters={"cause.$": "States.JsonToString($.cleanupErrors)"},
+            result_path="$.failure",
+        ),
+        n.CLEANUP_FAILED: asl.fail(error=ERROR_CLEANUP, cause_path="$.failure.cause"),
+        n.SUMMARY_FAILED: asl.fail(error=ERROR_SUMMARY, cause_path="$.cleanupErrors.summary.Cause"),
+        n.DONE: {"Type": "Succeed", "OutputPath": "$.summary"},
+    }
