@@ -153,7 +153,9 @@ class ModelConfig:
     tps_per_unit: float = 5.0  # accepted DetectCustomLabels per second per inference unit
     latency: Latency = 0.0  # seconds per admitted DetectCustomLabels, or a callable
     fault_rates: Mapping[str, float] = field(default_factory=dict)  # error code -> probability
-    start_fails: bool = False  # STARTING ends in FAILED instead of RUNNING
+    # STARTING ends in FAILED instead of RUNNING: True for every start, a number
+    # for that many starts (then they succeed again).
+    start_fails: bool | int = False
     seed: int | None = None  # seeds fault injection (None: nondeterministic)
 
 
@@ -210,6 +212,7 @@ class ModelEmulator:
         self._labels = LabelCache()
         self._versions: dict[str, _Version] = {}
         self._config = ModelConfig()
+        self._emptied_projects: set[tuple[str, str, str, str]] = set()
         self._rng = random.Random()
         self._meter = _Meter()
 
@@ -256,6 +259,17 @@ class ModelEmulator:
             self._versions[arn] = version
         return arn
 
+    def delete(self, arn: str) -> None:
+        """Forget a model version (as DeleteProjectVersion would): describing its
+        project then lists no such version."""
+        with self._lock:
+            version = self._versions.pop(arn, None)
+            if version is None:
+                raise KeyError(arn)
+            # The project outlives its last version (AWS deletes projects separately).
+            self._emptied_projects.add(version.project_key)
+            self._close_running(version, self._clock())
+
     def configure(self, **changes: Any) -> ModelConfig:
         """Change emulator knobs (see :class:`ModelConfig`); returns the new config."""
         known = set(ModelConfig.__dataclass_fields__)
@@ -291,6 +305,7 @@ class ModelEmulator:
         """Forget every version, the meter and the configuration."""
         with self._lock:
             self._versions.clear()
+            self._emptied_projects.clear()
             self._config = ModelConfig()
             self._rng = random.Random()
             self._meter = _Meter()
@@ -420,7 +435,7 @@ class ModelEmulator:
         with self._lock:
             self._meter.describes += 1
             versions = [v for v in self._versions.values() if v.project_key == key]
-            if not versions:
+            if not versions and key not in self._emptied_projects:
                 raise RekognitionError(
                     "ResourceNotFoundException", f"Project {project_arn} not found."
                 )
@@ -599,7 +614,10 @@ class ModelEmulator:
             return
         due, version.due = version.due, None
         if version.status == STARTING:
-            if self._config.start_fails:
+            fails = self._config.start_fails
+            if fails:
+                if not isinstance(fails, bool):
+                    self._config = replace(self._config, start_fails=fails - 1)
                 version.status = FAILED
                 version.status_message = "The model failed to start (injected)."
             else:

@@ -39,8 +39,10 @@ from infra.statemachine import (
 )
 
 # Waits scaled down for tests and the demo (the production defaults are in WorkflowParams).
-FAST_WORKFLOW: dict[str, int] = {
+FAST_WORKFLOW: dict[str, Any] = {
     "poll_interval_seconds": 1,
+    "fast_poll_seconds": 1,
+    "model_poll_ladder": (),
     "model_poll_seconds": 1,
     "model_start_timeout_seconds": 30,
     "max_run_seconds": 300,

@@ -24,7 +24,7 @@ OUTCOMES = (
     OUTCOME_FAILED,
 )
 
-SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_SCHEMA_VERSION = 2
 
 # Run summaries: s3://<final bucket>/<runs prefix><execution name>.json
 DEFAULT_RUNS_PREFIX = "runs/"

@@ -11,10 +11,14 @@ A run, phase by phase (one module each, listed in order in :data:`PHASES`)::
     backlog  visible + in flight + delayed == 0 -> nothing-to-do (exclusive
              ownership: a model found RUNNING is stopped anyway); the model as
              found; peek: a small backlog of S3 test events only is nothing-to-do
-    model    RUNNING: use it; STOPPED: start it; STARTING/STOPPING: wait, bounded
-             by the start deadline; anything else: fail
-    drain    enable the mapping; poll until empty on two consecutive polls, the
-             run deadline, or the model lost
+    plan     the inference units (from the backlog when sizing is on, or the
+             RUNNING model's), the mapping concurrency, the drain thresholds
+    model    RUNNING: use it; STOPPED/FAILED/...: start it (FAILED: bounded per
+             run); STARTING/STOPPING: wait on a describe ladder within the start
+             deadline; anything else (or no such version): fail
+    drain    enable the mapping; poll with waits that shrink with the backlog left
+             until empty twice (the second a short confirmation), the run
+             deadline, or the model lost
     cleanup  disable the mapping, stop the model per ownership
     summary  runs/<execution name>.json; succeed or fail with the cause
 
@@ -30,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from infra.statemachine import backlog, cleanup, drain, guard, model, summary
+from infra.statemachine import backlog, cleanup, drain, guard, model, plan, summary
 from infra.statemachine import names as n
 from infra.statemachine.asl import States, merge
 from infra.statemachine.params import (
@@ -55,6 +59,7 @@ __all__ = [
 PHASES: tuple[Callable[[WorkflowParams], States], ...] = (
     guard.states,
     backlog.states,
+    plan.states,
     model.states,
     drain.states,
     cleanup.states,
@@ -65,8 +70,10 @@ PHASES: tuple[Callable[[WorkflowParams], States], ...] = (
 def execution_timeout(p: WorkflowParams) -> int:
     """A backstop far beyond every bounded loop: the counters end runs first."""
     bounded = (
-        2 * p.model_wait_polls * p.model_poll_seconds  # start wait + cleanup wait
-        + p.max_drain_polls * p.poll_interval_seconds
+        p.model_start_timeout_seconds * p.max_start_attempts  # start waits
+        + p.model_wait_polls * p.model_poll_seconds  # cleanup wait
+        + p.max_run_seconds
+        + 5 * p.model_check_every_polls  # confirmations and model checks (seconds each)
         + p.disable_grace_seconds
         + p.guard_settle_seconds
         + 3600

@@ -36,7 +36,7 @@ def states(p: WorkflowParams) -> asl.States:
                     "Next": empty_next,
                 }
             ],
-            n.ROUTE,
+            n.PLAN,
             comment=(
                 "Only test events? The recount says so, or (SQS counts lag behind "
                 "deletes by up to a minute) every message counted was dropped."
@@ -48,7 +48,14 @@ def states(p: WorkflowParams) -> asl.States:
         # is always stopped, whoever left it running.
         safety_net = {
             n.IDLE_MODEL_RUNNING: asl.choice(
-                [asl.when("$.model.found", "StringEquals", MODEL_READY, n.STOP_IDLE_MODEL)],
+                [
+                    asl.when(
+                        f"$.model.current.is.{MODEL_READY}",
+                        "BooleanEquals",
+                        True,
+                        n.STOP_IDLE_MODEL,
+                    )
+                ],
                 n.NOTHING_TO_DO,
             ),
             n.STOP_IDLE_MODEL: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.CLEANUP),
@@ -63,19 +70,29 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.DESCRIBE_MODEL_FOUND: describe_model(
                 p,
-                n.RECORD_MODEL_FOUND,
+                n.MODEL_VERSION_FOUND,
                 asl.catch(n.FAILED),
                 "The model status as this run found it.",
             ),
+            n.MODEL_VERSION_FOUND: asl.choice(
+                [asl.when("$.model.current.count", "NumericEquals", 0, n.MODEL_NOT_FOUND)],
+                n.RECORD_MODEL_FOUND,
+                comment="A version that is gone fails the run (after cleanup and a summary).",
+            ),
             n.RECORD_MODEL_FOUND: asl.pass_state(
                 n.PEEK_WORTH_IT if peeking else n.HAS_BACKLOG,
-                parameters={"found.$": "$.model.current.status", "current.$": "$.model.current"},
+                parameters={
+                    # count > 0 here, so the list has an item.
+                    "found.$": "States.ArrayGetItem($.model.current.statuses, 0)",
+                    "unitsFound.$": "$.model.current.units",
+                    "current.$": "$.model.current",
+                },
                 result_path="$.model",
             ),
         },
         peek.states(p),
         after_peek,
-        {n.HAS_BACKLOG: asl.choice(choices, n.ROUTE)},
+        {n.HAS_BACKLOG: asl.choice(choices, n.PLAN)},
         safety_net,
-        {n.NOTHING_TO_DO: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.BUILD_SUMMARY)},
+        {n.NOTHING_TO_DO: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.LAST_MODEL_STATUS_KNOWN)},
     )

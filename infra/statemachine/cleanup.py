@@ -26,7 +26,7 @@ def _stop_decision(p: WorkflowParams) -> asl.State:
         )
     return asl.choice(
         [asl.when("$.started.byThisRun", "BooleanEquals", True, n.CLEANUP_DESCRIBE_MODEL)],
-        n.BUILD_SUMMARY,
+        n.LAST_MODEL_STATUS_KNOWN,
         comment="Shared ownership: stop the model only if this run started it.",
     )
 
@@ -60,13 +60,14 @@ def states(p: WorkflowParams) -> asl.States:
             [
                 {
                     # STARTING too: a start in progress is billed as soon as it is up.
-                    **asl.any_of(
-                        "$.model.current.status", "StringEquals", (MODEL_READY, "STARTING")
-                    ),
+                    "Or": [
+                        {"Variable": f"$.model.current.is.{status}", "BooleanEquals": True}
+                        for status in (MODEL_READY, "STARTING")
+                    ],
                     "Next": n.STOP_MODEL,
                 },
             ],
-            n.BUILD_SUMMARY,
+            n.LAST_MODEL_STATUS_KNOWN,
         ),
         n.COUNT_CLEANUP_WAIT: asl.pass_state(
             n.CLEANUP_DEADLINE,
@@ -83,12 +84,12 @@ def states(p: WorkflowParams) -> asl.States:
         ),
         n.CLEANUP_WAIT_MODEL: asl.wait(p.model_poll_seconds, n.CLEANUP_DESCRIBE_MODEL),
         n.CLEANUP_STUCK: asl.pass_state(
-            n.BUILD_SUMMARY,
+            n.LAST_MODEL_STATUS_KNOWN,
             parameters={
                 "Error": ERROR_CLEANUP,
                 "Cause.$": "States.Format('Model version {} could not be stopped during the "
                 "cleanup (last status {}). Stop it by hand: it is billed while running.', "
-                "$.config.projectVersionArn, $.model.current.status)",
+                "$.config.projectVersionArn, States.JsonToString($.model.current.statuses))",
             },
             result_path="$.cleanupErrors.model",
         ),
@@ -96,7 +97,7 @@ def states(p: WorkflowParams) -> asl.States:
             "rekognition:stopProjectVersion",
             {"ProjectVersionArn": p.project_version_arn},
             {"status.$": "$.Status"},
-            "$.model.current",
+            "$.stopResponse",
             n.MARK_STOPPED,
             [retry(p, *REKOGNITION_TRANSIENT)],
             [
@@ -107,9 +108,9 @@ def states(p: WorkflowParams) -> asl.States:
                     "ResultPath": "$.lastStopError",
                     "Next": n.COUNT_CLEANUP_WAIT,
                 },
-                *asl.catch(n.BUILD_SUMMARY, "$.cleanupErrors.model"),
+                *asl.catch(n.LAST_MODEL_STATUS_KNOWN, "$.cleanupErrors.model"),
             ],
             "Stop the model: billing ends.",
         ),
-        n.MARK_STOPPED: asl.timestamp(n.BUILD_SUMMARY, "$.stopped", byThisRun=True),
+        n.MARK_STOPPED: asl.timestamp(n.LAST_MODEL_STATUS_KNOWN, "$.stopped", byThisRun=True),
     }

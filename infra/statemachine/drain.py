@@ -1,10 +1,16 @@
-"""Phase 4: enable the mapping and poll the queue until it is drained (empty on
-two consecutive polls, the second sooner than a full interval), the run
-deadline passes, or the model is found no longer RUNNING."""
+"""Phase 4: enable the mapping and poll the queue until it is drained.
+
+Polls adapt to the backlog left: the drain waits w seconds (poll_interval
+halving down to fast_poll) only while what is left would take longer than
+that at the planned throughput (see plan.DRAIN_MARGIN), so long backlogs cost
+few transitions and the end of the work is noticed within seconds. An empty
+queue (visible + in flight + delayed, so never while messages are in flight)
+is confirmed by a second poll after confirm_seconds, since SQS counts are
+approximate. The run also ends at max_run_seconds of drain waits, or when the
+model is found no longer RUNNING.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from infra.contract import OUTCOME_DRAINED, OUTCOME_MAX_RUN
 from infra.statemachine import asl
@@ -14,12 +20,17 @@ from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import describe_model, queue_counts, toggle_mapping
 
 
-def _counters(zero_streak: str) -> dict[str, Any]:
-    return {
-        "polls.$": "States.MathAdd($.drain.polls, 1)",
-        "zeroStreak.$": zero_streak,
-        "sinceCheck.$": "States.MathAdd($.drain.sinceCheck, 1)",
-    }
+def _count_poll(wait: int) -> asl.State:
+    return asl.pass_state(
+        n.WAIT_FOR_QUEUE,
+        parameters={
+            "polls.$": "States.MathAdd($.drain.polls, 1)",
+            "sinceCheck.$": "States.MathAdd($.drain.sinceCheck, 1)",
+            "elapsed.$": f"States.MathAdd($.drain.elapsed, {wait})",
+            "wait": wait,
+        },
+        result_path="$.drain",
+    )
 
 
 def _run_end(name: str, outcome_state: str, outcome: str) -> asl.States:
@@ -31,59 +42,68 @@ def _run_end(name: str, outcome_state: str, outcome: str) -> asl.States:
 
 
 def states(p: WorkflowParams) -> asl.States:
+    waits = p.drain_waits()
+    by_backlog = [
+        asl.when(
+            "$.queue.total",
+            "NumericGreaterThanPath",
+            f"$.plan.drainAbove.w{wait}",
+            n.count_poll(wait),
+        )
+        for wait in waits[:-1]
+    ]
     return asl.merge(
         {
             n.ENABLE_MAPPING: toggle_mapping(
                 p,
                 True,
                 "$.mapping.enabled",
-                n.WAIT_FOR_QUEUE,
+                n.POLL_QUEUE,
                 asl.catch(n.FAILED),
-                "Let the inference Lambda consume the queue.",
+                "Let the inference Lambda consume the queue at the planned concurrency.",
             ),
-            n.WAIT_FOR_QUEUE: asl.wait(p.poll_interval_seconds, n.POLL_QUEUE),
             n.POLL_QUEUE: queue_counts(
                 p,
-                n.IS_QUEUE_EMPTY,
+                n.DRAIN_DECISION,
                 "$.queue",
                 "Drain check: all three counts, in-flight messages included.",
             ),
-            n.IS_QUEUE_EMPTY: asl.choice(
-                [asl.when("$.queue.total", "NumericEquals", 0, n.COUNT_EMPTY_POLL)],
-                n.COUNT_BUSY_POLL,
-            ),
-            n.COUNT_EMPTY_POLL: asl.pass_state(
-                n.DRAIN_DECISION,
-                parameters=_counters("States.MathAdd($.drain.zeroStreak, 1)"),
-                result_path="$.drain",
-            ),
-            n.COUNT_BUSY_POLL: asl.pass_state(
-                n.DRAIN_DECISION,
-                parameters=_counters("States.MathAdd(0, 0)"),
-                result_path="$.drain",
-            ),
             n.DRAIN_DECISION: asl.choice(
                 [
-                    asl.when("$.drain.zeroStreak", "NumericGreaterThanEquals", 2, n.DRAINED),
+                    asl.when("$.queue.total", "NumericEquals", 0, n.WAIT_TO_CONFIRM_DRAIN),
                     asl.when(
-                        "$.drain.polls",
+                        "$.drain.elapsed",
                         "NumericGreaterThanEquals",
-                        p.max_drain_polls,
+                        p.max_run_seconds,
                         n.MAX_RUN_REACHED,
                     ),
-                    # One empty poll: confirm sooner than a full interval, the
-                    # model is idle from the drain until the confirmation.
-                    asl.when("$.drain.zeroStreak", "NumericEquals", 1, n.WAIT_TO_CONFIRM_DRAIN),
                     asl.when(
                         "$.drain.sinceCheck",
                         "NumericGreaterThanEquals",
                         p.model_check_every_polls,
                         n.CHECK_MODEL,
                     ),
+                    *by_backlog,
                 ],
-                n.WAIT_FOR_QUEUE,
+                n.count_poll(waits[-1]),
+                comment="Wait long only while the backlog left would outlast the wait.",
             ),
-            n.WAIT_TO_CONFIRM_DRAIN: asl.wait(p.confirm_seconds, n.POLL_QUEUE),
+        },
+        {n.count_poll(wait): _count_poll(wait) for wait in waits},
+        {
+            n.WAIT_FOR_QUEUE: {"Type": "Wait", "SecondsPath": "$.drain.wait", "Next": n.POLL_QUEUE},
+            n.WAIT_TO_CONFIRM_DRAIN: asl.wait(
+                p.confirm_seconds,
+                n.CONFIRM_DRAIN,
+                comment="SQS counts are approximate: an empty queue is confirmed once more.",
+            ),
+            n.CONFIRM_DRAIN: queue_counts(
+                p, n.IS_STILL_EMPTY, "$.queue", "The poll that confirms the drain."
+            ),
+            n.IS_STILL_EMPTY: asl.choice(
+                [asl.when("$.queue.total", "NumericEquals", 0, n.DRAINED)],
+                n.count_poll(waits[-1]),
+            ),
             n.CHECK_MODEL: describe_model(
                 p,
                 n.IS_MODEL_STILL_RUNNING,
@@ -93,20 +113,21 @@ def states(p: WorkflowParams) -> asl.States:
             n.IS_MODEL_STILL_RUNNING: asl.choice(
                 [
                     asl.when(
-                        "$.model.current.status",
-                        "StringEquals",
-                        MODEL_READY,
+                        f"$.model.current.is.{MODEL_READY}",
+                        "BooleanEquals",
+                        True,
                         n.RESET_MODEL_CHECK,
                     )
                 ],
                 n.MODEL_LOST,
             ),
             n.RESET_MODEL_CHECK: asl.pass_state(
-                n.WAIT_FOR_QUEUE,
+                n.DRAIN_DECISION,
                 parameters={
                     "polls.$": "$.drain.polls",
-                    "zeroStreak.$": "$.drain.zeroStreak",
                     "sinceCheck": 0,
+                    "elapsed.$": "$.drain.elapsed",
+                    "wait.$": "$.drain.wait",
                 },
                 result_path="$.drain",
             ),
@@ -116,7 +137,7 @@ def states(p: WorkflowParams) -> asl.States:
                 "Model version {} became {} while draining: someone else stopped it. "
                 "The mapping is disabled; {} messages stay queued for the next run.",
                 "$.config.projectVersionArn",
-                "$.model.current.status",
+                "States.JsonToString($.model.current.statuses)",
                 "$.queue.total",
             ),
         },

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 # Error names raised by the workflow itself (the Fail states' Error field).
 ERROR_MODEL_UNUSABLE = "ModelUnusable"
+ERROR_MODEL_NOT_FOUND = "ModelVersionNotFound"
+ERROR_START_FAILED = "ModelStartFailed"
 ERROR_START_DEADLINE = "ModelStartTimeout"
 ERROR_MODEL_STOPPED = "ModelStoppedExternally"
 ERROR_CLEANUP = "CleanupFailed"
@@ -31,7 +33,15 @@ SQS_TRANSIENT = ("Sqs.RequestThrottledException", "Sqs.SqsException")
 SFN_TRANSIENT = ("Sfn.SfnException",)
 S3_TRANSIENT = ("S3.S3Exception",)
 
-# DescribeProjectVersions statuses, grouped by what a run does with them.
+# DescribeProjectVersions statuses, grouped by what a run does with them. Any other
+# status (TRAINING_FAILED, DEPRECATED, EXPIRED, COPYING_*, DELETING, statuses AWS
+# adds later) is unusable: the run fails with the status and its StatusMessage.
 MODEL_READY = "RUNNING"
-MODEL_STARTABLE = ("STOPPED", "TRAINING_COMPLETED")
+MODEL_STARTABLE = ("STOPPED", "TRAINING_COMPLETED", "COPYING_COMPLETED")
+# A start that ended FAILED is not a training failure and may be transient: it is
+# started again, at most WorkflowParams.max_start_attempts times per run.
+MODEL_START_FAILED = "FAILED"
 MODEL_TRANSITIONAL = ("STARTING", "STOPPING")
+# The statuses a describe reports as booleans ($.model.current.is.<STATUS>), so the
+# Choices never index a list that AWS may return empty.
+MODEL_STATUSES_SEEN = (MODEL_READY, *MODEL_TRANSITIONAL, *MODEL_STARTABLE, MODEL_START_FAILED)

@@ -12,7 +12,7 @@ from typing import Any
 from infra.contract import OUTCOME_SKIPPED
 from infra.statemachine import asl
 from infra.statemachine import names as n
-from infra.statemachine.errors import SFN_TRANSIENT
+from infra.statemachine.errors import MODEL_STATUSES_SEEN, SFN_TRANSIENT
 from infra.statemachine.params import WorkflowParams
 from infra.statemachine.peek import peek_record
 from infra.statemachine.tasks import retry
@@ -35,6 +35,8 @@ def initial_document(p: WorkflowParams) -> dict[str, Any]:
         },
         "config": {
             "projectVersionArn": p.project_version_arn,
+            "projectArn": p.project_arn,
+            "versionName": p.version_name,
             "ownership": p.ownership,
             "minInferenceUnits": p.min_inference_units,
             "maxInferenceUnits": p.max_inference_units,
@@ -43,22 +45,38 @@ def initial_document(p: WorkflowParams) -> dict[str, Any]:
             "modelStartTimeoutSeconds": p.model_start_timeout_seconds,
             "maxRunSeconds": p.max_run_seconds,
             "runsPrefix": p.runs_prefix,
+            "targetRunMinutes": p.target_run_minutes,
+            "tpsPerUnit": p.tps_per_unit,
+            "maxStartAttempts": p.max_start_attempts,
         },
         "outcome": "running",
         "error": None,
         "backlog": dict(NULL_COUNTS),
         "queue": dict(NULL_COUNTS),
-        "model": {"found": None, "current": {"status": None}},
+        "model": {
+            "found": None,
+            "unitsFound": [],
+            "current": {
+                "count": 0,
+                "statuses": [],
+                "messages": [],
+                "units": [],
+                "unitsKnown": 0,
+                "is": {status: False for status in MODEL_STATUSES_SEEN},
+            },
+            "last": {"status": None},
+        },
+        "plan": {"units": None, "concurrency": None, "tpsPlanned": None},
         "modelReady": {"at": None},
         "drainEnd": {"at": None},
-        "started": {"byThisRun": False, "at": None},
+        "started": {"byThisRun": False, "attempts": 0, "at": None},
         "stopped": {"byThisRun": False, "at": None},
         "mapping": {
             "enabled": {"state": None, "at": None},
             "disabled": {"state": None, "at": None},
         },
         "modelWait": {"polls": 0},
-        "drain": {"polls": 0, "zeroStreak": 0, "sinceCheck": 0},
+        "drain": {"polls": 0, "sinceCheck": 0, "elapsed": 0, "wait": p.fast_poll_seconds},
         "cleanupWait": {"polls": 0},
         "cleanupErrors": {},
         "peek": peek_record(0, 0, dict(NULL_COUNTS)),
@@ -126,6 +144,6 @@ def states(p: WorkflowParams) -> asl.States:
                 ],
                 n.SKIPPED,
             ),
-            n.SKIPPED: asl.set_outcome(OUTCOME_SKIPPED, n.BUILD_SUMMARY),
+            n.SKIPPED: asl.set_outcome(OUTCOME_SKIPPED, n.LAST_MODEL_STATUS_KNOWN),
         },
     )

@@ -1,5 +1,8 @@
-"""Phase 3: get the model RUNNING: use it if it is, start it if it can be,
-wait out STARTING/STOPPING within the start deadline, refuse the rest."""
+"""Phase 3b: get the model RUNNING: use it if it is, start it if it can be
+(with the plan's units), describe a STARTING model on a ladder of intervals
+(often at first, less often as a long start goes on) within the start
+deadline, start again after a start that ended FAILED (bounded per run),
+refuse the rest with the status and AWS's StatusMessage."""
 
 from __future__ import annotations
 
@@ -8,10 +11,13 @@ from typing import Any
 from infra.statemachine import asl
 from infra.statemachine import names as n
 from infra.statemachine.errors import (
+    ERROR_MODEL_NOT_FOUND,
     ERROR_MODEL_STOPPED,
     ERROR_MODEL_UNUSABLE,
     ERROR_START_DEADLINE,
+    ERROR_START_FAILED,
     MODEL_READY,
+    MODEL_START_FAILED,
     MODEL_STARTABLE,
     MODEL_TRANSITIONAL,
     REKOGNITION_IN_USE,
@@ -21,103 +27,178 @@ from infra.statemachine.errors import (
 from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import describe_model, retry
 
-STATUS = "$.model.current.status"
+IS = "$.model.current.is."
+# Only on paths where $.model.current.count > 0 (Route tests it first).
+STATUS = "States.ArrayGetItem($.model.current.statuses, 0)"
+MESSAGES = "States.JsonToString($.model.current.messages)"
+
+
+def is_any(statuses: tuple[str, ...]) -> dict[str, Any]:
+    return {"Or": [{"Variable": IS + status, "BooleanEquals": True} for status in statuses]}
 
 
 def start_parameters(p: WorkflowParams) -> dict[str, Any]:
     params: dict[str, Any] = {
         "ProjectVersionArn": p.project_version_arn,
-        "MinInferenceUnits": p.min_inference_units,
+        "MinInferenceUnits.$": "$.plan.units",
     }
     if p.max_inference_units is not None:
         params["MaxInferenceUnits"] = p.max_inference_units
     return params
 
 
+def _ladder(p: WorkflowParams) -> tuple[list[dict[str, Any]], str, asl.States]:
+    """The start deadline and describe-interval Choice rules, the default wait,
+    and the Wait states (one per interval)."""
+    rungs = p.start_polls()
+    rules = [
+        asl.when(
+            "$.modelWait.polls",
+            "NumericGreaterThan",
+            p.start_deadline_polls,
+            n.START_DEADLINE_PASSED,
+        )
+    ]
+    waits: asl.States = {}
+    for _polls, seconds in rungs:
+        waits.setdefault(n.wait_for_model(seconds), asl.wait(seconds, n.DESCRIBE_MODEL))
+    for polls, seconds in rungs[:-1]:
+        rules.append(
+            asl.when("$.modelWait.polls", "NumericLessThanEquals", polls, n.wait_for_model(seconds))
+        )
+    return rules, n.wait_for_model(rungs[-1][1]), waits
+
+
 def states(p: WorkflowParams) -> asl.States:
-    startable = asl.any_of(STATUS, "StringEquals", MODEL_STARTABLE)
-    return {
-        n.ROUTE: asl.choice(
-            [
-                asl.when(STATUS, "StringEquals", MODEL_READY, n.MODEL_READY),
-                {
-                    "And": [
-                        startable,
-                        {"Variable": "$.started.byThisRun", "BooleanEquals": True},
-                    ],
-                    "Next": n.MODEL_STOPPED_WHILE_STARTING,
-                },
-                {**startable, "Next": n.START_MODEL},
-                {
-                    **asl.any_of(STATUS, "StringEquals", MODEL_TRANSITIONAL),
-                    "Next": n.COUNT_MODEL_WAIT,
-                },
-            ],
-            n.MODEL_UNUSABLE,
-            comment=(
-                "Use a RUNNING model, start a stopped one, wait out transitions, refuse the rest."
-            ),
-        ),
-        n.START_MODEL: asl.sdk_task(
-            "rekognition:startProjectVersion",
-            start_parameters(p),
-            {"status.$": "$.Status"},
-            "$.model.current",
-            n.MARK_STARTED,
-            [
-                retry(p, *REKOGNITION_TRANSIENT),
-                # still STOPPING from someone else's stop, or a concurrent start
-                retry(
-                    p, REKOGNITION_IN_USE, interval=p.model_poll_seconds, attempts=3, backoff=1.5
+    startable = is_any(MODEL_STARTABLE)
+    rules, default_wait, waits = _ladder(p)
+    return asl.merge(
+        {
+            n.ROUTE: asl.choice(
+                [
+                    asl.when("$.model.current.count", "NumericEquals", 0, n.MODEL_NOT_FOUND),
+                    asl.when(IS + MODEL_READY, "BooleanEquals", True, n.MODEL_READY),
+                    {
+                        "And": [
+                            startable,
+                            {"Variable": "$.started.byThisRun", "BooleanEquals": True},
+                        ],
+                        "Next": n.MODEL_STOPPED_WHILE_STARTING,
+                    },
+                    {
+                        "And": [
+                            {"Variable": IS + MODEL_START_FAILED, "BooleanEquals": True},
+                            {
+                                "Variable": "$.started.attempts",
+                                "NumericGreaterThanEquals": p.max_start_attempts,
+                            },
+                        ],
+                        "Next": n.START_FAILED,
+                    },
+                    {**is_any((*MODEL_STARTABLE, MODEL_START_FAILED)), "Next": n.START_MODEL},
+                    {**is_any(MODEL_TRANSITIONAL), "Next": n.COUNT_MODEL_WAIT},
+                ],
+                n.MODEL_UNUSABLE,
+                comment=(
+                    "Use a RUNNING model, start a stopped one (or one whose start failed, "
+                    "bounded), wait out transitions, refuse the rest."
                 ),
-                # running-model quota of the account: worth a few patient tries
-                retry(p, REKOGNITION_LIMIT, interval=p.model_poll_seconds, attempts=3, backoff=2.0),
-            ],
-            asl.catch(n.FAILED),
-            "Start the model with the configured inference units (billing starts).",
-        ),
-        n.MARK_STARTED: asl.timestamp(n.COUNT_MODEL_WAIT, "$.started", byThisRun=True),
-        n.COUNT_MODEL_WAIT: asl.pass_state(
-            n.START_DEADLINE,
-            parameters={"polls.$": "States.MathAdd($.modelWait.polls, 1)"},
-            result_path="$.modelWait",
-        ),
-        n.START_DEADLINE: asl.choice(
-            [
-                asl.when(
-                    "$.modelWait.polls",
-                    "NumericGreaterThan",
-                    p.model_wait_polls,
-                    n.START_DEADLINE_PASSED,
-                )
-            ],
-            n.WAIT_FOR_MODEL,
-        ),
-        n.WAIT_FOR_MODEL: asl.wait(p.model_poll_seconds, n.DESCRIBE_MODEL),
-        n.DESCRIBE_MODEL: describe_model(
-            p, n.ROUTE, asl.catch(n.FAILED), "Re-describe while the model is STARTING or STOPPING."
-        ),
-        n.MODEL_READY: asl.timestamp(n.ENABLE_MAPPING, "$.modelReady"),
-        n.MODEL_UNUSABLE: asl.set_error(
-            ERROR_MODEL_UNUSABLE,
-            n.FAILED,
-            "Model version {} is {}: it can not serve requests. Fix or retrain it; the queue is kept.",
-            "$.config.projectVersionArn",
-            STATUS,
-        ),
-        n.MODEL_STOPPED_WHILE_STARTING: asl.set_error(
-            ERROR_MODEL_STOPPED,
-            n.FAILED,
-            "Model version {} went {} while this run was starting it: someone stopped it. The queue is kept.",
-            "$.config.projectVersionArn",
-            STATUS,
-        ),
-        n.START_DEADLINE_PASSED: asl.set_error(
-            ERROR_START_DEADLINE,
-            n.FAILED,
-            "Model version {} was still {} after {} seconds (modelStartTimeout). The queue is kept.",
-            "$.config.projectVersionArn",
-            STATUS,
-            "$.config.modelStartTimeoutSeconds",
-        ),
-    }
+            ),
+            n.START_MODEL: asl.sdk_task(
+                "rekognition:startProjectVersion",
+                start_parameters(p),
+                {"status.$": "$.Status"},
+                "$.startResponse",
+                n.MARK_STARTED,
+                [
+                    retry(p, *REKOGNITION_TRANSIENT),
+                    # still STOPPING from someone else's stop, or a concurrent start
+                    retry(
+                        p,
+                        REKOGNITION_IN_USE,
+                        interval=p.model_poll_seconds,
+                        attempts=3,
+                        backoff=1.5,
+                    ),
+                    # running-model quota of the account: worth a few patient tries
+                    retry(
+                        p, REKOGNITION_LIMIT, interval=p.model_poll_seconds, attempts=3, backoff=2.0
+                    ),
+                ],
+                asl.catch(n.FAILED),
+                "Start the model with the planned inference units (billing starts).",
+            ),
+            n.MARK_STARTED: asl.pass_state(
+                n.COUNT_MODEL_WAIT,
+                parameters={
+                    "byThisRun": True,
+                    "attempts.$": "States.MathAdd($.started.attempts, 1)",
+                    "at.$": "$$.State.EnteredTime",
+                },
+                result_path="$.started",
+            ),
+            n.COUNT_MODEL_WAIT: asl.pass_state(
+                n.START_DEADLINE,
+                parameters={"polls.$": "States.MathAdd($.modelWait.polls, 1)"},
+                result_path="$.modelWait",
+            ),
+            n.START_DEADLINE: asl.choice(
+                rules,
+                default_wait,
+                comment="Describe often early in a start, less often as a long start goes on.",
+            ),
+        },
+        waits,
+        {
+            n.DESCRIBE_MODEL: describe_model(
+                p,
+                n.ROUTE,
+                asl.catch(n.FAILED),
+                "Re-describe while the model is STARTING or STOPPING.",
+            ),
+            n.MODEL_READY: asl.timestamp(n.ENABLE_MAPPING, "$.modelReady"),
+            n.MODEL_NOT_FOUND: asl.set_error(
+                ERROR_MODEL_NOT_FOUND,
+                n.FAILED,
+                "model version not found: {} (no version {} in project {}). The queue is kept.",
+                "$.config.projectVersionArn",
+                "$.config.versionName",
+                "$.config.projectArn",
+            ),
+            n.MODEL_UNUSABLE: asl.set_error(
+                ERROR_MODEL_UNUSABLE,
+                n.FAILED,
+                "Model version {} is {} (StatusMessage: {}): it can not serve requests. "
+                "Fix or retrain it; the queue is kept.",
+                "$.config.projectVersionArn",
+                STATUS,
+                MESSAGES,
+            ),
+            n.START_FAILED: asl.set_error(
+                ERROR_START_FAILED,
+                n.FAILED,
+                "Model version {} ended FAILED after {} starts in this run (StatusMessage: {}). "
+                "The queue is kept; the next run starts it again.",
+                "$.config.projectVersionArn",
+                "$.started.attempts",
+                MESSAGES,
+            ),
+            n.MODEL_STOPPED_WHILE_STARTING: asl.set_error(
+                ERROR_MODEL_STOPPED,
+                n.FAILED,
+                "Model version {} went {} while this run was starting it: someone stopped it. "
+                "The queue is kept.",
+                "$.config.projectVersionArn",
+                STATUS,
+            ),
+            n.START_DEADLINE_PASSED: asl.set_error(
+                ERROR_START_DEADLINE,
+                n.FAILED,
+                "Model version {} was still {} after {} seconds (modelStartTimeout). "
+                "The queue is kept.",
+                "$.config.projectVersionArn",
+                "States.JsonToString($.model.current.statuses)",
+                "$.config.modelStartTimeoutSeconds",
+            ),
+        },
+    )

@@ -87,3 +87,31 @@ CLEANUP_FAILED_CAUSE = "CleanupFailedCause"
 CLEANUP_FAILED = "CleanupFailed"
 SUMMARY_FAILED = "SummaryFailed"
 DONE = "Done"
+
+# Added for backlog-aware sizing, the describe ladder, the adaptive drain and
+# the start-failure policy.
+MODEL_VERSION_FOUND = "ModelVersionFound"
+MODEL_NOT_FOUND = "ModelNotFound"
+PLAN = "Plan"
+READ_RUNNING_UNITS = "ReadRunningUnits"
+PLAN_FOR_RUNNING_UNITS = "PlanForRunningUnits"
+START_FAILED = "StartFailed"
+CONFIRM_DRAIN = "ConfirmDrain"
+IS_STILL_EMPTY = "IsStillEmpty"
+LAST_MODEL_STATUS_KNOWN = "LastModelStatusKnown"
+READ_LAST_MODEL_STATUS = "ReadLastModelStatus"
+
+
+def plan_units(units: int) -> str:
+    """The Pass that sets the plan for this many inference units."""
+    return f"PlanUnits{units}"
+
+
+def wait_for_model(seconds: int) -> str:
+    """The Wait between describes of a STARTING model, per rung of the ladder."""
+    return f"WaitForModel{seconds}s"
+
+
+def count_poll(seconds: int) -> str:
+    """The Pass that counts a drain poll followed by a wait of this many seconds."""
+    return f"CountPoll{seconds}s"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from infra.sizing import DEFAULT_TPS_PER_UNIT, MAX_CONCURRENCY, MIN_CONCURRENCY, derive_concurrency
+
 OWNERSHIP_EXCLUSIVE = "exclusive"  # always stop the model at the end of a run
 OWNERSHIP_SHARED = "shared"  # stop it only if this run started it
 
@@ -40,11 +42,30 @@ class WorkflowParams:
     min_inference_units: int = 1
     max_inference_units: int | None = None  # None: omit MaxInferenceUnits (no auto-scaling)
     ownership: str = OWNERSHIP_EXCLUSIVE
-    poll_interval_seconds: int = 60  # queue polls while draining
-    # Wait before the poll that confirms an empty queue (None: half the poll interval,
-    # at least 1 s). The model idles, billed, from the drain to the confirmation.
+    # The longest wait between queue polls while draining: used while the backlog
+    # left would take longer than this to process at the planned throughput.
+    poll_interval_seconds: int = 60
+    # The shortest: once the rest would be done within a few seconds.
+    fast_poll_seconds: int = 2
+    # Wait before the poll that confirms an empty queue (None: the fast poll wait,
+    # at least 5 s: SQS counts are approximate). The model idles, billed, until then.
     drain_confirm_seconds: int | None = None
-    model_poll_seconds: int = 30  # re-describe while STARTING / STOPPING
+    # Describe a STARTING model every `seconds` until `elapsed` seconds of waiting
+    # (a start on AWS takes minutes: frequent describes early cost transitions,
+    # late ones cost idle model time after RUNNING), then every model_poll_seconds.
+    model_poll_ladder: tuple[tuple[int, int], ...] = ((30, 2), (120, 5), (600, 10))
+    model_poll_seconds: int = 15  # re-describe while STARTING / STOPPING (after the ladder)
+    # Backlog-aware sizing (0: off, start with min_inference_units): plan the units so
+    # the backlog takes about this long at tps_per_unit images/s per unit.
+    target_run_minutes: int = 0
+    tps_per_unit: float = DEFAULT_TPS_PER_UNIT
+    # The most units a plan starts when max_inference_units is None.
+    max_planned_units: int = 4
+    # The mapping's MaximumConcurrency for a plan of 1, 2, ... units (empty: derived
+    # with infra.sizing.derive_concurrency's defaults).
+    concurrency_by_units: tuple[int, ...] = ()
+    # Starts of the model per run (a start ending FAILED may be transient).
+    max_start_attempts: int = 2
     model_start_timeout_seconds: int = 45 * 60
     max_run_seconds: int = 6 * 3600  # end the run (rest stays queued) after this
     model_check_every_polls: int = 5  # re-check the model is RUNNING every N polls
@@ -67,20 +88,59 @@ class WorkflowParams:
 
     @property
     def model_wait_polls(self) -> int:
-        """How many model re-describes fit in the start deadline."""
+        """How many model re-describes fit in the start deadline (cleanup's wait)."""
         return max(1, math.ceil(self.model_start_timeout_seconds / self.model_poll_seconds))
+
+    def start_polls(self) -> list[tuple[int, int]]:
+        """The describe cadence while starting: (up to this many polls, wait seconds),
+        the last rung ending at the start deadline."""
+        rungs: list[tuple[int, int]] = []
+        polls = elapsed = 0
+        for until, seconds in self.model_poll_ladder:
+            until = min(until, self.model_start_timeout_seconds)
+            if until <= elapsed:
+                continue
+            polls += math.ceil((until - elapsed) / seconds)
+            elapsed = until
+            rungs.append((polls, seconds))
+        rest = self.model_start_timeout_seconds - elapsed
+        polls += max(0, math.ceil(rest / self.model_poll_seconds))
+        rungs.append((max(polls, 1), self.model_poll_seconds))
+        return rungs
+
+    @property
+    def start_deadline_polls(self) -> int:
+        """Describes of a STARTING model that fit in the start deadline."""
+        return self.start_polls()[-1][0]
 
     @property
     def confirm_seconds(self) -> int:
         """Seconds between the first empty poll and the one that confirms the drain."""
         if self.drain_confirm_seconds is not None:
             return self.drain_confirm_seconds
-        return max(1, self.poll_interval_seconds // 2)
+        return min(self.poll_interval_seconds, max(5, self.fast_poll_seconds))
 
     @property
-    def max_drain_polls(self) -> int:
-        """How many queue polls fit in the run deadline (the drain phase)."""
-        return max(1, math.ceil(self.max_run_seconds / self.poll_interval_seconds))
+    def max_units(self) -> int:
+        """The most units a run plans (and the bound of a model found RUNNING)."""
+        if self.max_inference_units is not None:
+            return self.max_inference_units
+        return max(self.max_planned_units, self.min_inference_units)
+
+    def concurrency_for(self, units: int) -> int:
+        """The mapping's MaximumConcurrency for a plan of ``units``."""
+        if len(self.concurrency_by_units) >= units:
+            return self.concurrency_by_units[units - 1]
+        return derive_concurrency(units, self.tps_per_unit)
+
+    def drain_waits(self) -> list[int]:
+        """The drain poll waits, longest first: poll_interval halving to fast_poll."""
+        waits = [self.poll_interval_seconds]
+        while waits[-1] // 2 > self.fast_poll_seconds:
+            waits.append(waits[-1] // 2)
+        if waits[-1] != self.fast_poll_seconds:
+            waits.append(self.fast_poll_seconds)
+        return waits
 
 
 def validate(params: WorkflowParams) -> None:
@@ -117,11 +177,47 @@ def validate(params: WorkflowParams) -> None:
         "model_check_every_polls",
         "retry_interval_seconds",
         "retry_max_attempts",
+        "fast_poll_seconds",
+        "max_planned_units",
+        "max_start_attempts",
     )
     for name in positive:
         value = getattr(params, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"WorkflowParams.{name} must be an integer >= 1, got {value!r}")
+    if params.fast_poll_seconds > params.poll_interval_seconds:
+        raise ValueError(
+            "WorkflowParams.fast_poll_seconds must be <= poll_interval_seconds "
+            f"({params.poll_interval_seconds}), got {params.fast_poll_seconds!r}"
+        )
+    ladder = params.model_poll_ladder
+    if not isinstance(ladder, tuple) or any(
+        not (isinstance(rung, tuple) and len(rung) == 2)
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in rung)
+        for rung in ladder
+    ):
+        raise ValueError(
+            "WorkflowParams.model_poll_ladder must be a tuple of (until seconds, every "
+            f"seconds) pairs of integers >= 1, got {ladder!r}"
+        )
+    if [until for until, _ in ladder] != sorted({until for until, _ in ladder}):
+        raise ValueError(
+            f"WorkflowParams.model_poll_ladder must be in increasing `until` order, got {ladder!r}"
+        )
+    target = params.target_run_minutes
+    if not isinstance(target, int) or isinstance(target, bool) or target < 0:
+        raise ValueError(
+            f"WorkflowParams.target_run_minutes must be an integer >= 0 (0: off), got {target!r}"
+        )
+    tps = params.tps_per_unit
+    if isinstance(tps, bool) or not isinstance(tps, (int, float)) or not 0 < tps <= 1000:
+        raise ValueError(f"WorkflowParams.tps_per_unit must be a number in (0, 1000], got {tps!r}")
+    for index, value in enumerate(params.concurrency_by_units):
+        if not isinstance(value, int) or not MIN_CONCURRENCY <= value <= MAX_CONCURRENCY:
+            raise ValueError(
+                f"WorkflowParams.concurrency_by_units[{index}] must be an integer "
+                f"{MIN_CONCURRENCY}..{MAX_CONCURRENCY}, got {value!r}"
+            )
     confirm = params.drain_confirm_seconds
     if confirm is not None and (
         not isinstance(confirm, int)

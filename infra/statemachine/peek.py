@@ -20,12 +20,7 @@ from typing import Any
 
 from infra.statemachine import asl
 from infra.statemachine import names as n
-from infra.statemachine.errors import (
-    MODEL_READY,
-    MODEL_STARTABLE,
-    MODEL_TRANSITIONAL,
-    SQS_TRANSIENT,
-)
+from infra.statemachine.errors import MODEL_STATUSES_SEEN, SQS_TRANSIENT
 from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import queue_counts, retry
 
@@ -76,11 +71,12 @@ def states(p: WorkflowParams) -> asl.States:
                         {"Variable": "$.backlog.delayed", "NumericEquals": 0},
                         # A model this run can not use (FAILED, ...) ends the
                         # run anyway: no receive that would only age the images.
-                        asl.any_of(
-                            "$.model.found",
-                            "StringEquals",
-                            (MODEL_READY, *MODEL_STARTABLE, *MODEL_TRANSITIONAL),
-                        ),
+                        {
+                            "Or": [
+                                {"Variable": f"$.model.current.is.{status}", "BooleanEquals": True}
+                                for status in MODEL_STATUSES_SEEN
+                            ]
+                        },
                     ],
                     "Next": n.PEEK_QUEUE,
                 }

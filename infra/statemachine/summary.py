@@ -13,6 +13,15 @@ from infra.statemachine.tasks import retry
 
 def states(p: WorkflowParams) -> asl.States:
     return {
+        n.LAST_MODEL_STATUS_KNOWN: asl.choice(
+            [asl.when("$.model.current.count", "NumericGreaterThan", 0, n.READ_LAST_MODEL_STATUS)],
+            n.BUILD_SUMMARY,
+        ),
+        n.READ_LAST_MODEL_STATUS: asl.pass_state(
+            n.BUILD_SUMMARY,
+            parameters={"status.$": "States.ArrayGetItem($.model.current.statuses, 0)"},
+            result_path="$.model.last",
+        ),
         n.BUILD_SUMMARY: asl.pass_state(
             n.WRITE_SUMMARY,
             parameters={
@@ -28,10 +37,14 @@ def states(p: WorkflowParams) -> asl.States:
                 "testEventPeek.$": "$.peek",
                 "queueAtEnd.$": "$.queue",
                 "modelStatusFound.$": "$.model.found",
-                "modelStatusLast.$": "$.model.current.status",
+                "modelUnitsFound.$": "$.model.unitsFound",
+                "modelStatusLast.$": "$.model.last.status",
+                "plan.$": "$.plan",
                 "startedByThisRun.$": "$.started.byThisRun",
+                "startAttempts.$": "$.started.attempts",
                 "stoppedByThisRun.$": "$.stopped.byThisRun",
                 "polls.$": "$.drain.polls",
+                "drainWaitSeconds.$": "$.drain.elapsed",
                 "modelWaitPolls.$": "$.modelWait.polls",
                 "cleanupErrors.$": "$.cleanupErrors",
                 "timestamps": {
@@ -46,7 +59,7 @@ def states(p: WorkflowParams) -> asl.States:
                 },
             },
             result_path="$.summary",
-            comment="The run summary document (schemaVersion 1).",
+            comment=f"The run summary document (schemaVersion {SUMMARY_SCHEMA_VERSION}).",
         ),
         n.WRITE_SUMMARY: asl.sdk_task(
             "s3:putObject",

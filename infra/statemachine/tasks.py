@@ -8,7 +8,12 @@ from typing import Any
 from infra.contract import BACKLOG_ATTRIBUTES
 from infra.statemachine import asl
 from infra.statemachine import names as n
-from infra.statemachine.errors import LAMBDA_TRANSIENT, REKOGNITION_TRANSIENT, SQS_TRANSIENT
+from infra.statemachine.errors import (
+    LAMBDA_TRANSIENT,
+    MODEL_STATUSES_SEEN,
+    REKOGNITION_TRANSIENT,
+    SQS_TRANSIENT,
+)
 from infra.statemachine.params import WorkflowParams
 
 
@@ -55,12 +60,26 @@ def queue_counts(p: WorkflowParams, next_state: str, result_path: str, comment: 
 def describe_model(
     p: WorkflowParams, next_state: str, catch: list[dict[str, Any]], comment: str
 ) -> asl.State:
-    """The model version's status into ``$.model.current``."""
+    """The model version as ``$.model.current``: how many versions matched (0: not
+    found), their statuses, messages and units as lists, and a boolean per status
+    the workflow routes on. Nothing here indexes a list, so an empty answer or a
+    description without its optional fields can never fail the path evaluation
+    (a States.Runtime error no Catch catches)."""
+    descriptions = "$.ProjectVersionDescriptions"
     return asl.sdk_task(
         "rekognition:describeProjectVersions",
         {"ProjectArn": p.project_arn, "VersionNames": [p.version_name]},
-        # States.ArrayGetItem, not [0]: a missing version fails here, inside the Task's Catch.
-        {"status.$": "States.ArrayGetItem($.ProjectVersionDescriptions[*].Status, 0)"},
+        {
+            "count.$": f"States.ArrayLength({descriptions})",
+            "statuses.$": f"{descriptions}[*].Status",
+            "messages.$": f"{descriptions}[*].StatusMessage",
+            "units.$": f"{descriptions}[*].MinInferenceUnits",
+            "unitsKnown.$": f"States.ArrayLength({descriptions}[*].MinInferenceUnits)",
+            "is": {
+                f"{status}.$": f"States.ArrayContains({descriptions}[*].Status, '{status}')"
+                for status in MODEL_STATUSES_SEEN
+            },
+        },
         "$.model.current",
         next_state,
         [retry(p, *REKOGNITION_TRANSIENT)],
@@ -77,10 +96,15 @@ def toggle_mapping(
     catch: list[dict[str, Any]],
     comment: str,
 ) -> asl.State:
-    """Enable or disable the inference Lambda's SQS event source mapping."""
+    """Enable the inference Lambda's SQS event source mapping with the plan's
+    MaximumConcurrency (so Lambda offers the planned throughput, no more), or
+    disable it."""
+    parameters: dict[str, Any] = {"Uuid": p.event_source_mapping_uuid, "Enabled": enabled}
+    if enabled:
+        parameters["ScalingConfig"] = {"MaximumConcurrency.$": "$.plan.concurrency"}
     return asl.sdk_task(
         "lambda:updateEventSourceMapping",
-        {"Uuid": p.event_source_mapping_uuid, "Enabled": enabled},
+        parameters,
         {"state.$": "$.State", "at.$": "$$.State.EnteredTime"},
         result_path,
         next_state,

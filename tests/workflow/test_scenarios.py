@@ -14,6 +14,7 @@ import pytest
 
 from emulator.model import RekognitionError
 from infra.statemachine import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
+from infra.statemachine import names
 
 from .conftest import VERSION_ARN, Pipeline
 
@@ -110,20 +111,22 @@ def test_shared_ownership_leaves_an_idle_running_model_alone(pipeline: Pipeline)
     assert pipeline.model_status() == "RUNNING"
 
 
-def test_a_start_that_ends_failed_fails_the_run_and_keeps_the_queue(pipeline: Pipeline) -> None:
+def test_a_start_that_keeps_ending_failed_is_tried_twice_then_fails_keeping_the_queue(
+    pipeline: Pipeline,
+) -> None:
     pipeline.model("STOPPED", start_fails=True)
     pipeline.upload(4)
     result = pipeline.run()
 
     assert result.status == "FAILED"
-    assert result.error == "ModelUnusable"
-    assert VERSION_ARN in result.cause and "FAILED" in result.cause
+    assert result.error == "ModelStartFailed"
+    assert VERSION_ARN in result.cause and "failed to start (injected)" in result.cause
     summary = result.summary
     assert summary["outcome"] == "failed"
-    assert summary["error"]["Error"] == "ModelUnusable"
-    assert summary["startedByThisRun"] is True
+    assert summary["error"]["Error"] == "ModelStartFailed"
+    assert summary["startedByThisRun"] is True and summary["startAttempts"] == 2
     meter = pipeline.meter()
-    assert meter["starts"] == 1 and meter["detect_calls"] == 0
+    assert meter["starts"] == 2 and meter["detect_calls"] == 0
     assert pipeline.mapping_state() == "Disabled"
     assert summary["timestamps"]["mappingEnabled"] is None
     where = pipeline.assert_nothing_lost()
@@ -230,7 +233,7 @@ def test_messages_in_flight_keep_the_run_draining(pipeline: Pipeline) -> None:
     assert pipeline.queue() == {"visible": 0, "inFlight": 1, "delayed": 0, "total": 1}
     execution = pipeline.start()
     deadline = time.monotonic() + 30
-    while pipeline.entered(execution, "CountBusyPoll") < 2:
+    while pipeline.entered(execution, names.count_poll(1)) < 2:
         assert time.monotonic() < deadline, "the run never polled the held message"
         time.sleep(0.1)
     sqs.change_message_visibility(
@@ -244,7 +247,7 @@ def test_messages_in_flight_keep_the_run_draining(pipeline: Pipeline) -> None:
     assert summary["backlogAtStart"]["inFlight"] == 1
     # Had the run counted the in-flight message as drained, it would have disabled
     # the mapping before the message came back, and the image would be unprocessed.
-    assert summary["polls"] >= 4  # 2 busy polls while held, then 2 empty ones
+    assert summary["polls"] >= 2  # busy polls while held, then the two empty ones
     assert pipeline.assert_nothing_lost()["processed"] == {key}
     assert pipeline.meter()["stops"] == 1
 

@@ -109,7 +109,7 @@ def test_bodies_that_are_not_test_events_are_never_deleted_by_the_peek(fresh: Pi
     assert result.summary["modelStatusFound"] == "STOPPED"
     assert result.summary["testEventsDropped"] == 1
     assert result.summary["testEventPeek"]["peeked"] == 4
-    assert fresh.meter()["starts"] == 1
+    assert fresh.meter()["starts"] == 2  # a start ending FAILED is tried once more
     # Kept messages are visible again after the peek's (here 1 s) visibility timeout.
     deadline = time.monotonic() + 10
     while fresh.queue()["visible"] < len(kept):
@@ -119,15 +119,15 @@ def test_bodies_that_are_not_test_events_are_never_deleted_by_the_peek(fresh: Pi
 
 
 def test_no_peek_when_the_model_found_is_unusable(fresh: Pipeline) -> None:
-    """A FAILED model ends the run anyway: a peek would only age the images (each
-    receive counts toward the DLQ's maxReceiveCount) run after run."""
+    """A model that failed training ends the run anyway: a peek would only age the
+    images (each receive counts toward the DLQ's maxReceiveCount) run after run."""
     fresh.upload(2)
-    fresh.model("FAILED")
+    fresh.model("TRAINING_FAILED")
 
     result = fresh.run()
 
     assert result.status == "FAILED"
-    assert result.summary["modelStatusFound"] == "FAILED"
+    assert result.summary["modelStatusFound"] == "TRAINING_FAILED"
     assert result.summary["testEventPeek"]["peeked"] == 0
     received = fresh.aws.client("sqs").receive_message(
         QueueUrl=fresh.outputs[out.QUEUE_URL],
