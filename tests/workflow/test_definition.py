@@ -154,7 +154,10 @@ def test_parameters_are_spelled_as_step_functions_spells_them() -> None:
         by_api.setdefault(api_of(s), []).append(s["Parameters"])
     for mapping in by_api["lambda:updateEventSourceMapping"]:
         assert mapping["Uuid"] == p.event_source_mapping_uuid
-        assert set(mapping) == {"Uuid", "Enabled"}
+        if mapping["Enabled"]:  # enabled at the plan's concurrency
+            assert mapping["ScalingConfig"] == {"MaximumConcurrency.$": "$.plan.concurrency"}
+        else:
+            assert set(mapping) == {"Uuid", "Enabled"}
     assert sorted(m["Enabled"] for m in by_api["lambda:updateEventSourceMapping"]) == [False, True]
     for queue in by_api["sqs:getQueueAttributes"]:
         assert queue == {
@@ -172,7 +175,7 @@ def test_parameters_are_spelled_as_step_functions_spells_them() -> None:
         "MaxResults": 100,
     }
     (start,) = by_api["rekognition:startProjectVersion"]
-    assert start == {"ProjectVersionArn": VERSION, "MinInferenceUnits": 1}
+    assert start == {"ProjectVersionArn": VERSION, "MinInferenceUnits.$": "$.plan.units"}
     for describe in by_api["rekognition:describeProjectVersions"]:
         assert describe == {"ProjectArn": PROJECT, "VersionNames": ["parts.v2"]}
     (put,) = by_api["s3:putObject"]
@@ -184,9 +187,11 @@ def test_max_inference_units_is_sent_only_when_configured() -> None:
     sm = states(build_definition(params(min_inference_units=2, max_inference_units=5)))
     assert sm["StartModel"]["Parameters"] == {
         "ProjectVersionArn": VERSION,
-        "MinInferenceUnits": 2,
+        "MinInferenceUnits.$": "$.plan.units",
         "MaxInferenceUnits": 5,
     }
+    without = states(build_definition(params(min_inference_units=2)))
+    assert "MaxInferenceUnits" not in without["StartModel"]["Parameters"]
 
 
 _ERROR = re.compile(r"^(States\.[A-Za-z]+|(Rekognition|Lambda|Sqs|Sfn|S3)\.[A-Za-z0-9]+Exception)$")
@@ -316,7 +321,7 @@ def test_ownership_decides_the_stop() -> None:
         "BooleanEquals": True,
         "Next": "CleanupDescribeModel",
     }
-    assert shared["StopDecision"]["Default"] == "BuildSummary"
+    assert shared["StopDecision"]["Default"] == "LastModelStatusKnown"
     # the idle-model safety net exists only with exclusive ownership
     assert "StopIdleModel" in exclusive and "StopIdleModel" not in shared
 
@@ -350,19 +355,22 @@ def test_the_test_event_peek_is_small_once_and_deletes_only_test_events() -> Non
     assert {"Variable": "$.backlog.visible", "NumericLessThanEquals": 10} in worth
     assert {"Variable": "$.backlog.inFlight", "NumericEquals": 0} in worth
     assert {"Variable": "$.backlog.delayed", "NumericEquals": 0} in worth
-    # only with a model this run could use: a FAILED one ends the run anyway, and a
-    # receive would only bring the images closer to the DLQ
+    # only with a model this run could use: a TRAINING_FAILED one ends the run anyway,
+    # and a receive would only bring the images closer to the DLQ
     (usable,) = [c["Or"] for c in worth if "Or" in c]
-    assert {c["StringEquals"] for c in usable} == {
+    assert {c["Variable"].removeprefix("$.model.current.is.") for c in usable} == {
         "RUNNING",
         "STOPPED",
         "TRAINING_COMPLETED",
+        "COPYING_COMPLETED",
+        "FAILED",
         "STARTING",
         "STOPPING",
     }
-    assert {c["Variable"] for c in usable} == {"$.model.found"}
+    assert all(c["BooleanEquals"] is True for c in usable)
     assert predecessors(sm, "PeekWorthIt") == {"RecordModelFound"}
-    assert predecessors(sm, "RecordModelFound") == {"DescribeModelFound"}
+    assert predecessors(sm, "RecordModelFound") == {"ModelVersionFound"}
+    assert predecessors(sm, "ModelVersionFound") == {"DescribeModelFound"}
     peek = sm["PeekQueue"]["Parameters"]
     assert (peek["MaxNumberOfMessages"], peek["VisibilityTimeout"], peek["WaitTimeSeconds"]) == (
         10,
@@ -411,39 +419,104 @@ def test_the_peek_can_be_turned_off() -> None:
     assert sm["RecordModelFound"]["Next"] == "HasBacklog"
 
 
-def test_drained_means_two_consecutive_empty_polls_of_all_three_counts() -> None:
+def test_drained_means_two_empty_polls_of_all_three_counts() -> None:
     sm = states(build_definition(params()))
-    total = sm["PollQueue"]["ResultSelector"]["total.$"]
-    for attr in ("ApproximateNumberOfMessages)", "NotVisible)", "Delayed)"):
-        assert attr in total
-    assert sm["CountBusyPoll"]["Parameters"]["zeroStreak.$"] == "States.MathAdd(0, 0)"
-    assert (
-        sm["CountEmptyPoll"]["Parameters"]["zeroStreak.$"]
-        == "States.MathAdd($.drain.zeroStreak, 1)"
-    )
-    drained = sm["DrainDecision"]["Choices"][0]
-    assert drained == {
-        "Variable": "$.drain.zeroStreak",
-        "NumericGreaterThanEquals": 2,
-        "Next": "Drained",
-    }
+    for poll in ("PollQueue", "ConfirmDrain"):
+        total = sm[poll]["ResultSelector"]["total.$"]
+        for attr in ("ApproximateNumberOfMessages)", "NotVisible)", "Delayed)"):
+            assert attr in total
+    empty = sm["DrainDecision"]["Choices"][0]
+    assert empty == {"Variable": "$.queue.total", "NumericEquals": 0, "Next": "WaitToConfirmDrain"}
+    assert sm["WaitToConfirmDrain"]["Next"] == "ConfirmDrain"
+    assert sm["ConfirmDrain"]["Next"] == "IsStillEmpty"
+    assert sm["IsStillEmpty"]["Choices"] == [
+        {"Variable": "$.queue.total", "NumericEquals": 0, "Next": "Drained"}
+    ]
+    assert predecessors(sm, "Drained") == {"IsStillEmpty"}
 
 
-def test_one_empty_poll_is_confirmed_after_half_an_interval_not_a_whole_one() -> None:
+def test_an_empty_poll_is_confirmed_within_seconds_not_half_an_interval() -> None:
     """The model idles, billed, from the drain until the confirming poll."""
     sm = states(build_definition(params(poll_interval_seconds=60)))
-    order = [c["Next"] for c in sm["DrainDecision"]["Choices"]]
-    assert order.index("Drained") < order.index("WaitToConfirmDrain") < order.index("CheckModel")
-    confirm = next(c for c in sm["DrainDecision"]["Choices"] if c["Next"] == "WaitToConfirmDrain")
-    assert confirm == {
-        "Variable": "$.drain.zeroStreak",
-        "NumericEquals": 1,
-        "Next": "WaitToConfirmDrain",
-    }
-    assert sm["WaitToConfirmDrain"] == {"Type": "Wait", "Seconds": 30, "Next": "PollQueue"}
-    assert sm["WaitForQueue"]["Seconds"] == 60
-    one_second = states(build_definition(params(poll_interval_seconds=1)))
+    assert sm["WaitToConfirmDrain"]["Seconds"] == 5
+    assert (
+        states(build_definition(params(drain_confirm_seconds=9)))["WaitToConfirmDrain"]["Seconds"]
+        == 9
+    )
+    one_second = states(build_definition(params(poll_interval_seconds=1, fast_poll_seconds=1)))
     assert one_second["WaitToConfirmDrain"]["Seconds"] == 1, "a Wait is whole seconds, >= 1"
+
+
+def test_drain_waits_shrink_with_the_backlog_left_at_the_planned_throughput() -> None:
+    p = params(poll_interval_seconds=60, fast_poll_seconds=2, tps_per_unit=5.0)
+    sm = states(build_definition(p))
+    rules = sm["DrainDecision"]["Choices"]
+    by_backlog = [r for r in rules if r.get("Variable") == "$.queue.total" and "Path" in str(r)]
+    assert [r["Next"] for r in by_backlog] == [
+        "CountPoll60s",
+        "CountPoll30s",
+        "CountPoll15s",
+        "CountPoll7s",
+        "CountPoll3s",
+    ]
+    assert sm["DrainDecision"]["Default"] == "CountPoll2s"
+    plan = sm["PlanUnits1"]["Result"]
+    # wait w only while the rest takes >= 2 w at the planned 5 images/s
+    assert plan["drainAbove"] == {"w60": 600, "w30": 300, "w15": 150, "w7": 70, "w3": 30}
+    for wait in (60, 30, 15, 7, 3, 2):
+        count = sm[f"CountPoll{wait}s"]
+        assert count["Parameters"]["wait"] == wait
+        assert count["Parameters"]["elapsed.$"] == f"States.MathAdd($.drain.elapsed, {wait})"
+        assert count["Next"] == "WaitForQueue"
+    assert sm["WaitForQueue"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.drain.wait",
+        "Next": "PollQueue",
+    }
+
+
+def test_the_describe_cadence_while_starting_follows_the_ladder_to_the_deadline() -> None:
+    p = params(model_start_timeout_seconds=45 * 60, model_poll_seconds=15)
+    sm = states(build_definition(p))
+    rules = sm["StartDeadline"]["Choices"]
+    # 30 s at 2 s (15 polls), to 120 s at 5 s (+18), to 600 s at 10 s (+48), then 15 s
+    assert rules[0] == {
+        "Variable": "$.modelWait.polls",
+        "NumericGreaterThan": 15 + 18 + 48 + 140,
+        "Next": "StartDeadlinePassed",
+    }
+    assert [(r["NumericLessThanEquals"], r["Next"]) for r in rules[1:]] == [
+        (15, "WaitForModel2s"),
+        (33, "WaitForModel5s"),
+        (81, "WaitForModel10s"),
+    ]
+    assert sm["StartDeadline"]["Default"] == "WaitForModel15s"
+    for seconds in (2, 5, 10, 15):
+        assert sm[f"WaitForModel{seconds}s"] == {
+            "Type": "Wait",
+            "Seconds": seconds,
+            "Next": "DescribeModel",
+        }
+
+
+def test_sizing_is_a_ladder_of_backlog_thresholds() -> None:
+    p = params(target_run_minutes=30, tps_per_unit=5.0, min_inference_units=1, max_planned_units=4)
+    sm = states(build_definition(p))
+    # units = ceil(backlog / (5 x 60 x 30)) = ceil(backlog / 9000), bounded 1..4
+    ladder = [r for r in sm["Plan"]["Choices"] if r.get("Variable") == "$.backlog.total"]
+    assert [(r["NumericGreaterThan"], r["Next"]) for r in ladder] == [
+        (27000, "PlanUnits4"),
+        (18000, "PlanUnits3"),
+        (9000, "PlanUnits2"),
+    ]
+    assert sm["Plan"]["Default"] == "PlanUnits1"
+    for units in (1, 2, 3, 4):
+        plan = sm[f"PlanUnits{units}"]
+        assert plan["Result"]["units"] == units and plan["ResultPath"] == "$.plan"
+        assert plan["Next"] == "Route"
+    off = states(build_definition(params()))
+    assert not [r for r in off["Plan"]["Choices"] if r.get("Variable") == "$.backlog.total"]
+    assert off["Plan"]["Default"] == "PlanUnits1"
 
 
 # ------------------------------------------------------------------ params drive it
@@ -453,6 +526,7 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
     p = params(
         poll_interval_seconds=17,
         model_poll_seconds=23,
+        model_poll_ladder=(),
         drain_confirm_seconds=13,
         disable_grace_seconds=29,
         model_start_timeout_seconds=23 * 7,
@@ -463,20 +537,28 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
         guard_settle_seconds=31,
     )
     sm = states(build_definition(p))
-    waits = {n: s["Seconds"] for n, s in sm.items() if s["Type"] == "Wait"}
+    waits = {
+        n: s.get("Seconds", s.get("SecondsPath")) for n, s in sm.items() if s["Type"] == "Wait"
+    }
     assert waits == {
         "SettleBeforeGuard": 31,
-        "WaitForModel": 23,
-        "WaitForQueue": 17,
+        "WaitForModel23s": 23,
+        "WaitForQueue": "$.drain.wait",
         "WaitToConfirmDrain": 13,
         "GraceForInFlight": 29,
         "CleanupWaitModel": 23,
     }
-    assert all("SecondsPath" not in s and "Timestamp" not in s for s in sm.values())
+    assert {s["Parameters"]["wait"] for n, s in sm.items() if n.startswith("CountPoll")} == {
+        17,
+        8,
+        4,
+        2,
+    }
+    assert all("Timestamp" not in s for s in sm.values())
     assert sm["StartDeadline"]["Choices"][0]["NumericGreaterThan"] == 7
     assert sm["CleanupDeadline"]["Choices"][0]["NumericGreaterThan"] == 7
     decision = {c["Next"]: c for c in sm["DrainDecision"]["Choices"]}
-    assert decision["MaxRunReached"]["NumericGreaterThanEquals"] == 11
+    assert decision["MaxRunReached"]["NumericGreaterThanEquals"] == 17 * 11
     assert decision["CheckModel"]["NumericGreaterThanEquals"] == 3
     transient = sm["PollQueue"]["Retry"][0]
     assert transient["IntervalSeconds"] == 5 and transient["MaxAttempts"] == 4
@@ -491,9 +573,11 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
 def test_production_defaults() -> None:
     p = params()
     assert (p.poll_interval_seconds, p.model_start_timeout_seconds) == (60, 45 * 60)
+    assert (p.fast_poll_seconds, p.confirm_seconds, p.model_poll_seconds) == (2, 5, 15)
+    assert (p.target_run_minutes, p.tps_per_unit, p.max_start_attempts) == (0, 5.0, 2)
     sm = states(build_definition(p))
-    assert sm["WaitForQueue"]["Seconds"] == 60
-    assert sm["StartDeadline"]["Choices"][0]["NumericGreaterThan"] == 45 * 60 // 30
+    assert sm["CountPoll60s"]["Parameters"]["wait"] == 60
+    assert sm["StartDeadline"]["Default"] == "WaitForModel15s"
     assert build_definition(p)["TimeoutSeconds"] > p.max_run_seconds + p.model_start_timeout_seconds
 
 
@@ -513,8 +597,17 @@ def test_format_templates_are_well_formed() -> None:
                 template = value.split("'")[1]
                 args = value.split("'")[2]
                 assert value.count("'") == 2, key
-                assert template.count("{}") == args.count(","), value
+                assert template.count("{}") == _top_level_commas(args), value
                 assert "\\" not in template
+
+
+def _top_level_commas(text: str) -> int:
+    """Commas outside nested intrinsic calls: one per argument after the template."""
+    depth = commas = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        commas += char == "," and depth == 0
+    return commas
 
 
 @pytest.mark.parametrize(
@@ -538,6 +631,15 @@ def test_format_templates_are_well_formed() -> None:
         ({"test_event_peek_max": 11}, "test_event_peek_max"),
         ({"test_event_peek_max": -1}, "test_event_peek_max"),
         ({"peek_visibility_timeout_seconds": -1}, "peek_visibility_timeout_seconds"),
+        ({"fast_poll_seconds": 0}, "fast_poll_seconds"),
+        ({"poll_interval_seconds": 5, "fast_poll_seconds": 6}, "fast_poll_seconds"),
+        ({"target_run_minutes": -1}, "target_run_minutes"),
+        ({"tps_per_unit": 0}, "tps_per_unit"),
+        ({"max_planned_units": 0}, "max_planned_units"),
+        ({"max_start_attempts": 0}, "max_start_attempts"),
+        ({"model_poll_ladder": ((30, 0),)}, "model_poll_ladder"),
+        ({"model_poll_ladder": ((60, 2), (30, 5))}, "model_poll_ladder"),
+        ({"concurrency_by_units": (1,)}, "concurrency_by_units"),
     ],
 )
 def test_invalid_params_fail_early_naming_the_field(changes: dict[str, Any], field: str) -> None:

@@ -13,8 +13,7 @@ import time
 import pytest
 
 from emulator.model import RekognitionError
-from infra.statemachine import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
-from infra.statemachine import names
+from infra.statemachine import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED, names
 
 from .conftest import VERSION_ARN, Pipeline
 
