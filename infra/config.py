@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from infra.sizing import DEFAULT_TPS_PER_UNIT
 from infra.statemachine import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
 from runtime.arns import PROJECT_ARN, VERSION_ARN
 
@@ -89,11 +90,22 @@ KEYS: tuple[Key, ...] = (
         "Inference units the model is started with (cost: units x price x hours).", default=1),
     Key("maxInferenceUnits", "integer",
         "Upper bound for Rekognition auto-scaling; 0 = no auto-scaling.", default=0),
+    Key("tpsPerUnit", "number",
+        "Planning figure: images/s one inference unit of this model labels (sizes runs, the "
+        "Lambda concurrency and the drain polls; `rekbatch status` shows the observed value).",
+        default=5),
+    Key("targetRunMinutes", "integer",
+        "Backlog-aware sizing: start each run with enough units to drain its backlog in about "
+        "this long (units = ceil(backlog / (tpsPerUnit x 60 x targetRunMinutes)), bounded by "
+        "minInferenceUnits and maxInferenceUnits or maxPlannedUnits); 0 = off.", default=0),
+    Key("maxPlannedUnits", "integer",
+        "Upper bound of a planned run's units when maxInferenceUnits is 0.", default=4),
     Key("pollIntervalSeconds", "integer",
-        "Seconds between queue-depth polls while the backlog drains.", default=60),
+        "Longest wait between queue-depth polls while the backlog drains (waits shrink as the "
+        "backlog left shrinks, down to 2 s).", default=60),
     Key("drainConfirmSeconds", "integer",
         "Seconds from a poll that finds the queue empty to the poll that confirms it (the "
-        "model idles, billed, in between); 0 = half of pollIntervalSeconds.", default=0),
+        "model idles, billed, in between); 0 = 5 s.", default=0),
     Key("modelStartTimeoutMinutes", "integer",
         "Give up (and clean up) when the model is not RUNNING after this long.", default=45),
     Key("maxRunMinutes", "integer",
@@ -170,8 +182,11 @@ class StackConfig:
     schedule_timezone: str
     min_inference_units: int
     max_inference_units: int | None
+    tps_per_unit: float
+    target_run_minutes: int  # 0: off
+    max_planned_units: int
     poll_interval_seconds: int
-    drain_confirm_seconds: int | None  # None: half the poll interval
+    drain_confirm_seconds: int | None  # None: the workflow's default (5 s)
     model_start_timeout_minutes: int
     max_run_minutes: int
     model_ownership: str
@@ -240,6 +255,20 @@ class StackConfig:
         return (
             self.lambda_timeout_seconds + self.batch_window_seconds + DISABLE_GRACE_MARGIN_SECONDS
         )
+
+    @property
+    def planned_units_bound(self) -> int:
+        """The most units a run may plan (and the concurrency table's length)."""
+        return self.max_inference_units or max(self.max_planned_units, self.min_inference_units)
+
+    @property
+    def concurrency_by_units(self) -> tuple[int, ...]:
+        """The mapping's MaximumConcurrency for a run planned at 1, 2, ... units: the
+        configured maxConcurrency, or derived per plan from tpsPerUnit."""
+        units = range(1, self.planned_units_bound + 1)
+        if not self.max_concurrency_derived:
+            return tuple(self.max_concurrency for _ in units)
+        return tuple(derive_max_concurrency(u, self.batch_size, self.tps_per_unit) for u in units)
 
     @property
     def model_alarm_minutes(self) -> int:
@@ -364,13 +393,20 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
     timezone = string("scheduleTimezone")
     if not _valid_timezone(timezone):
         raise ConfigError("scheduleTimezone", f"is not an IANA time zone name: {timezone!r}")
-    poll = integer("pollIntervalSeconds", 1, 3600)
+    poll = integer("pollIntervalSeconds", 2, 3600)
     confirm = integer("drainConfirmSeconds", 0, 3600)
     if confirm > poll:
         raise ConfigError(
             "drainConfirmSeconds",
-            f"must be 0 (half of pollIntervalSeconds) or at most pollIntervalSeconds ({poll}), "
-            f"got {confirm}",
+            f"must be 0 (5 s) or at most pollIntervalSeconds ({poll}), got {confirm}",
+        )
+    tps_per_unit = number("tpsPerUnit", 0.01, 1000)
+    max_planned = integer("maxPlannedUnits", 1, 1000)
+    if not max_units_raw and max_planned < min_units:
+        raise ConfigError(
+            "maxPlannedUnits",
+            f"must be >= minInferenceUnits ({min_units}) when maxInferenceUnits is 0, "
+            f"got {max_planned}",
         )
     start_timeout = integer("modelStartTimeoutMinutes", 1, 240)
     max_run = integer("maxRunMinutes", 1, 24 * 60)
@@ -380,6 +416,13 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
             f"modelStartTimeoutMinutes + maxRunMinutes + {MODEL_ALARM_MARGIN_MINUTES} must be <= "
             f"{ALARM_MAX_EVALUATION_MINUTES} (the model-running alarm watches at most one day), "
             f"got {start_timeout} + {max_run}",
+        )
+    target = integer("targetRunMinutes", 0, 24 * 60)
+    if target > max_run:
+        raise ConfigError(
+            "targetRunMinutes",
+            f"must be 0 (off) or at most maxRunMinutes ({max_run}): a run planned to take "
+            f"longer would be cut at max-run, got {target}",
         )
     if poll * 2 > max_run * 60:
         raise ConfigError(
@@ -414,7 +457,7 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
     concurrency = integer("maxConcurrency", 0, 1000)
     derived = concurrency == 0
     if derived:
-        concurrency = derive_max_concurrency(max_units_raw or min_units, batch_size)
+        concurrency = derive_max_concurrency(max_units_raw or min_units, batch_size, tps_per_unit)
     elif concurrency < 2:
         raise ConfigError(
             "maxConcurrency",
@@ -443,6 +486,9 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
         schedule_timezone=timezone,
         min_inference_units=min_units,
         max_inference_units=max_units_raw or None,
+        tps_per_unit=tps_per_unit,
+        target_run_minutes=target,
+        max_planned_units=max_planned,
         poll_interval_seconds=poll,
         drain_confirm_seconds=confirm or None,
         model_start_timeout_minutes=start_timeout,
@@ -472,7 +518,9 @@ def handler_concurrency(batch_size: int) -> int:
     return max(1, min(batch_size, 1000))
 
 
-def derive_max_concurrency(inference_units: int, batch_size: int) -> int:
+def derive_max_concurrency(
+    inference_units: int, batch_size: int, tps_per_unit: float = DEFAULT_TPS_PER_UNIT
+) -> int:
     """Default MaximumConcurrency of the event source mapping for this many units.
 
     The rule (Little's law: provisioned TPS x time per image / images per
@@ -482,6 +530,7 @@ def derive_max_concurrency(inference_units: int, batch_size: int) -> int:
 
     return derive_concurrency(
         inference_units,
+        tps_per_unit,
         batch_size=batch_size,
         handler_concurrency=handler_concurrency(batch_size),
     )
@@ -578,12 +627,38 @@ def render_pulumi_yaml() -> str:
     return PULUMI_YAML_HEAD + body
 
 
-if __name__ == "__main__":  # python -m infra.config --pulumi-yaml | --markdown
+DOCS_WITH_TABLE = ("README.md", "docs/infra.md")
+
+
+def write_generated(root: str = ".") -> list[str]:
+    """Rewrite Pulumi.yaml and the config tables of the docs from ``KEYS``."""
+    from pathlib import Path
+
+    changed = []
+    targets = {"Pulumi.yaml": render_pulumi_yaml()}
+    for doc in DOCS_WITH_TABLE:
+        lines = (Path(root) / doc).read_text().splitlines(keepends=True)
+        start = next(i for i, line in enumerate(lines) if line.startswith("| key | type | default"))
+        end = start
+        while end < len(lines) and lines[end].startswith("|"):
+            end += 1
+        targets[doc] = "".join([*lines[:start], markdown_table(), *lines[end:]])
+    for name, text in targets.items():
+        path = Path(root) / name
+        if path.read_text() != text:
+            path.write_text(text)
+            changed.append(name)
+    return changed
+
+
+if __name__ == "__main__":  # python -m infra.config --pulumi-yaml | --markdown | --write
     import sys
 
     if sys.argv[1:] == ["--pulumi-yaml"]:
         sys.stdout.write(render_pulumi_yaml())
     elif sys.argv[1:] == ["--markdown"]:
         sys.stdout.write(markdown_table())
+    elif sys.argv[1:] == ["--write"]:
+        print("updated:", ", ".join(write_generated()) or "nothing")
     else:
-        sys.exit("usage: python -m infra.config --pulumi-yaml | --markdown")
+        sys.exit("usage: python -m infra.config --pulumi-yaml | --markdown | --write")

@@ -28,6 +28,10 @@ class WorkflowArgs:
     min_inference_units: int
     max_inference_units: int | None
     ownership: str
+    tps_per_unit: float
+    target_run_minutes: int
+    max_planned_units: int
+    concurrency_by_units: tuple[int, ...]
     poll_interval_seconds: int
     drain_confirm_seconds: int | None
     model_start_timeout_seconds: int
@@ -96,6 +100,10 @@ class Workflow(pulumi.ComponentResource):
                     min_inference_units=args.min_inference_units,
                     max_inference_units=args.max_inference_units,
                     ownership=args.ownership,
+                    tps_per_unit=args.tps_per_unit,
+                    target_run_minutes=args.target_run_minutes,
+                    max_planned_units=args.max_planned_units,
+                    concurrency_by_units=args.concurrency_by_units,
                     poll_interval_seconds=args.poll_interval_seconds,
                     drain_confirm_seconds=args.drain_confirm_seconds,
                     model_start_timeout_seconds=args.model_start_timeout_seconds,

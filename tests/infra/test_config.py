@@ -187,6 +187,13 @@ def test_model_alarm_window_covers_start_run_and_grace_plus_margin() -> None:
         ({"pollIntervalSeconds": 600, "maxRunMinutes": 15}, "pollIntervalSeconds", "two polls"),
         ({"drainConfirmSeconds": -1}, "drainConfirmSeconds", "between"),
         ({"pollIntervalSeconds": 20, "drainConfirmSeconds": 21}, "drainConfirmSeconds", "at most"),
+        ({"pollIntervalSeconds": 1}, "pollIntervalSeconds", "between"),
+        ({"tpsPerUnit": 0}, "tpsPerUnit", "between"),
+        ({"tpsPerUnit": "fast"}, "tpsPerUnit", "number"),
+        ({"targetRunMinutes": -1}, "targetRunMinutes", "between"),
+        ({"targetRunMinutes": 120, "maxRunMinutes": 60}, "targetRunMinutes", "maxRunMinutes"),
+        ({"maxPlannedUnits": 0}, "maxPlannedUnits", "between"),
+        ({"maxPlannedUnits": 2, "minInferenceUnits": 3}, "maxPlannedUnits", "minInferenceUnits"),
         ({"maxRunMinutes": 1400}, "maxRunMinutes", "one day"),
         ({"pricePerInferenceUnitHour": "free"}, "pricePerInferenceUnitHour", "number"),
     ],
@@ -229,3 +236,21 @@ def test_lookup_of_the_project_arn(monkeypatch) -> None:
     assert info.value.key == "projectArn"
     configured = load_with(projectArn=PROJECT_ARN)
     assert find_project_arn(configured, FakeRekognition([])) == PROJECT_ARN  # no call needed
+
+
+def test_sizing_keys_reach_the_plan_with_a_concurrency_per_planned_size() -> None:
+    cfg = load_with(tpsPerUnit=8, targetRunMinutes=30, maxPlannedUnits=3)
+    assert (cfg.tps_per_unit, cfg.target_run_minutes, cfg.planned_units_bound) == (8.0, 30, 3)
+    assert cfg.concurrency_by_units == tuple(
+        config.derive_max_concurrency(units, cfg.batch_size, 8.0) for units in (1, 2, 3)
+    )
+    assert cfg.concurrency_by_units[0] < cfg.concurrency_by_units[2]
+    # auto-scaling bounds the plan; an explicit maxConcurrency is used for every plan
+    scaled = load_with(minInferenceUnits=1, maxInferenceUnits=6, maxConcurrency=7)
+    assert scaled.planned_units_bound == 6
+    assert scaled.concurrency_by_units == (7,) * 6
+
+
+def test_sizing_is_off_by_default() -> None:
+    cfg = load_with()
+    assert (cfg.target_run_minutes, cfg.tps_per_unit, cfg.max_planned_units) == (0, 5.0, 4)
