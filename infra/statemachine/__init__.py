@@ -21,6 +21,7 @@ A run, phase by phase (one module each, listed in order in :data:`PHASES`)::
              deadline, or the model lost
     cleanup  disable the mapping, stop the model per ownership
     summary  runs/<execution name>.json; succeed or fail with the cause
+    notify   (optional) the essentials to the SNS topic and the default event bus
 
 Every Task after the guard catches ``States.ALL`` into the same cleanup, so no
 error path leaves the model running or the mapping enabled. Waits, deadlines
@@ -34,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from infra.statemachine import backlog, cleanup, drain, guard, model, plan, summary
+from infra.statemachine import backlog, cleanup, drain, guard, model, notify, plan, summary
 from infra.statemachine import names as n
 from infra.statemachine.asl import States, merge
 from infra.statemachine.params import (
@@ -64,6 +65,7 @@ PHASES: tuple[Callable[[WorkflowParams], States], ...] = (
     drain.states,
     cleanup.states,
     summary.states,
+    notify.states,
 )
 
 

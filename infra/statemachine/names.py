@@ -99,6 +99,10 @@ START_FAILED = "StartFailed"
 CONFIRM_DRAIN = "ConfirmDrain"
 IS_STILL_EMPTY = "IsStillEmpty"
 LAST_MODEL_STATUS_KNOWN = "LastModelStatusKnown"
+NOTIFY_WANTED = "NotifyWanted"
+BUILD_NOTICE = "BuildNotice"
+PUBLISH_NOTICE = "PublishNotice"
+PUT_RUN_EVENT = "PutRunEvent"
 READ_LAST_MODEL_STATUS = "ReadLastModelStatus"
 
 

@@ -10,8 +10,10 @@ the first scheduled run.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
+from infra.contract import DEFAULT_NOTIFY_OUTCOMES, OUTCOMES
 from infra.sizing import DEFAULT_TPS_PER_UNIT, MAX_CONCURRENCY, MIN_CONCURRENCY, derive_concurrency
 
 OWNERSHIP_EXCLUSIVE = "exclusive"  # always stop the model at the end of a run
@@ -66,6 +68,8 @@ class WorkflowParams:
     concurrency_by_units: tuple[int, ...] = ()
     # Starts of the model per run (a start ending FAILED may be transient).
     max_start_attempts: int = 2
+    # For the run-end notice's cost estimate (USD per inference-unit hour).
+    price_per_inference_unit_hour: float = 4.0
     model_start_timeout_seconds: int = 45 * 60
     max_run_seconds: int = 6 * 3600  # end the run (rest stays queued) after this
     model_check_every_polls: int = 5  # re-check the model is RUNNING every N polls
@@ -85,6 +89,11 @@ class WorkflowParams:
     # and an on-demand start) could each miss the other and both proceed. After
     # this wait each sees the other and only the older goes on. 0: no wait.
     guard_settle_seconds: int = 10
+    # Run-end notification (a final phase after the summary is written; a failure
+    # to notify never fails the run). None: no SNS publish / no EventBridge event.
+    notification_topic_arn: str | None = None
+    event_bus_arn: str | None = None
+    notify_outcomes: tuple[str, ...] = DEFAULT_NOTIFY_OUTCOMES
 
     @property
     def model_wait_polls(self) -> int:
@@ -218,6 +227,12 @@ def validate(params: WorkflowParams) -> None:
                 f"WorkflowParams.concurrency_by_units[{index}] must be an integer "
                 f"{MIN_CONCURRENCY}..{MAX_CONCURRENCY}, got {value!r}"
             )
+    price = params.price_per_inference_unit_hour
+    if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price <= 1000:
+        raise ValueError(
+            f"WorkflowParams.price_per_inference_unit_hour must be a number 0..1000, got {price!r}"
+        )
+    _validate_notification(params)
     confirm = params.drain_confirm_seconds
     if confirm is not None and (
         not isinstance(confirm, int)
@@ -260,6 +275,33 @@ def validate(params: WorkflowParams) -> None:
         raise ValueError(
             "WorkflowParams.max_inference_units must be None or an integer >= "
             f"min_inference_units ({params.min_inference_units}), got {params.max_inference_units!r}"
+        )
+
+
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_EVENT_BUS_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]+$")
+
+
+def _validate_notification(params: WorkflowParams) -> None:
+    """An SNS topic ARN and an event bus ARN (each optional), and a non-empty set
+    of known outcomes."""
+    for name, pattern in (
+        ("notification_topic_arn", _TOPIC_ARN),
+        ("event_bus_arn", _EVENT_BUS_ARN),
+    ):
+        value = getattr(params, name)
+        if value is not None and (not isinstance(value, str) or not pattern.match(value)):
+            raise ValueError(f"WorkflowParams.{name} must be None or an ARN, got {value!r}")
+    outcomes = params.notify_outcomes
+    if (
+        not isinstance(outcomes, tuple)
+        or not outcomes
+        or any(outcome not in OUTCOMES for outcome in outcomes)
+        or len(set(outcomes)) != len(outcomes)
+    ):
+        raise ValueError(
+            f"WorkflowParams.notify_outcomes must be a non-empty tuple of distinct outcomes "
+            f"from {OUTCOMES}, got {outcomes!r}"
         )
 
 

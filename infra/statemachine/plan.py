@@ -26,6 +26,7 @@ DRAIN_MARGIN = 2.0
 
 def plan_record(p: WorkflowParams, units: int) -> dict[str, Any]:
     tps = units * p.tps_per_unit
+    micro_usd_per_second = units * p.price_per_inference_unit_hour / 3600 * 1e6
     return {
         "units": units,
         "concurrency": p.concurrency_for(units),
@@ -34,6 +35,10 @@ def plan_record(p: WorkflowParams, units: int) -> dict[str, Any]:
         "targetRunMinutes": p.target_run_minutes,
         "drainAbove": {
             f"w{wait}": round(DRAIN_MARGIN * tps * wait, 3) for wait in p.drain_waits()[:-1]
+        },
+        # Model cost of each drain wait, whole micro-USD (States.MathAdd adds integers).
+        "costMicroUsd": {
+            f"w{wait}": round(micro_usd_per_second * wait) for wait in p.drain_waits()
         },
     }
 

@@ -4,7 +4,7 @@ runs and failed cleanups end in Fail states carrying the cause."""
 from __future__ import annotations
 
 from infra.contract import OUTCOME_FAILED, SUMMARY_SCHEMA_VERSION
-from infra.statemachine import asl
+from infra.statemachine import asl, notify
 from infra.statemachine import names as n
 from infra.statemachine.errors import ERROR_CLEANUP, ERROR_SUMMARY, S3_TRANSIENT
 from infra.statemachine.params import WorkflowParams
@@ -45,6 +45,7 @@ def states(p: WorkflowParams) -> asl.States:
                 "stoppedByThisRun.$": "$.stopped.byThisRun",
                 "polls.$": "$.drain.polls",
                 "drainWaitSeconds.$": "$.drain.elapsed",
+                "drainCostMicroUsd.$": "$.drain.costMicroUsd",
                 "modelWaitPolls.$": "$.modelWait.polls",
                 "cleanupErrors.$": "$.cleanupErrors",
                 "timestamps": {
@@ -71,9 +72,9 @@ def states(p: WorkflowParams) -> asl.States:
             },
             {"etag.$": "$.ETag"},
             "$.summaryObject",
-            n.FINISH,
+            notify.entry(p),
             [retry(p, *S3_TRANSIENT)],
-            asl.catch(n.FINISH, "$.cleanupErrors.summary"),
+            asl.catch(notify.entry(p), "$.cleanupErrors.summary"),
             "runs/<execution name>.json in the final bucket.",
         ),
         n.FINISH: asl.choice(

@@ -42,6 +42,12 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
         "max_inference_units": 4,
     },
     "peek-off": {"test_event_peek_max": 0, "guard_settle_seconds": 0},
+    "sizing-notifications": {
+        "target_run_minutes": 30,
+        "max_planned_units": 3,
+        "notification_topic_arn": "arn:aws:sns:eu-west-1:111122223333:rekbatch-runs",
+        "event_bus_arn": "arn:aws:events:eu-west-1:111122223333:event-bus/default",
+    },
 }
 
 

@@ -47,12 +47,18 @@ LEGAL_RESPONSES: dict[str, list[dict[str, Any]]] = {
     ],
     "sfn:listExecutions": [{"Executions": []}, {"Executions": [{"ExecutionArn": "a"}]}],
     "s3:putObject": [{"ETag": '"e"'}],
+    "sns:publish": [{"MessageId": "m"}],
+    "eventbridge:putEvents": [{"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]}],
 }
 
 VARIANTS = [
     params(),
     params(ownership=OWNERSHIP_SHARED, min_inference_units=2, max_inference_units=4),
     params(test_event_peek_max=0, target_run_minutes=30),
+    params(
+        notification_topic_arn="arn:aws:sns:eu-west-1:111122223333:t",
+        event_bus_arn="arn:aws:events:eu-west-1:111122223333:event-bus/default",
+    ),
 ]
 
 
