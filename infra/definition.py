@@ -31,10 +31,13 @@ and counts all come from :class:`WorkflowParams`; deadlines are counters
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from infra.contract import (
+    DEFAULT_NOTIFY_OUTCOMES,
+    OUTCOMES,
     BACKLOG_ATTRIBUTES,
     OUTCOME_DRAINED,
     OUTCOME_FAILED,
@@ -134,6 +137,11 @@ class WorkflowParams:
     # and an on-demand start) could each miss the other and both proceed. After
     # this wait each sees the other and only the older goes on. 0: no wait.
     guard_settle_seconds: int = 10
+    # Run-end notification (a final phase after the summary is written; a failure
+    # to notify never fails the run). None: no SNS publish / no EventBridge event.
+    notification_topic_arn: str | None = None
+    event_bus_arn: str | None = None
+    notify_outcomes: tuple[str, ...] = DEFAULT_NOTIFY_OUTCOMES
 
     @property
     def model_wait_polls(self) -> int:
@@ -227,6 +235,7 @@ def validate(params: WorkflowParams) -> None:
             "WorkflowParams.peek_visibility_timeout_seconds must be an integer >= 0, "
             f"got {visibility!r}"
         )
+    _validate_notification(params)
     if params.max_inference_units is not None and (
         not isinstance(params.max_inference_units, int)
         or params.max_inference_units < params.min_inference_units
@@ -234,6 +243,33 @@ def validate(params: WorkflowParams) -> None:
         raise ValueError(
             "WorkflowParams.max_inference_units must be None or an integer >= "
             f"min_inference_units ({params.min_inference_units}), got {params.max_inference_units!r}"
+        )
+
+
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_EVENT_BUS_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]+$")
+
+
+def _validate_notification(params: WorkflowParams) -> None:
+    """The run-end notification fields: an SNS topic ARN, an event bus ARN (each
+    optional) and a non-empty set of known outcomes."""
+    for name, pattern in (
+        ("notification_topic_arn", _TOPIC_ARN),
+        ("event_bus_arn", _EVENT_BUS_ARN),
+    ):
+        value = getattr(params, name)
+        if value is not None and (not isinstance(value, str) or not pattern.match(value)):
+            raise ValueError(f"WorkflowParams.{name} must be None or an ARN, got {value!r}")
+    outcomes = params.notify_outcomes
+    if (
+        not isinstance(outcomes, tuple)
+        or not outcomes
+        or len(set(outcomes)) != len(outcomes)
+        or any(o not in OUTCOMES for o in outcomes)
+    ):
+        raise ValueError(
+            "WorkflowParams.notify_outcomes must be a non-empty tuple of distinct outcomes "
+            f"({', '.join(OUTCOMES)}), got {outcomes!r}"
         )
 
 
