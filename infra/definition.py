@@ -36,14 +36,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.contract import (
-    DEFAULT_NOTIFY_OUTCOMES,
-    OUTCOMES,
     BACKLOG_ATTRIBUTES,
+    DEFAULT_NOTIFY_OUTCOMES,
     OUTCOME_DRAINED,
     OUTCOME_FAILED,
     OUTCOME_MAX_RUN,
     OUTCOME_NOTHING_TO_DO,
     OUTCOME_SKIPPED,
+    OUTCOMES,
     SUMMARY_SCHEMA_VERSION,
 )
 
