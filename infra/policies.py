@@ -346,15 +346,9 @@ def kms_key_policy(
             "Sid": "CloudWatchLogsEncryptsTheStackLogGroups",
             "Effect": "Allow",
             "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-            "Action": sorted(
-                [
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ]
-            ),  # fmt: skip
+            # As AWS documents for encrypted log groups, without kms:Describe*: the
+            # encryption-context condition never matches a DescribeKey request.
+            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
             "Resource": "*",
             "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
         },
@@ -362,7 +356,7 @@ def kms_key_policy(
             "Sid": "CloudWatchAlarmsPublishToTheEncryptedTopic",
             "Effect": "Allow",
             "Principal": {"Service": "cloudwatch.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Action": sorted(KMS_USE_ACTIONS),
             "Resource": "*",
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": account_id},
