@@ -33,6 +33,13 @@ ACCEPTED_FINDINGS = {
 }
 
 
+# A KMS key policy is a resource policy whose "Resource": "*" means the key
+# itself, which parliament (an identity-policy linter) reports as RESOURCE_STAR;
+# and AWS documents ArnEquals for kms:EncryptionContext:aws:logs:arn, a string
+# key to parliament (MISMATCHED_TYPE). Accepted for key policies only.
+KEY_POLICY_ACCEPTED_ISSUES = {"RESOURCE_STAR", "MISMATCHED_TYPE"}
+
+
 def findings(policy: dict) -> list[tuple[str, str]]:
     result = parliament.analyze_policy_string(json.dumps(policy))
     out = []
@@ -212,4 +219,7 @@ def test_parliament_reports_nothing_on_the_customer_managed_key_policies(
     rendered = _rendered(run_program({**base_config, "kmsKey": "create"}, monkeypatch))
     assert set(rendered) == DEFAULT_MODE_POLICIES | KMS_MODE_POLICIES
     for name, policy in rendered.items():
-        assert findings(policy) == [], name
+        found = findings(policy)
+        if name == "key-policy":
+            found = [f for f in found if f[0] not in KEY_POLICY_ACCEPTED_ISSUES]
+        assert found == [], name
