@@ -44,7 +44,12 @@ from infra.notifications import RunNotifications, RunNotificationsArgs
 from infra.storage import SecureBucket, SecureBucketArgs
 from infra.workflow import Workflow, WorkflowArgs
 from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
-from runtime.settings import FAILED_PREFIX, POWERTOOLS_METRICS_NAMESPACE, Settings
+from runtime.settings import (
+    FAILED_PREFIX,
+    POWERTOOLS_METRICS_NAMESPACE,
+    POWERTOOLS_SERVICE_NAME,
+    Settings,
+)
 
 TYPE = "rekognition-batch:pipeline:Pipeline"
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +116,7 @@ def function_environment(
     env = settings.to_env()
     if Settings.from_env(env) != settings:  # the runtime would start with other values
         raise RuntimeError(f"the function environment does not round-trip: {env}")
-    return {**env, "POWERTOOLS_SERVICE_NAME": service_name}
+    return {**env, POWERTOOLS_SERVICE_NAME: service_name}
 
 
 class Pipeline(pulumi.ComponentResource):

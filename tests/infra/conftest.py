@@ -227,10 +227,18 @@ def run_program(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Prog
                 parent_type=monitor.types_by_urn.get(request.parent),
                 dependencies=[monitor.types_by_urn.get(d, d) for d in request.dependencies],
                 ignore_changes=list(request.ignoreChanges),
-                aliases=list(request.aliases),
+                aliases=[_alias_spec(a) for a in request.aliases],
             )
         )
     return ProgramRun(resources=resources, outputs=exported, created_in_apply=created_in_apply)
+
+
+def _alias_spec(alias: Any) -> dict[str, Any]:
+    """An alias the program registered (an engine alias spec), as a plain dict."""
+    from google.protobuf.json_format import MessageToDict
+
+    message = MessageToDict(alias)
+    return message.get("spec", message)
 
 
 def _raw(value: Any) -> str:
