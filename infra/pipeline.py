@@ -30,10 +30,10 @@ from typing import Any
 import pulumi
 
 from infra import alarms as alarms_module
+from infra import bundle as bundle_module
 from infra import config as stack_config
 from infra import contract, inference, ingest, outputs, policies, storage, workflow
 from infra.alarms import Alarms, AlarmsArgs
-from infra import bundle as bundle_module
 from infra.console import console_urls, upload_command
 from infra.dashboard import Dashboard, DashboardArgs
 from infra.encryption import StackKey, StackKeyArgs, key_policy

@@ -328,4 +328,3 @@ def test_run_notification_email_only_when_configured(
 def test_notify_outcome_keys_default_to_the_ones_worth_acting_on() -> None:
     assert KEYS_BY_NAME["notifyOnOutcomes"].default == ["drained", "max-run-reached", "failed"]
     assert KEYS_BY_NAME["notifyEmail"].default == ""
-
