@@ -54,9 +54,9 @@ from runtime.settings import (
 TYPE = "rekognition-batch:pipeline:Pipeline"
 ROOT = Path(__file__).resolve().parents[1]
 
-# The children of a stack deployed before the pipeline component existed: they
-# were parented by the stack with these names and the `rekbatch:` type tokens.
-# (child suffix, legacy name, legacy type)
+# The components of a stack deployed before the pipeline component existed: they
+# were children of the stack, named like this, with the `rekbatch:` type tokens.
+# part -> (legacy name, legacy type)
 LEGACY_CHILDREN = {
     "source": ("source", storage.LEGACY_TYPE),
     "final": ("final", storage.LEGACY_TYPE),
