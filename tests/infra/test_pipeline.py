@@ -328,3 +328,23 @@ def test_run_notification_email_only_when_configured(
 def test_notify_outcome_keys_default_to_the_ones_worth_acting_on() -> None:
     assert KEYS_BY_NAME["notifyOnOutcomes"].default == ["drained", "max-run-reached", "failed"]
     assert KEYS_BY_NAME["notifyEmail"].default == ""
+
+
+def test_the_workflow_builder_receives_the_notification_parameters(
+    base_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import infra.workflow
+
+    seen = []
+    original = infra.workflow.render_definition
+
+    def capture(params):
+        seen.append(params)
+        return original(params)
+
+    monkeypatch.setattr(infra.workflow, "render_definition", capture)
+    run = run_program({**base_config, "notifyOnOutcomes": "failed,nothing-to-do"}, monkeypatch)
+    (params,) = seen
+    assert params.notification_topic_arn == run.by_name("notifications-topic").state["arn"]
+    assert params.event_bus_arn == f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+    assert params.notify_outcomes == ("failed", "nothing-to-do")

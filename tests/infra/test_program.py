@@ -403,6 +403,10 @@ def expected_params(program: ProgramRun, **overrides) -> WorkflowParams:
             + program.one(MAPPING).inputs["maximumBatchingWindowInSeconds"]
             + DISABLE_GRACE_MARGIN_SECONDS
         ),
+        # The run-end notification: this stack's topic, this account's default bus.
+        notification_topic_arn=program.state_of("notifications-topic", "arn"),
+        event_bus_arn=f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
+        notify_outcomes=("drained", "max-run-reached", "failed"),
     )
     values.update(overrides)
     return WorkflowParams(**values)
@@ -427,10 +431,12 @@ def test_state_machine_definition_follows_config(base_config: dict, monkeypatch)
         "maxRunMinutes": 90,
         "lambdaTimeoutSeconds": 200,
         "batchWindowSeconds": 4,
+        "notifyOnOutcomes": ["failed", "skipped"],
     }
     run = run_program(config, monkeypatch)
     expected = expected_params(
         run,
+        notify_outcomes=("failed", "skipped"),
         ownership=OWNERSHIP_SHARED,
         min_inference_units=2,
         max_inference_units=6,
