@@ -88,6 +88,8 @@ class InferenceFunction(pulumi.ComponentResource):
         )
         grants: list[pulumi.Resource] = [role_policy]
         if args.kms_key_arn is not None:
+            if not args.region:
+                raise ValueError(f"{name}: kms_key_arn needs region (kms:ViaService names it)")
             # Reading source objects (also Rekognition reading the image with the
             # function's credentials), writing results, receiving messages.
             grants.append(

@@ -165,6 +165,8 @@ class Workflow(pulumi.ComponentResource):
         )
         grants: list[pulumi.Resource] = [workflow_policy]
         if args.kms_key_arn is not None:
+            if not args.region:
+                raise ValueError(f"{name}: kms_key_arn needs region (kms:ViaService names it)")
             grants.append(
                 aws.iam.RolePolicy(
                     f"{name}-kms-policy",
