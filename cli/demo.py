@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,8 @@ class Report:
     error: str | None
     report_html: Path | None = None
     test_events_dropped: int = 0  # s3:TestEvent messages the workflow's peek deleted
+    # Run-end notifications received by the emulator's subscriber queue (printed as they came).
+    notifications: list[Any] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -363,6 +365,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
                 lambda: model_status(aws.client("rekognition"), outputs), STOP_WAIT_SECONDS
             )
             report = _report(aws, outputs, len(files), result, args.price_per_iu_hour, final_status)
+            report.notifications = _notifications(aws, outputs)
             downloaded = _download(aws.client("s3"), outputs[out.FINAL_BUCKET], args.out)
             report.report_html = _write_report(aws, outputs, args.out / REPORT_DIR)
         console.print(
@@ -391,6 +394,15 @@ def _write_report(aws: Any, outputs: dict[str, Any], folder: Path) -> Path:
         failed_prefix=outputs.get(out.FAILED_PREFIX, "failed/"),
     )
     return folder / "report.html"
+
+
+def _notifications(aws: Any, outputs: dict[str, Any]) -> list[Any]:
+    """What the run's final phase published to the stack's topic (it is delivered
+    before the execution ends; a short wait covers the subscriber's queue)."""
+    from cli.notifications import receive
+
+    queue_url = outputs.get(out.NOTIFICATION_QUEUE_URL)
+    return receive(aws.client("sqs"), queue_url, wait_seconds=1) if queue_url else []
 
 
 def _report(
@@ -455,6 +467,14 @@ def print_report(console: Console, report: Report, args: argparse.Namespace) -> 
             soft_wrap=True,
             highlight=False,
         )
+    from cli.notifications import format_notification
+
+    for notification in report.notifications:
+        console.print("run notification (SNS):", highlight=False)
+        for line in format_notification(notification):
+            console.print(line, highlight=False, soft_wrap=True, markup=False)
+    if not report.notifications:
+        console.print("run notification: none received", highlight=False)
     if report.error:
         console.print(f"[red]workflow error[/red] {report.error}")
     if report.lost:

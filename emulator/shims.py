@@ -46,7 +46,13 @@ SERVICE_ERROR_NAMES = {
     "s3": "S3",
     "sfn": "Sfn",
     "dynamodb": "DynamoDb",
+    "sns": "Sns",
+    "eventbridge": "EventBridge",
 }
+# Step Functions names some services as the AWS SDKs do, not as boto3 does: an
+# aws-sdk:eventbridge:putEvents task is boto3's "events" client (moto 5.2.5 has no
+# such mapping and fails the task with "Unknown service: 'eventbridge'").
+SDK_TO_BOTO3_SERVICE = {"eventbridge": "events"}
 
 # What moto 5.2.5 ships (the tripwire test checks it still lacks ours).
 MOTO_SERVICE_ERROR_NAMES = frozenset({"dynamodb", "sfn"})
@@ -207,7 +213,7 @@ def _task_client(region: str, service: str, state_credentials: Any = None) -> An
 
 def _aws_sdk_task_client(region: str, service: str, state_credentials: Any = None) -> Any:
     """Client factory of aws-sdk tasks: Step Functions' casing on top."""
-    return _cached_client(region, service, sdk_casing=True)
+    return _cached_client(region, SDK_TO_BOTO3_SERVICE.get(service, service), sdk_casing=True)
 
 
 def _client_factory(region: str, service: str, state_credentials: Any = None) -> Any:

@@ -242,6 +242,23 @@ def provision_data_path(
     }
 
 
+def provision_notifications(aws: Any, *, stack: str = "dev") -> dict[str, str]:
+    """The stack's run notification topic (as infra/notifications.py declares it)
+    and, emulator only, an SQS queue subscribed to it, so tests and the demo can
+    read what the workflow published (cli/notifications.py)."""
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    prefix = f"rekbatch-{stack}"
+    topic_arn = sns.create_topic(Name=f"{prefix}-notifications")["TopicArn"]
+    sns.set_topic_attributes(
+        TopicArn=topic_arn,
+        AttributeName="Policy",
+        AttributeValue=json.dumps(policies.tls_only_topic_policy(topic_arn, aws.account_id)),
+    )
+    inbox_url = sqs.create_queue(QueueName=f"{prefix}-notifications-inbox")["QueueUrl"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=_queue_arn(sqs, inbox_url))
+    return {out.NOTIFICATION_TOPIC_ARN: topic_arn, out.NOTIFICATION_QUEUE_URL: inbox_url}
+
+
 def _queue_arn(sqs: Any, url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

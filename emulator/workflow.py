@@ -31,6 +31,7 @@ from infra.contract import (
     backlog_counts,
     summary_key,
 )
+from infra.policies import default_event_bus_arn
 from infra.statemachine import (
     OWNERSHIP_EXCLUSIVE,
     RESOURCE_FIELDS,
@@ -82,6 +83,12 @@ def workflow_params(outputs: Mapping[str, Any], **overrides: Any) -> WorkflowPar
         values["runs_prefix"] = outputs[out.RUNS_PREFIX]
     if out.MIN_INFERENCE_UNITS in outputs:
         values["min_inference_units"] = int(outputs[out.MIN_INFERENCE_UNITS])
+    if out.NOTIFICATION_TOPIC_ARN in outputs:
+        # The run-end notification: the stack's topic and this account's default bus.
+        topic_arn = outputs[out.NOTIFICATION_TOPIC_ARN]
+        partition, region, account = topic_arn.split(":")[1], *topic_arn.split(":")[3:5]
+        values["notification_topic_arn"] = topic_arn
+        values["event_bus_arn"] = default_event_bus_arn(partition, region, account)
     values.update(overrides)
     return WorkflowParams(**values)
 
@@ -134,13 +141,14 @@ def provision_stack(aws: Any, **options: Any) -> dict[str, Any]:
     to :func:`emulator.stack.provision_data_path`. Without workflow options
     the scaled-down waits of :data:`FAST_WORKFLOW` are used.
     """
-    from emulator.stack import provision_data_path
+    from emulator.stack import provision_data_path, provision_notifications
 
     # Settings both sides know (runs prefix, inference units) go to the data path,
     # whose outputs the workflow reads them from.
     own = _WORKFLOW_FIELDS - _SHARED_FIELDS - _DERIVED_FIELDS
     workflow_options = {k: options.pop(k) for k in list(options) if k in own}
     outputs = dict(provision_data_path(aws, **options))
+    outputs.update(provision_notifications(aws, stack=options.get("stack", "dev")))
     outputs[out.STATE_MACHINE_ARN] = deploy_state_machine(
         aws, outputs, **{**FAST_WORKFLOW, **workflow_options}
     )

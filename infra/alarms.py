@@ -10,6 +10,8 @@ import pulumi_aws as aws
 
 # CloudWatch alarms evaluate at most one day: periods x period <= 86400 s.
 MODEL_ALARM_PERIOD_SECONDS = 300
+TYPE = "rekognition-batch:alarms:Alarms"
+LEGACY_TYPE = "rekbatch:alarms:Alarms"
 
 
 def model_alarm_periods(model_alarm_minutes: int) -> int:
@@ -25,6 +27,9 @@ class AlarmsArgs:
     version_name: str
     model_alarm_minutes: int  # start timeout + max run + margin
     alarm_email: str | None
+    # A customer-managed key (None: unencrypted, see below); its key policy admits
+    # cloudwatch.amazonaws.com for this account's alarms (infra/policies.kms_key_policy).
+    kms_key_arn: pulumi.Input[str] | None = None
 
 
 class Alarms(pulumi.ComponentResource):
@@ -36,13 +41,14 @@ class Alarms(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("rekbatch:alarms:Alarms", name, None, opts)
+        super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        # Not KMS-encrypted on purpose: CloudWatch can not publish to a topic
-        # encrypted with the AWS-managed SNS key (its key policy can not grant
-        # cloudwatch.amazonaws.com kms:GenerateDataKey); alarms carry no data.
-        self.topic = aws.sns.Topic(f"{name}-topic", opts=child)
+        # Without a customer-managed key not encrypted on purpose: CloudWatch can
+        # not publish to a topic encrypted with the AWS-managed SNS key (its key
+        # policy can not grant cloudwatch.amazonaws.com kms:GenerateDataKey);
+        # alarms carry no data. With the stack's key, its policy admits CloudWatch.
+        self.topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=args.kms_key_arn, opts=child)
         if args.alarm_email:
             aws.sns.TopicSubscription(
                 f"{name}-email",

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from infra.contract import DEFAULT_NOTIFY_OUTCOMES, OUTCOMES
 from infra.sizing import DEFAULT_TPS_PER_UNIT
 from infra.statemachine import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
 from runtime.arns import PROJECT_ARN, VERSION_ARN
@@ -149,6 +150,17 @@ KEYS: tuple[Key, ...] = (
         default=4.0),
     Key("alarmEmail", "string",
         "E-mail address subscribed to the alarm topic; empty = no subscription.", default=""),
+    Key("notifyEmail", "string",
+        "E-mail address subscribed to the run notification topic; empty = no subscription.",
+        default=""),
+    Key("notifyOnOutcomes", "array",
+        "Run outcomes that send the run-end notification (SNS + EventBridge event): any of "
+        "drained, max-run-reached, failed, skipped, nothing-to-do.",
+        default=list(DEFAULT_NOTIFY_OUTCOMES)),
+    Key("kmsKey", "string",
+        "Encryption at rest: empty = SSE-S3 and SQS-managed keys; 'create' = a customer-managed "
+        "KMS key of this stack (rotation on); or the ARN of an existing key (its policy must "
+        "admit the services, see the README).", default=""),
 )  # fmt: skip
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 
@@ -160,6 +172,11 @@ _SCHEDULE = re.compile(
     r"|at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\))$"
 )
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_KMS_KEY_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"key/[A-Za-z0-9-]+$"
+)
+KMS_CREATE = "create"
 
 
 class ConfigError(ValueError):
@@ -205,6 +222,13 @@ class StackConfig:
     workflow_log_level: str
     price_per_inference_unit_hour: float
     alarm_email: str | None
+    notify_email: str | None = None
+    notify_outcomes: tuple[str, ...] = DEFAULT_NOTIFY_OUTCOMES
+    kms_key: str | None = None  # None: SSE-S3/SQS-managed; KMS_CREATE; or a key ARN
+
+    @property
+    def create_kms_key(self) -> bool:
+        return self.kms_key == KMS_CREATE
 
     @property
     def _arn(self) -> re.Match[str]:
@@ -476,6 +500,26 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
     email = string("alarmEmail") or None
     if email is not None and not _EMAIL.match(email):
         raise ConfigError("alarmEmail", f"is not an e-mail address: {email!r}")
+    notify_email = string("notifyEmail") or None
+    if notify_email is not None and not _EMAIL.match(notify_email):
+        raise ConfigError("notifyEmail", f"is not an e-mail address: {notify_email!r}")
+    notify_outcomes = _outcomes(raw("notifyOnOutcomes"))
+    kms_key = string("kmsKey") or None
+    if kms_key is not None and kms_key != KMS_CREATE:
+        key = _KMS_KEY_ARN.match(kms_key)
+        if not key:
+            raise ConfigError(
+                "kmsKey",
+                f"must be empty, {KMS_CREATE!r} or a KMS key ARN "
+                f"(arn:aws:kms:REGION:ACCOUNT:key/ID; not an alias), got {kms_key!r}",
+            )
+        for part in ("partition", "region", "account"):
+            if key[part] != version[part]:
+                raise ConfigError(
+                    "kmsKey",
+                    f"the key's {part} {key[part]!r} is not the stack's ({version[part]!r}): "
+                    "S3, SQS and CloudWatch Logs use keys of their own region and account",
+                )
 
     return StackConfig(
         project_version_arn=version_arn,
@@ -509,6 +553,9 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
         workflow_log_level=choice("workflowLogLevel", WORKFLOW_LOG_LEVELS),
         price_per_inference_unit_hour=number("pricePerInferenceUnitHour", 0, 1000),
         alarm_email=email,
+        notify_email=notify_email,
+        notify_outcomes=notify_outcomes,
+        kms_key=kms_key,
     )
 
 
@@ -561,6 +608,28 @@ def _suffixes(value: Any) -> tuple[str, ...]:
     if ".json" in cleaned:
         raise ConfigError(
             "imageSuffixes", "must not include .json: result and error documents end in .json"
+        )
+    return cleaned
+
+
+def _outcomes(value: Any) -> tuple[str, ...]:
+    items: Any = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+        except json.JSONDecodeError:
+            raise ConfigError("notifyOnOutcomes", f"is not a JSON list: {text!r}") from None
+    if not isinstance(items, list | tuple) or not all(isinstance(o, str) for o in items):
+        raise ConfigError("notifyOnOutcomes", f"must be a list of run outcomes, got {value!r}")
+    cleaned = tuple(dict.fromkeys(o.strip() for o in items if o.strip()))
+    if not cleaned:
+        raise ConfigError("notifyOnOutcomes", "must name at least one outcome")
+    unknown = [o for o in cleaned if o not in OUTCOMES]
+    if unknown:
+        raise ConfigError(
+            "notifyOnOutcomes",
+            f"unknown outcome(s) {', '.join(map(repr, unknown))}: use {', '.join(OUTCOMES)}",
         )
     return cleaned
 

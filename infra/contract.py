@@ -34,6 +34,14 @@ DEFAULT_NOTIFY_OUTCOMES = (OUTCOME_DRAINED, OUTCOME_MAX_RUN, OUTCOME_FAILED)
 EVENT_SOURCE = "rekognition-batch"
 EVENT_DETAIL_TYPE = "Rekognition Batch Run Finished"
 
+# Outcomes notified at the end of a run unless the stack says otherwise
+# (config notifyOnOutcomes): the ones somebody may want to act on.
+DEFAULT_NOTIFY_OUTCOMES = (OUTCOME_DRAINED, OUTCOME_MAX_RUN, OUTCOME_FAILED)
+
+# The run-end event on the account's default EventBridge bus (PutEvents).
+EVENT_SOURCE = "rekognition-batch"
+EVENT_DETAIL_TYPE = "Rekognition Batch Run Finished"
+
 # Run summaries: s3://<final bucket>/<runs prefix><execution name>.json
 DEFAULT_RUNS_PREFIX = "runs/"
 

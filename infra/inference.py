@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -12,6 +13,8 @@ from infra import policies
 from infra.config import LAMBDA_RUNTIME
 
 HANDLER = "runtime.handler.lambda_handler"
+TYPE = "rekognition-batch:inference:InferenceFunction"
+LEGACY_TYPE = "rekbatch:inference:InferenceFunction"
 
 
 @dataclass
@@ -31,6 +34,12 @@ class InferenceFunctionArgs:
     batch_size: int
     batch_window_seconds: int
     max_concurrency: int
+    # Customer-managed key (None: none): the log group is encrypted with it and the
+    # role may use it through S3 and SQS in ``region`` only.
+    kms_key_arn: pulumi.Input[str] | None = None
+    region: str = ""
+    # What the encrypted log group needs first (the key policy admitting CloudWatch Logs).
+    log_group_depends_on: Sequence[pulumi.Resource] = ()
 
 
 class InferenceFunction(pulumi.ComponentResource):
@@ -43,14 +52,15 @@ class InferenceFunction(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: InferenceFunctionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("rekbatch:inference:InferenceFunction", name, None, opts)
+        super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=args.log_group_name,
             retention_in_days=args.log_retention_days,
-            opts=child,
+            kms_key_id=args.kms_key_arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.log_group_depends_on)),
         )
         self.role = aws.iam.Role(
             f"{name}-role",
@@ -76,6 +86,29 @@ class InferenceFunction(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        grants: list[pulumi.Resource] = [role_policy]
+        if args.kms_key_arn is not None:
+            if not args.region:
+                raise ValueError(f"{name}: kms_key_arn needs region (kms:ViaService names it)")
+            # Reading source objects (also Rekognition reading the image with the
+            # function's credentials), writing results, receiving messages.
+            grants.append(
+                aws.iam.RolePolicy(
+                    f"{name}-kms-policy",
+                    role=self.role.id,
+                    policy=pulumi.Output.from_input(args.kms_key_arn).apply(
+                        lambda key: json.dumps(
+                            policies.kms_usage_policy(
+                                "UseTheStackKeyForObjectsAndMessages",
+                                key,
+                                args.region,
+                                ["s3", "sqs"],
+                            )
+                        )
+                    ),
+                    opts=child,
+                )
+            )
         self.function = aws.lambda_.Function(
             name,
             runtime=LAMBDA_RUNTIME,
@@ -88,7 +121,7 @@ class InferenceFunction(pulumi.ComponentResource):
             source_code_hash=args.source_code_hash,
             environment={"variables": args.environment},
             logging_config={"log_format": "Text", "log_group": self.log_group.name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
         )
         # CreateEventSourceMapping checks that the role may read the queue: the
         # policy must be attached first. `enabled` belongs to the workflow after
@@ -102,9 +135,7 @@ class InferenceFunction(pulumi.ComponentResource):
             maximum_batching_window_in_seconds=args.batch_window_seconds,
             function_response_types=["ReportBatchItemFailures"],
             scaling_config={"maximum_concurrency": args.max_concurrency},
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[role_policy], ignore_changes=["enabled"]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants, ignore_changes=["enabled"]),
         )
         self.register_outputs(
             {

@@ -13,6 +13,21 @@ from infra import policies
 from infra.config import DLQ_RETENTION_SECONDS, QUEUE_RETENTION_SECONDS
 from infra.contract import notification_suffixes
 
+TYPE = "rekognition-batch:ingest:IngestQueue"
+LEGACY_TYPE = "rekbatch:ingest:IngestQueue"
+# How long SQS reuses a data key before asking KMS again (AWS default; the max is 86400).
+KMS_DATA_KEY_REUSE_SECONDS = 300
+
+
+def queue_encryption(kms_key_arn: pulumi.Input[str] | None) -> dict:
+    """Queue arguments for SQS-managed SSE, or SSE-KMS with the stack's key."""
+    if kms_key_arn is None:
+        return {"sqs_managed_sse_enabled": True}
+    return {
+        "kms_master_key_id": kms_key_arn,
+        "kms_data_key_reuse_period_seconds": KMS_DATA_KEY_REUSE_SECONDS,
+    }
+
 
 @dataclass
 class IngestQueueArgs:
@@ -22,6 +37,10 @@ class IngestQueueArgs:
     visibility_timeout_seconds: int
     max_receive_count: int
     image_suffixes: Sequence[str]
+    # None: SQS-managed SSE. A key ARN: SSE-KMS for the queue and the DLQ.
+    kms_key_arn: pulumi.Input[str] | None = None
+    # What S3 needs before it can validate the notification (the key policy).
+    notification_depends_on: Sequence[pulumi.Resource] = ()
 
 
 class IngestQueue(pulumi.ComponentResource):
@@ -33,18 +52,18 @@ class IngestQueue(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: IngestQueueArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("rekbatch:ingest:IngestQueue", name, None, opts)
+        super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         self.dlq = aws.sqs.Queue(
             f"{name}-dlq",
-            sqs_managed_sse_enabled=True,
+            **queue_encryption(args.kms_key_arn),
             message_retention_seconds=DLQ_RETENTION_SECONDS,
             opts=child,
         )
         self.queue = aws.sqs.Queue(
             name,
-            sqs_managed_sse_enabled=True,
+            **queue_encryption(args.kms_key_arn),
             message_retention_seconds=QUEUE_RETENTION_SECONDS,
             visibility_timeout_seconds=args.visibility_timeout_seconds,
             redrive_policy=pulumi.Output.json_dumps(
@@ -90,7 +109,9 @@ class IngestQueue(pulumi.ComponentResource):
                 }
                 for suffix in notification_suffixes(args.image_suffixes)
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[queue_policy, *args.notification_depends_on]
+            ),
         )
         self.register_outputs(
             {"queueUrl": self.queue.url, "queueArn": self.queue.arn, "dlqUrl": self.dlq.url}

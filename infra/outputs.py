@@ -20,6 +20,11 @@ RUNS_PREFIX = "runsPrefix"  # run summaries: s3://<finalBucket>/<runsPrefix><exe
 FAILED_PREFIX = "failedPrefix"
 UPLOAD_COMMAND = "uploadCommand"
 CONSOLE_URLS = "consoleUrls"
+NOTIFICATION_TOPIC_ARN = "notificationTopicArn"  # run-end notifications (SNS)
+DASHBOARD_URL = "dashboardUrl"  # the pipeline's CloudWatch dashboard
+KMS_KEY_ARN = "kmsKeyArn"  # only with a customer-managed key (config kmsKey)
+# Emulator only: the SQS queue subscribed to the notification topic (demo, tests).
+NOTIFICATION_QUEUE_URL = "notificationQueueUrl"
 
 REQUIRED_BY_CLI = (
     SOURCE_BUCKET,
@@ -31,3 +36,7 @@ REQUIRED_BY_CLI = (
     PROJECT_VERSION_ARN,
     VERSION_NAME,
 )
+
+# Outputs a stack does not always have: the key only with kmsKey set, the
+# notification queue only on the emulator.
+CONDITIONAL = (KMS_KEY_ARN, NOTIFICATION_QUEUE_URL)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.contract import EVENT_SOURCE
+
 Policy = dict[str, Any]
 VERSION = "2012-10-17"
 
@@ -199,9 +201,12 @@ def state_machine_policy(
     event_source_mapping_arn: str,
     final_bucket_arn: str,
     runs_prefix: str,
+    notification_topic_arn: str | None = None,
+    event_bus_arn: str | None = None,
+    event_source: str = EVENT_SOURCE,
 ) -> Policy:
     """The orchestration workflow: every aws-sdk task of the definition, on its one resource."""
-    return _doc(
+    policy = _doc(
         _allow("NoDoubleRuns", ["states:ListExecutions"], state_machine_arn),
         _allow("MeasureTheBacklog", ["sqs:GetQueueAttributes"], queue_arn),
         # A small backlog is peeked once per run; only s3:TestEvent messages are deleted.
@@ -219,6 +224,8 @@ def state_machine_policy(
         ),
         _allow("WriteRunSummaries", ["s3:PutObject"], objects_arn(final_bucket_arn, runs_prefix)),
     )
+    policy["Statement"] += notify_statements(notification_topic_arn, event_bus_arn, event_source)
+    return policy
 
 
 def scheduler_policy(state_machine_arn: str) -> Policy:
@@ -235,3 +242,127 @@ def actions_of(policy: Policy) -> set[str]:
         actions = statement["Action"]
         granted.update([actions] if isinstance(actions, str) else actions)
     return granted
+
+
+# --------------------------------------------------------------- run notification
+
+
+def tls_only_topic_policy(topic_arn: str, account_id: str) -> Policy:
+    """The run notification topic: this account may use it (its IAM policies decide
+    who), and no request without TLS is accepted."""
+    return _doc(
+        {
+            "Sid": "ThisAccountOnly",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{_partition(topic_arn)}:iam::{account_id}:root"},
+            "Action": ["sns:GetTopicAttributes", "sns:Publish", "sns:Subscribe"],
+            "Resource": topic_arn,
+        },
+        _deny_insecure_transport("sns:*", [topic_arn]),
+    )
+
+
+def default_event_bus_arn(partition: str, region: str, account_id: str) -> str:
+    return f"arn:{partition}:events:{region}:{account_id}:event-bus/default"
+
+
+def notify_statements(
+    topic_arn: str | None, event_bus_arn: str | None, event_source: str
+) -> list[dict[str, Any]]:
+    """sns:Publish on the run topic; events:PutEvents on the default bus, only for
+    events whose Source is this project's (events:source condition of PutEvents)."""
+    statements: list[dict[str, Any]] = []
+    if topic_arn is not None:
+        statements.append(_allow("NotifyRunEnd", ["sns:Publish"], topic_arn))
+    if event_bus_arn is not None:
+        statement = _allow("EmitRunEndEvent", ["events:PutEvents"], event_bus_arn)
+        statement["Condition"] = {"StringEquals": {"events:source": event_source}}
+        statements.append(statement)
+    return statements
+
+
+def _partition(arn: str) -> str:
+    return arn.split(":", 2)[1]
+
+
+# --------------------------------------------------------------- customer-managed key
+
+# What encrypts/decrypts with the key on a caller's behalf (kms:ViaService).
+KMS_USE_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+
+
+def kms_usage_policy(sid: str, key_arn: str, region: str, services: list[str]) -> Policy:
+    """A role may use the stack's key, only through the named services (S3 reading
+    and writing objects, which covers Rekognition reading the image with the
+    caller's credentials; SQS messages; SNS publishing)."""
+    statement = _allow(sid, KMS_USE_ACTIONS, key_arn)
+    statement["Condition"] = {
+        "StringEquals": {"kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in services]}
+    }
+    return _doc(statement)
+
+
+def log_group_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{name}"
+
+
+def kms_key_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    source_bucket_arn: str,
+    log_group_arns: list[str],
+) -> Policy:
+    """The key policy of the key this stack creates. ``Resource: "*"`` in a key
+    policy means the key itself (AWS KMS key policy syntax).
+
+    - the account (root): IAM policies decide which roles use the key, as for
+      any AWS resource (the roles' grants are scoped by kms:ViaService);
+    - S3 may encrypt the source bucket's notifications to the encrypted queue;
+    - CloudWatch Logs may encrypt the stack's two log groups only;
+    - CloudWatch alarms of this account may publish to the encrypted alarm topic.
+    """
+    return _doc(
+        {
+            "Sid": "AccountAdministersAndIamDelegates",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "S3NotifiesTheEncryptedQueue",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": sorted(KMS_USE_ACTIONS),
+            "Resource": "*",
+            "Condition": {
+                "ArnEquals": {"aws:SourceArn": source_bucket_arn},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
+        },
+        {
+            "Sid": "CloudWatchLogsEncryptsTheStackLogGroups",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            # As AWS documents for encrypted log groups, without kms:Describe*: the
+            # encryption-context condition never matches a DescribeKey request.
+            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
+        },
+        {
+            "Sid": "CloudWatchAlarmsPublishToTheEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": sorted(KMS_USE_ACTIONS),
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnLike": {
+                    "aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:*"
+                },
+            },
+        },
+    )

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from infra import policies
+from infra.contract import DEFAULT_NOTIFY_OUTCOMES
 from infra.statemachine import WorkflowParams, build_definition
+
+TYPE = "rekognition-batch:workflow:Workflow"
+LEGACY_TYPE = "rekbatch:workflow:Workflow"
 
 
 @dataclass
@@ -32,6 +37,7 @@ class WorkflowArgs:
     target_run_minutes: int
     max_planned_units: int
     concurrency_by_units: tuple[int, ...]
+    price_per_inference_unit_hour: float
     poll_interval_seconds: int
     drain_confirm_seconds: int | None
     model_start_timeout_seconds: int
@@ -43,6 +49,15 @@ class WorkflowArgs:
     log_level: str
     schedule_expression: str
     schedule_timezone: str
+    # Run-end notification: None = no SNS publish / no event (WorkflowParams).
+    notification_topic_arn: pulumi.Input[str] | None = None
+    event_bus_arn: str | None = None
+    notify_outcomes: tuple[str, ...] = DEFAULT_NOTIFY_OUTCOMES
+    # Customer-managed key (None: none): log group encryption; the role may use it
+    # through S3 (runs/), SQS (the test-event peek) and SNS (the notification).
+    kms_key_arn: pulumi.Input[str] | None = None
+    region: str = ""
+    log_group_depends_on: Sequence[pulumi.Resource] = ()
 
 
 def render_definition(params: WorkflowParams) -> str:
@@ -60,14 +75,15 @@ class Workflow(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: WorkflowArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("rekbatch:workflow:Workflow", name, None, opts)
+        super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=args.log_group_name,
             retention_in_days=args.log_retention_days,
-            opts=child,
+            kms_key_id=args.kms_key_arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.log_group_depends_on)),
         )
         self.role = aws.iam.Role(
             f"{name}-role",
@@ -86,7 +102,10 @@ class Workflow(pulumi.ComponentResource):
             opts=child,
         )
         definition = pulumi.Output.all(
-            args.queue_url, args.event_source_mapping_uuid, args.final_bucket
+            args.queue_url,
+            args.event_source_mapping_uuid,
+            args.final_bucket,
+            args.notification_topic_arn,
         ).apply(
             lambda a: render_definition(
                 WorkflowParams(
@@ -104,11 +123,15 @@ class Workflow(pulumi.ComponentResource):
                     target_run_minutes=args.target_run_minutes,
                     max_planned_units=args.max_planned_units,
                     concurrency_by_units=args.concurrency_by_units,
+                    price_per_inference_unit_hour=args.price_per_inference_unit_hour,
                     poll_interval_seconds=args.poll_interval_seconds,
                     drain_confirm_seconds=args.drain_confirm_seconds,
                     model_start_timeout_seconds=args.model_start_timeout_seconds,
                     max_run_seconds=args.max_run_seconds,
                     disable_grace_seconds=args.disable_grace_seconds,
+                    notification_topic_arn=a[3],
+                    event_bus_arn=args.event_bus_arn,
+                    notify_outcomes=args.notify_outcomes,
                 )
             )
         )
@@ -132,6 +155,7 @@ class Workflow(pulumi.ComponentResource):
                 args.queue_arn,
                 args.event_source_mapping_arn,
                 args.final_bucket_arn,
+                args.notification_topic_arn,
             ).apply(
                 lambda a: json.dumps(
                     policies.state_machine_policy(
@@ -142,11 +166,34 @@ class Workflow(pulumi.ComponentResource):
                         event_source_mapping_arn=a[2],
                         final_bucket_arn=a[3],
                         runs_prefix=args.runs_prefix,
+                        notification_topic_arn=a[4],
+                        event_bus_arn=args.event_bus_arn,
                     )
                 )
             ),
             opts=child,
         )
+        grants: list[pulumi.Resource] = [workflow_policy]
+        if args.kms_key_arn is not None:
+            if not args.region:
+                raise ValueError(f"{name}: kms_key_arn needs region (kms:ViaService names it)")
+            grants.append(
+                aws.iam.RolePolicy(
+                    f"{name}-kms-policy",
+                    role=self.role.id,
+                    policy=pulumi.Output.from_input(args.kms_key_arn).apply(
+                        lambda key: json.dumps(
+                            policies.kms_usage_policy(
+                                "UseTheStackKeyForSummariesPeekAndNotification",
+                                key,
+                                args.region,
+                                ["s3", "sqs", "sns"],
+                            )
+                        )
+                    ),
+                    opts=child,
+                )
+            )
 
         self.scheduler_role = aws.iam.Role(
             f"{name}-scheduler-role",
@@ -186,9 +233,7 @@ class Workflow(pulumi.ComponentResource):
                     "maximum_retry_attempts": 3,
                 },
             },
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[scheduler_policy, workflow_policy]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy, *grants]),
         )
         self.register_outputs(
             {"stateMachineArn": self.state_machine.arn, "scheduleArn": self.schedule.arn}

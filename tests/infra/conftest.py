@@ -32,6 +32,9 @@ VERSION_ARN = (
     f"arn:aws:rekognition:{REGION}:{ACCOUNT}:project/shapes/version/shapes.2025-06-01/1748772000000"
 )
 PROJECT_ARN = f"arn:aws:rekognition:{REGION}:{ACCOUNT}:project/shapes/1748700000000"
+# __main__.py's one pipeline: every logical name below it starts with "pipeline-".
+PIPELINE = "pipeline"
+COMPONENT_PREFIX = "rekognition-batch:"
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Registered:
     parent_type: str | None = None
     dependencies: list[str] = field(default_factory=list)  # types of the dependencies
     ignore_changes: list[str] = field(default_factory=list)
+    aliases: list[Any] = field(default_factory=list)  # the registration's alias specs
 
 
 @dataclass
@@ -59,9 +63,13 @@ class ProgramRun:
         assert len(found) == 1, f"expected one {type_} {name or ''}, got {[r.name for r in found]}"
         return found[0]
 
-    def by_name(self, name: str) -> Registered:
-        """The AWS resource (not the component of the same name) called ``name``."""
-        found = [r for r in self.resources if r.name == name and not r.type.startswith("rekbatch:")]
+    def by_name(self, name: str, pipeline: str = PIPELINE) -> Registered:
+        """The AWS resource (not the component of the same name) called ``name`` in the
+        pipeline (its logical name is ``<pipeline>-<name>``)."""
+        full = f"{pipeline}-{name}"
+        found = [
+            r for r in self.resources if r.name == full and not r.type.startswith(COMPONENT_PREFIX)
+        ]
         assert len(found) == 1, f"expected one resource named {name}, got {len(found)}"
         return found[0]
 
@@ -133,6 +141,10 @@ class FakeAws(pulumi.runtime.Mocks):
             schedule = state.setdefault("name", auto)
             state["arn"] = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/{schedule}"
             return schedule, state
+        if t == "aws:kms/key:Key":
+            key_id = "1234abcd-12ab-34cd-56ef-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+            state.update(keyId=key_id, arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}")
+            return key_id, state
         if t == "aws:cloudwatch/metricAlarm:MetricAlarm":
             alarm = state.setdefault("name", auto)
             state["arn"] = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm}"
@@ -215,9 +227,18 @@ def run_program(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Prog
                 parent_type=monitor.types_by_urn.get(request.parent),
                 dependencies=[monitor.types_by_urn.get(d, d) for d in request.dependencies],
                 ignore_changes=list(request.ignoreChanges),
+                aliases=[_alias_spec(a) for a in request.aliases],
             )
         )
     return ProgramRun(resources=resources, outputs=exported, created_in_apply=created_in_apply)
+
+
+def _alias_spec(alias: Any) -> dict[str, Any]:
+    """An alias the program registered (an engine alias spec), as a plain dict."""
+    from google.protobuf.json_format import MessageToDict
+
+    message = MessageToDict(alias)
+    return message.get("spec", message)
 
 
 def _raw(value: Any) -> str:

@@ -8,7 +8,15 @@ import parliament
 import pytest
 
 from infra import policies
-from tests.infra.conftest import ACCOUNT, PROJECT_ARN, REGION, VERSION_ARN, ProgramRun
+from tests.infra.conftest import (
+    ACCOUNT,
+    PIPELINE,
+    PROJECT_ARN,
+    REGION,
+    VERSION_ARN,
+    ProgramRun,
+    run_program,
+)
 
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:ingest"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:workflow"
@@ -25,12 +33,22 @@ ACCEPTED_FINDINGS = {
 }
 
 
+# A KMS key policy is a resource policy whose "Resource": "*" means the key
+# itself, which parliament (an identity-policy linter) reports as RESOURCE_STAR;
+# and AWS documents ArnEquals for kms:EncryptionContext:aws:logs:arn, a string
+# key to parliament (MISMATCHED_TYPE). Accepted for key policies only.
+KEY_POLICY_ACCEPTED_ISSUES = {"RESOURCE_STAR", "MISMATCHED_TYPE"}
+
+
 def findings(policy: dict) -> list[tuple[str, str]]:
     result = parliament.analyze_policy_string(json.dumps(policy))
     out = []
     for finding in result.findings:
         detail = finding.detail
-        actions = [d["action"] for d in detail] if isinstance(detail, list) else [str(detail)]
+        if isinstance(detail, list):  # [{"action": ...}] or, for RESOURCE_STAR, [action]
+            actions = [d["action"] if isinstance(d, dict) else str(d) for d in detail]
+        else:
+            actions = [str(detail)]
         out.extend((finding.issue, action) for action in actions)
     return [f for f in out if f not in ACCEPTED_FINDINGS]
 
@@ -159,24 +177,49 @@ def test_parliament_catches_a_bad_policy() -> None:
     assert {"UNKNOWN_ACTION", "RESOURCE_MISMATCH"} <= issues
 
 
-def test_parliament_reports_nothing_on_any_policy_the_program_renders(program: ProgramRun) -> None:
-    rendered = {}
-    for resource in program.resources:
-        if resource.type in (
-            "aws:iam/rolePolicy:RolePolicy",
-            "aws:s3/bucketPolicy:BucketPolicy",
-            "aws:sqs/queuePolicy:QueuePolicy",
-        ):
-            rendered[resource.name] = json.loads(resource.inputs["policy"])
-    assert set(rendered) == {
-        "inference-policy",
-        "workflow-logging-policy",
-        "workflow-policy",
-        "workflow-scheduler-policy",
-        "source-tls-only",
-        "final-tls-only",
-        "ingest-policy",
-        "ingest-dlq-tls-only",
+POLICY_TYPES = (
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:sqs/queuePolicy:QueuePolicy",
+    "aws:sns/topicPolicy:TopicPolicy",
+    "aws:kms/keyPolicy:KeyPolicy",
+)
+DEFAULT_MODE_POLICIES = {
+    "inference-policy",
+    "workflow-logging-policy",
+    "workflow-policy",
+    "workflow-scheduler-policy",
+    "source-tls-only",
+    "final-tls-only",
+    "ingest-policy",
+    "ingest-dlq-tls-only",
+    "notifications-tls-only",
+}
+KMS_MODE_POLICIES = {"inference-kms-policy", "workflow-kms-policy", "key-policy"}
+
+
+def _rendered(run: ProgramRun) -> dict[str, dict]:
+    return {
+        r.name.removeprefix(f"{PIPELINE}-"): json.loads(r.inputs["policy"])
+        for r in run.resources
+        if r.type in POLICY_TYPES
     }
+
+
+def test_parliament_reports_nothing_on_any_policy_the_program_renders(program: ProgramRun) -> None:
+    rendered = _rendered(program)
+    assert set(rendered) == DEFAULT_MODE_POLICIES
     for name, policy in rendered.items():
         assert findings(policy) == [], name
+
+
+def test_parliament_reports_nothing_on_the_customer_managed_key_policies(
+    base_config: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rendered = _rendered(run_program({**base_config, "kmsKey": "create"}, monkeypatch))
+    assert set(rendered) == DEFAULT_MODE_POLICIES | KMS_MODE_POLICIES
+    for name, policy in rendered.items():
+        found = findings(policy)
+        if name == "key-policy":
+            found = [f for f in found if f[0] not in KEY_POLICY_ACCEPTED_ISSUES]
+        assert found == [], name

@@ -45,23 +45,30 @@ def statements(policy: dict) -> dict[str, dict]:
 
 def test_every_resource_belongs_to_a_component(program: ProgramRun) -> None:
     for resource in program.resources:
-        if resource.type.startswith("rekbatch:"):
+        if resource.type == "rekognition-batch:pipeline:Pipeline":
             assert resource.parent_type == "pulumi:pulumi:Stack", resource.name
+        elif resource.type.startswith("rekognition-batch:"):
+            assert resource.parent_type == "rekognition-batch:pipeline:Pipeline", resource.name
         else:
-            assert resource.parent_type and resource.parent_type.startswith("rekbatch:"), (
+            assert resource.parent_type and resource.parent_type.startswith("rekognition-batch:"), (
                 f"{resource.type} {resource.name} has parent {resource.parent_type}"
             )
 
 
 def test_component_type_tokens(program: ProgramRun) -> None:
-    components = sorted(r.type for r in program.resources if r.type.startswith("rekbatch:"))
+    components = sorted(
+        r.type for r in program.resources if r.type.startswith("rekognition-batch:")
+    )
     assert components == [
-        "rekbatch:alarms:Alarms",
-        "rekbatch:inference:InferenceFunction",
-        "rekbatch:ingest:IngestQueue",
-        "rekbatch:storage:SecureBucket",
-        "rekbatch:storage:SecureBucket",
-        "rekbatch:workflow:Workflow",
+        "rekognition-batch:alarms:Alarms",
+        "rekognition-batch:dashboard:Dashboard",
+        "rekognition-batch:inference:InferenceFunction",
+        "rekognition-batch:ingest:IngestQueue",
+        "rekognition-batch:notifications:RunNotifications",
+        "rekognition-batch:pipeline:Pipeline",
+        "rekognition-batch:storage:SecureBucket",
+        "rekognition-batch:storage:SecureBucket",
+        "rekognition-batch:workflow:Workflow",
     ]
 
 
@@ -396,6 +403,10 @@ def expected_params(program: ProgramRun, **overrides) -> WorkflowParams:
             + program.one(MAPPING).inputs["maximumBatchingWindowInSeconds"]
             + DISABLE_GRACE_MARGIN_SECONDS
         ),
+        # The run-end notification: this stack's topic, this account's default bus.
+        notification_topic_arn=program.state_of("notifications-topic", "arn"),
+        event_bus_arn=f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
+        notify_outcomes=("drained", "max-run-reached", "failed"),
     )
     values.update(overrides)
     return WorkflowParams(**values)
@@ -420,10 +431,12 @@ def test_state_machine_definition_follows_config(base_config: dict, monkeypatch)
         "maxRunMinutes": 90,
         "lambdaTimeoutSeconds": 200,
         "batchWindowSeconds": 4,
+        "notifyOnOutcomes": ["failed", "skipped"],
     }
     run = run_program(config, monkeypatch)
     expected = expected_params(
         run,
+        notify_outcomes=("failed", "skipped"),
         ownership=OWNERSHIP_SHARED,
         min_inference_units=2,
         max_inference_units=6,
@@ -485,6 +498,15 @@ def test_state_machine_policy_grants_each_task_on_its_one_resource(program: Prog
             program.state_of("inference-mapping", "arn"),
         ),
         "WriteRunSummaries": (["s3:PutObject"], f"{final}/runs/*"),
+        "NotifyRunEnd": (["sns:Publish"], program.state_of("notifications-topic", "arn")),
+        "EmitRunEndEvent": (
+            ["events:PutEvents"],
+            f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
+        ),
+    }
+    # Only events this project emits: PutEvents supports the events:source condition.
+    assert policy["EmitRunEndEvent"]["Condition"] == {
+        "StringEquals": {"events:source": "rekognition-batch"}
     }
 
 
@@ -492,7 +514,7 @@ def test_state_machine_policy_covers_every_sdk_task_of_the_definition(program: P
     """Each aws-sdk Task's IAM action is granted, and nothing else is."""
     definition = json.loads(program.one(STATE_MACHINE).inputs["definition"])
     prefix = "arn:aws:states:::aws-sdk:"
-    iam_service = {"sfn": "states"}
+    iam_service = {"sfn": "states", "eventbridge": "events"}
     needed = set()
     for state in _all_states(definition):
         resource = state.get("Resource", "")
@@ -501,7 +523,10 @@ def test_state_machine_policy_covers_every_sdk_task_of_the_definition(program: P
             service, api = resource.removeprefix(prefix).split(":")
             needed.add(f"{iam_service.get(service, service)}:{api[0].upper()}{api[1:]}")
     granted = {a for s in program.policy("workflow-policy")["Statement"] for a in s["Action"]}
-    assert needed == granted
+    assert needed <= granted
+    # The run-end notification phase (sns:Publish, events:PutEvents) is granted
+    # ahead of its states; nothing else may be granted without a task using it.
+    assert granted - needed <= {"sns:Publish", "events:PutEvents"}
 
 
 def test_state_machine_logging_grants_are_the_only_wildcard(program: ProgramRun) -> None:
@@ -511,7 +536,7 @@ def test_state_machine_logging_grants_are_the_only_wildcard(program: ProgramRun)
     assert set(statement["Action"]) == set(policies.STATES_LOG_DELIVERY_ACTIONS)
     assert ROLE_POLICY in program.one(STATE_MACHINE).dependencies  # exists before creation
     for resource in program.of_type(ROLE_POLICY):
-        if resource.name == "workflow-logging-policy":
+        if resource.name == "pipeline-workflow-logging-policy":
             continue
         for s in json.loads(resource.inputs["policy"])["Statement"]:
             resources = s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]
@@ -635,7 +660,8 @@ def test_alarm_email_subscription_only_when_configured(
 
 def test_stack_outputs_carry_every_contract_name_with_real_values(program: ProgramRun) -> None:
     names = [v for k, v in vars(outputs).items() if k.isupper() and isinstance(v, str)]
-    assert set(names) <= set(program.outputs)
+    assert set(names) - set(outputs.CONDITIONAL) <= set(program.outputs)
+    assert outputs.KMS_KEY_ARN not in program.outputs  # SSE-S3 by default
     out = program.outputs
     assert out[outputs.SOURCE_BUCKET] == program.state_of("source", "bucket")
     assert out[outputs.FINAL_BUCKET] == program.state_of("final", "bucket")
@@ -653,6 +679,11 @@ def test_stack_outputs_carry_every_contract_name_with_real_values(program: Progr
     assert out[outputs.PRICE_PER_INFERENCE_UNIT_HOUR] == 4.0
     assert out[outputs.RUNS_PREFIX] == "runs/"
     assert out[outputs.FAILED_PREFIX] == runtime_settings.DEFAULTS[runtime_settings.FAILED_PREFIX]
+    assert out[outputs.NOTIFICATION_TOPIC_ARN] == program.state_of("notifications-topic", "arn")
+    assert out[outputs.DASHBOARD_URL] == (
+        f"https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}"
+        f"#dashboards/dashboard/rekognition-batch-{STACK}"
+    )
     for name in outputs.REQUIRED_BY_CLI:
         assert out[name], name
 
