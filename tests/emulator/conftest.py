@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from emu_helpers import VERSION_ARN, make_image
+
+from tests.emulator.emu_helpers import VERSION_ARN, make_image
 
 
 @pytest.fixture

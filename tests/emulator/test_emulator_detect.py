@@ -6,7 +6,8 @@ import aioboto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from emu_helpers import VERSION_ARN, make_image, run_off_main_thread
+
+from tests.emulator.emu_helpers import VERSION_ARN, make_image, run_off_main_thread
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import time
 
-from emu_helpers import VERSION_ARN, make_image
-
 from emulator.labels import compute_labels
 from emulator.poller import run_poller
 from emulator.stack import provision_data_path
 from infra import outputs as out
+from tests.emulator.emu_helpers import VERSION_ARN, make_image
 
 
 def wait_until(predicate, timeout: float = 30.0) -> None:

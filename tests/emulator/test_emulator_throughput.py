@@ -11,7 +11,8 @@ import time
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from emu_helpers import VERSION_ARN, make_image
+
+from tests.emulator.emu_helpers import VERSION_ARN, make_image
 
 CALLERS = 16
 UNITS = 2
