@@ -12,18 +12,15 @@ import pytest
 
 from runtime import documents
 from runtime.handler import logger as runtime_logger
-from tests.runtime.conftest import (
-    FINAL,
-    SOURCE,
-    VERSION_ARN,
-    FakeContext,
-    failed_ids,
-    image_bytes,
-    model_delay,
+from tests.factories import (
+    PNG_SIGNATURE,
     s3_event_body,
+    s3_test_event_body,
     sqs_event,
     sqs_record,
+    square_image,
 )
+from tests.runtime.conftest import FINAL, SOURCE, VERSION_ARN, FakeContext, failed_ids, model_delay
 
 # -- the happy path ----------------------------------------------------------------
 
@@ -37,7 +34,7 @@ def test_processed_image_has_result_copy_and_no_source(env, put_and_event, conte
 
 
 def test_result_document_describes_source_model_and_labels(env, context):
-    body = image_bytes("PNG", color="red")
+    body = square_image("PNG", colour="red")
     env.put("shapes/red.png", body)
     head = env.s3.head_object(Bucket=SOURCE, Key="shapes/red.png")
 
@@ -72,7 +69,7 @@ def test_result_is_json_and_the_copy_keeps_content_type_and_metadata(env, contex
     env.s3.put_object(
         Bucket=SOURCE,
         Key="photo.jpg",
-        Body=image_bytes("JPEG"),
+        Body=square_image("JPEG"),
         ContentType="image/jpeg",
         Metadata={"camera": "x100"},
     )
@@ -86,7 +83,7 @@ def test_result_is_json_and_the_copy_keeps_content_type_and_metadata(env, contex
 
 
 def test_max_results_limits_the_labels(env, context):
-    env.put("many.png", image_bytes("PNG", color="blue"))
+    env.put("many.png", square_image("PNG", colour="blue"))
     env.handler(max_results=1, min_confidence=0.0)(
         sqs_event(sqs_record(s3_event_body("many.png"))), context
     )
@@ -136,7 +133,7 @@ def test_real_s3_notifications_through_sqs_are_understood(env, context):
     )
     keys = {"in/a b.png", "in/c+d.jpg"}
     env.put("in/a b.png")
-    env.put("in/c+d.jpg", image_bytes("JPEG"), "image/jpeg")
+    env.put("in/c+d.jpg", square_image("JPEG"), "image/jpeg")
 
     messages = []
     while True:
@@ -164,7 +161,7 @@ def test_messages_without_work_are_acknowledged(env, context, logs):
         sqs_record("this is not json", "bad-json"),
         sqs_record('{"hello": "world"}', "not-s3"),
         sqs_record('["a", "list"]', "a-list"),
-        sqs_record(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"}), "test-event"),
+        sqs_record(s3_test_event_body(), "test-event"),
         sqs_record(s3_event_body("still-here.png", event="ObjectRemoved:Delete"), "removed"),
     )
     response = env.handler()(event, context)
@@ -173,7 +170,7 @@ def test_messages_without_work_are_acknowledged(env, context, logs):
     assert env.keys(SOURCE) == {"still-here.png"}, "an ObjectRemoved event touches nothing"
     assert env.keys(FINAL) == set()
     errors = [r for r in logs.records if r.levelno == logging.ERROR]
-    assert {r.message_id for r in errors} == {"bad-json", "not-s3", "a-list"}  # type: ignore[attr-defined]
+    assert {r.message_id for r in errors} == {"bad-json", "not-s3", "a-list"}
     assert env.aws.model.meter()["detect_calls"] == 0
 
 
@@ -217,7 +214,7 @@ def test_image_that_is_not_png_or_jpeg_is_filed_as_failed(env, context):
 
 
 def test_image_over_15_mb_is_filed_as_failed_without_a_model_call(env, context):
-    env.put("huge.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * (15 * 1024 * 1024))
+    env.put("huge.png", PNG_SIGNATURE + b"\x00" * (15 * 1024 * 1024))
     env.handler()(sqs_event(sqs_record(s3_event_body("huge.png"))), context)
     _assert_filed_as_failed(env, "huge.png", "ImageTooLarge")
     assert env.aws.model.meter()["detect_calls"] == 0
@@ -233,7 +230,7 @@ def test_a_source_key_under_the_failed_prefix_never_overwrites_another_filing(en
     """x.jpg filed as failed is failed/x.jpg; a source key failed/x.jpg, processed, would
     write the same keys. It is filed as failed/failed/x.jpg instead, without a model call."""
     env.put("x.jpg", b"not an image at all", "image/jpeg")
-    env.put("failed/x.jpg", image_bytes("JPEG"), "image/jpeg")
+    env.put("failed/x.jpg", square_image("JPEG"), "image/jpeg")
     handler = env.handler()
     for key in ("x.jpg", "failed/x.jpg"):
         response = handler(sqs_event(sqs_record(s3_event_body(key))), context)
@@ -340,7 +337,7 @@ def test_out_of_time_images_are_cancelled_and_retried(env, put_and_event, logs):
 
     assert failed_ids(response) == {"slow1.png", "slow2.png"}
     assert env.keys(SOURCE) == {"slow1.png", "slow2.png"}
-    codes = {r.code for r in logs.images()}  # type: ignore[attr-defined]
+    codes = {r.code for r in logs.images()}
     assert codes == {"DeadlineExceeded"}
 
 
@@ -351,7 +348,7 @@ def test_a_message_is_retried_when_any_of_its_images_must_be(env, context, logs)
     import random
 
     env.put("mix/a.png")
-    env.put("mix/b.png", image_bytes("PNG", color="green"))
+    env.put("mix/b.png", square_image("PNG", colour="green"))
     env.put("mix/notes.txt", b"x", "text/plain")
     body = s3_event_body("mix/a.png", "mix/b.png", "mix/notes.txt")
 
@@ -405,7 +402,7 @@ def test_a_source_uploaded_again_before_its_delete_is_kept_and_processed(env, co
     between the copy and the delete stays in the source for its own notification."""
     from runtime.pipeline import ImagePipeline
 
-    env.put("cam/latest.png", image_bytes(color="red"))
+    env.put("cam/latest.png", square_image(colour="red"))
     first = sqs_event(
         sqs_record(s3_event_body("cam/latest.png", objects=env.described("cam/latest.png")))
     )
@@ -414,7 +411,7 @@ def test_a_source_uploaded_again_before_its_delete_is_kept_and_processed(env, co
 
     async def copy_then_the_next_frame_lands(self, ref, head, target_key):
         copied = await original(self, ref, head, target_key)
-        env.put("cam/latest.png", image_bytes(color="blue"))
+        env.put("cam/latest.png", square_image(colour="blue"))
         second.update(env.described("cam/latest.png"))
         return copied
 
@@ -423,7 +420,7 @@ def test_a_source_uploaded_again_before_its_delete_is_kept_and_processed(env, co
     assert handler(first, context) == {"batchItemFailures": []}
     monkeypatch.setattr(ImagePipeline, "_copy", original)
 
-    blue = image_bytes(color="blue")
+    blue = square_image(colour="blue")
     assert env.s3.get_object(Bucket=SOURCE, Key="cam/latest.png")["Body"].read() == blue
     red_result = env.document("cam/latest.png.json")
     assert red_result["source"]["etag"] != second["cam/latest.png"][0]
@@ -450,7 +447,7 @@ def _blue_lands_while_red_is_detected(env, monkeypatch, *, repair_fails: bool = 
 
     from runtime.pipeline import ImagePipeline
 
-    env.put("o.png", image_bytes(color="red"))
+    env.put("o.png", square_image(colour="red"))
     red = env.described("o.png")
     original_detect, original_process = ImagePipeline._detect, ImagePipeline.process
     gate = _gates()
@@ -460,7 +457,7 @@ def _blue_lands_while_red_is_detected(env, monkeypatch, *, repair_fails: bool = 
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "Detect")
         labels = await original_detect(self, ref)
         if ref.etag == red["o.png"][0]:  # A has its red labels; now the blue upload lands
-            env.put("o.png", image_bytes(color="blue"))
+            env.put("o.png", square_image(colour="blue"))
             gate("replaced").set()
             await gate("b_done").wait()
         return labels
@@ -484,7 +481,7 @@ def _blue_lands_while_red_is_detected(env, monkeypatch, *, repair_fails: bool = 
 
 def _assert_the_result_describes_the_image_beside_it(env) -> None:
     image = env.s3.get_object(Bucket=FINAL, Key="o.png")
-    assert image["Body"].read() == image_bytes(color="blue")
+    assert image["Body"].read() == square_image(colour="blue")
     doc = env.document("o.png.json")
     assert doc["source"]["etag"] == image["ETag"].strip('"'), "it describes the red upload"
     names = {label["Name"] for label in doc["labels"]}
@@ -541,7 +538,7 @@ def test_a_late_result_is_repaired_when_the_copy_meets_a_412_and_the_source_then
     checked against the image beside it and rewritten."""
     from runtime.pipeline import ImagePipeline
 
-    env.put("o.png", image_bytes(color="red"))
+    env.put("o.png", square_image(colour="red"))
     red = env.described("o.png")
     red_etag = red["o.png"][0]
     o_detect, o_copy, o_delete, o_process = (
@@ -555,7 +552,7 @@ def test_a_late_result_is_repaired_when_the_copy_meets_a_412_and_the_source_then
     async def detect(self, ref):
         labels = await o_detect(self, ref)
         if ref.etag == red_etag:  # A has red labels; blue lands, B runs up to its delete
-            env.put("o.png", image_bytes(color="blue"))
+            env.put("o.png", square_image(colour="blue"))
             gate("replaced").set()
             await gate("b_copied").wait()  # A's red document now overwrites B's blue one
         return labels
@@ -668,7 +665,7 @@ def test_crash_before_delete_is_finished_by_the_redelivery(env, context, leftove
     assert response == {"batchItemFailures": []}
     assert env.keys(SOURCE) == set()
     assert env.document("r.png.json")["kind"] == "result", "the stale result is overwritten"
-    assert env.s3.get_object(Bucket=FINAL, Key="r.png")["Body"].read() == image_bytes()
+    assert env.s3.get_object(Bucket=FINAL, Key="r.png")["Body"].read() == square_image()
 
 
 def test_duplicate_messages_in_one_batch_process_the_image_once(env, context, logs):
@@ -679,7 +676,7 @@ def test_duplicate_messages_in_one_batch_process_the_image_once(env, context, lo
     assert response == {"batchItemFailures": []}
     assert env.keys(SOURCE) == set()
     assert env.keys(FINAL) == {"dup.png", "dup.png.json"}
-    outcomes = [r.outcome for r in logs.images()]  # type: ignore[attr-defined]
+    outcomes = [r.outcome for r in logs.images()]
     assert "processed" in outcomes
     assert set(outcomes) <= {"processed", "already_processed"}
 
@@ -706,7 +703,7 @@ def source_heads(monkeypatch) -> list[str]:
 
 def test_the_notifications_etag_and_size_spare_a_head_per_image(env, context, source_heads):
     env.put("n/a.png")
-    env.put("n/b.jpg", image_bytes("JPEG"), "image/jpeg")
+    env.put("n/b.jpg", square_image("JPEG"), "image/jpeg")
     described = env.described("n/a.png", "n/b.jpg")
     body = s3_event_body("n/a.png", "n/b.jpg", objects=described)
 
@@ -730,9 +727,9 @@ def test_without_etag_in_the_notification_the_source_is_headed(env, context, sou
 def test_an_object_replaced_after_its_notification_is_processed_as_it_is_now(
     env, context, logs, source_heads
 ):
-    env.put("swap.png", image_bytes(color="red"))
+    env.put("swap.png", square_image(colour="red"))
     stale = env.described("swap.png")
-    env.put("swap.png", image_bytes(color="blue"))
+    env.put("swap.png", square_image(colour="blue"))
     current_etag = env.described("swap.png")["swap.png"][0]
     assert current_etag != stale["swap.png"][0]
 
@@ -744,7 +741,7 @@ def test_an_object_replaced_after_its_notification_is_processed_as_it_is_now(
     assert source_heads == ["swap.png"], "one HEAD, after the copy's 412"
     assert env.document("swap.png.json")["source"]["etag"] == current_etag
     copied = env.s3.get_object(Bucket=FINAL, Key="swap.png")["Body"].read()
-    assert copied == image_bytes(color="blue")
+    assert copied == square_image(colour="blue")
     assert env.keys(SOURCE) == set()
 
 
@@ -1074,13 +1071,13 @@ def test_nothing_is_ever_lost_under_random_faults_and_redelivery(env, context):
     never_uploaded = ["lot/ghost.png"]
     for key in good:
         if key.endswith(".jpg"):
-            env.put(key, image_bytes("JPEG"), "image/jpeg")
+            env.put(key, square_image("JPEG"), "image/jpeg")
         else:
             env.put(key)
     for key in not_images:
         env.put(key, b"a,b", "text/plain")
     for key in corrupt:
-        env.put(key, b"\x89PNG\r\n\x1a\n garbage")
+        env.put(key, PNG_SIGNATURE + b" garbage")
     all_keys = good + not_images + corrupt + never_uploaded
 
     # Messages of 1 to 3 records, plus two that are not S3 events.
@@ -1152,7 +1149,7 @@ def test_a_network_timeout_is_not_mistaken_for_the_deadline(env, put_and_event, 
     response = env.handler()(put_and_event("net.png"), FakeContext(remaining_ms=60_000))
 
     assert failed_ids(response) == {"net.png"}
-    codes = {r.code for r in logs.images()}  # type: ignore[attr-defined]
+    codes = {r.code for r in logs.images()}
     assert codes and "DeadlineExceeded" not in codes
 
 
