@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from runtime import documents
 from runtime.handler import BatchHandler, make_handler
 from runtime.handler import logger as runtime_logger
 from runtime.settings import Settings
@@ -91,6 +92,23 @@ class Env:
 
     def document(self, key: str) -> dict[str, Any]:
         return json.loads(self.s3.get_object(Bucket=FINAL, Key=key)["Body"].read())
+
+
+def assert_filed_as_failed(
+    env: Env, key: str, code: str, image_moved: bool = True
+) -> dict[str, Any]:
+    """The source is gone, no result exists, and an error document with ``code`` is filed."""
+    assert key not in env.keys(SOURCE)
+    final = env.keys(FINAL)
+    assert key not in final and key + ".json" not in final
+    assert ("failed/" + key in final) is image_moved
+    doc = env.document("failed/" + key + ".json")
+    assert doc["kind"] == "error"
+    assert doc["schemaVersion"] == documents.SCHEMA_VERSION
+    assert doc["code"] == code
+    assert doc["message"]
+    assert doc["source"]["key"] == key
+    return doc
 
 
 @pytest.fixture
