@@ -159,8 +159,8 @@ def backfill(
             continue
         todo.append(SourceObject(key, int(obj.get("Size", 0)), str(obj.get("ETag", "")).strip('"')))
     if dry_run:
-        for obj in todo:
-            ui.line(f"would enqueue {obj.key}")
+        for item in todo:
+            ui.line(f"would enqueue {item.key}")
         return outcome
 
     now = datetime.now(UTC)

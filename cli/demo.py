@@ -191,7 +191,7 @@ def lambda_output_to(path: Path) -> Iterator[None]:
             with contextlib.redirect_stdout(sink):
                 yield
         finally:
-            if previous is not None:
+            if previous is not None and isinstance(stream_handler, logging.StreamHandler):
                 stream_handler.setStream(previous)
 
 

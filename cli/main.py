@@ -385,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def entry() -> Any:  # pragma: no cover - for `python -m cli`
+def entry() -> Any:  # pragma: no cover - for `python -m cli.main`
     sys.exit(main())
 
 

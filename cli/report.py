@@ -119,6 +119,7 @@ def thumbnail(body: bytes, max_side: int) -> tuple[str, bytes] | None:
     except ImportError:  # pillow is optional: inline the original
         return CONTENT_TYPES[kind], body
     try:
+        img: Image.Image  # exif_transpose gives an Image, not the ImageFile opened
         with Image.open(io.BytesIO(body)) as img:
             img = ImageOps.exif_transpose(img)
             if max(img.size) <= max_side and kind == "jpeg":

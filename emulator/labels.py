@@ -64,7 +64,7 @@ _PALETTE_IMAGE = _palette_image()
 
 def _decode(data: bytes) -> Image.Image:
     try:
-        img = Image.open(io.BytesIO(data))
+        img: Image.Image = Image.open(io.BytesIO(data))
         if img.format == "JPEG":
             img.draft("RGB", (ANALYSIS_SIZE * 2, ANALYSIS_SIZE * 2))
         img.load()
@@ -94,7 +94,7 @@ def compute_labels(data: bytes) -> list[dict[str, Any]]:
     total = width * height
     counts = quantized.histogram()[: len(PALETTE)]
 
-    px = quantized.load()
+    px: Any = quantized.load()  # mode "P": each pixel is its palette index
     border = [0] * len(PALETTE)
     for x in range(width):
         border[px[x, 0]] += 1
@@ -114,7 +114,9 @@ def compute_labels(data: bytes) -> list[dict[str, Any]]:
         if index == background or count < MIN_AREA * total:
             continue
         mask = quantized.point(lambda v, i=index: 255 if v == i else 0, mode="L")
-        left, top, right, bottom = mask.getbbox()  # count > 0, so never None
+        box = mask.getbbox()
+        assert box is not None  # count > 0, so never None
+        left, top, right, bottom = box
         box_w, box_h = right - left, bottom - top
         shape, confidence = _shape(count / (box_w * box_h), box_w, box_h)
         bbox = {

@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import IO, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -103,13 +103,13 @@ def _moto_imports() -> tuple[Any, Any, Any]:
 
         def setup(self) -> None:
             super().setup()
-            self.server.track(self.connection)  # type: ignore[attr-defined]
+            self.server.track(self.connection)  # type: ignore[attr-defined]  # typed as werkzeug's base server
 
         def finish(self) -> None:
             try:
                 super().finish()
             finally:
-                self.server.untrack(self.connection)  # type: ignore[attr-defined]
+                self.server.untrack(self.connection)  # type: ignore[attr-defined]  # as in setup()
 
         def run_wsgi(self) -> None:
             if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
@@ -122,7 +122,7 @@ def _moto_imports() -> tuple[Any, Any, Any]:
                     length = max(int(environ.get("CONTENT_LENGTH") or 0), 0)
                 except ValueError:
                     length, self.close_connection = 0, True
-                body = environ["wsgi.input"] = LimitedStream(self.rfile, length)
+                body = environ["wsgi.input"] = LimitedStream(cast(IO[bytes], self.rfile), length)
             response = _Response(self)
             try:
                 response.run(self.server.app, environ)

@@ -2,7 +2,7 @@
 AWS-correct definitions trip over, adapt moto here (never the definitions).
 Plus performance shims: moto server overheads that change no behaviour.
 
-Each parity shim says what AWS does; each performance shim says what it saves. tests/emulator/test_shims.py holds a test per
+Each parity shim says what AWS does; each performance shim says what it saves. tests/emulator/test_emulator_shims.py holds a test per
 shim that fails if moto changes underneath (so the shim can be dropped or
 must be revised). Everything here is idempotent; ``install()`` is called by
 ``LocalAws.start``.
@@ -251,10 +251,10 @@ def install() -> None:
     if moto.__version__ != PINNED_MOTO:
         raise RuntimeError(
             f"emulator shims are written for moto {PINNED_MOTO}, found {moto.__version__}: "
-            "re-run tests/emulator/test_shims.py and revise emulator/shims.py"
+            "re-run tests/emulator/test_emulator_shims.py and revise emulator/shims.py"
         )
     with _lock:
-        factory_module = importlib.import_module(_CLIENT_FACTORY_MODULE)
+        factory_module: Any = importlib.import_module(_CLIENT_FACTORY_MODULE)
         if _original_factory is None:
             _original_factory = factory_module.boto_client_for
         factory_module.boto_client_for = _task_client
@@ -262,12 +262,13 @@ def install() -> None:
             importlib.import_module(name)
         # Every moto module that bound the original by name (installing twice
         # finds ours there and leaves it).
+        module: Any  # a moto module: its attributes are set below
         for name, module in list(sys.modules.items()):
             if name.startswith("moto.") and getattr(module, "boto_client_for", None) is (
                 _original_factory
             ):
                 module.boto_client_for = _task_client
-        aws_sdk = importlib.import_module(_AWS_SDK_MODULE)
+        aws_sdk: Any = importlib.import_module(_AWS_SDK_MODULE)
         aws_sdk.boto_client_for = _aws_sdk_task_client
         aws_sdk._SERVICE_ERROR_NAMES.update(SERVICE_ERROR_NAMES)
         _install_no_sqs_push()
@@ -288,8 +289,8 @@ def _replace(owner: Any, name: str, build: Callable[[Any], Callable[..., Any]]) 
     if getattr(original, "_rekbatch_shim", False):
         return
     replacement = build(original)
-    replacement._rekbatch_shim = True  # type: ignore[attr-defined]
-    replacement.__wrapped__ = original  # type: ignore[attr-defined]
+    replacement._rekbatch_shim = True  # type: ignore[attr-defined]  # a marker on a function
+    replacement.__wrapped__ = original  # type: ignore[attr-defined]  # as functools.wraps sets it
     setattr(owner, name, replacement)
 
 

@@ -107,7 +107,7 @@ def provision_data_path(
 
     s3, sqs, iam, lam = (aws.client(name) for name in ("s3", "sqs", "iam", "lambda"))
     for bucket in (source_bucket, final_bucket):
-        create = {"Bucket": bucket}
+        create: dict[str, Any] = {"Bucket": bucket}
         if region != "us-east-1":
             create["CreateBucketConfiguration"] = {"LocationConstraint": region}
         s3.create_bucket(**create)

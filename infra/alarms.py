@@ -79,7 +79,9 @@ class Alarms(pulumi.ComponentResource):
             opts=child,
         )
 
-        def states_metric(query_id: str, metric: str) -> dict:
+        def states_metric(
+            query_id: str, metric: str
+        ) -> aws.cloudwatch.MetricAlarmMetricQueryArgsDict:
             return {
                 "id": query_id,
                 "return_data": False,

@@ -34,7 +34,7 @@ def find_project_arn(config: StackConfig, client: Any | None = None) -> str:
             f"({exc}); set it: pulumi config set projectArn arn:aws:rekognition:...",
         ) from exc
     for project in response.get("ProjectDescriptions", []):
-        arn = project.get("ProjectArn", "")
+        arn: str = project.get("ProjectArn", "")
         if arn.split(":project/", 1)[-1].split("/", 1)[0] == config.project_name:
             return arn
     raise ConfigError(

@@ -50,7 +50,9 @@ def _doc(*statements: dict[str, Any]) -> Policy:
     return {"Version": VERSION, "Statement": list(statements)}
 
 
-def _allow(sid: str, actions: tuple[str, ...] | list[str], resources: list[str] | str) -> dict:
+def _allow(
+    sid: str, actions: tuple[str, ...] | list[str], resources: list[str] | str
+) -> dict[str, Any]:
     return {
         "Sid": sid,
         "Effect": "Allow",

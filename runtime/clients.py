@@ -106,7 +106,7 @@ def drop_unreferenced_endpoint_params(
     botocore whose rules start using one keeps it.
     Returns the dropped names (none if botocore's internals look different).
     """
-    resolver = getattr(client, "_ruleset_resolver", None)
+    resolver: Any = getattr(client, "_ruleset_resolver", None)
     definitions = getattr(resolver, "_param_definitions", None)
     if not isinstance(definitions, dict):
         return ()

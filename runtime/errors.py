@@ -124,8 +124,9 @@ def http_status(exc: BaseException) -> int | None:
     response: Any = getattr(exc, "response", None)
     if isinstance(response, dict):
         meta = response.get("ResponseMetadata")
-        if isinstance(meta, dict) and isinstance(meta.get("HTTPStatusCode"), int):
-            return meta["HTTPStatusCode"]
+        status = meta.get("HTTPStatusCode") if isinstance(meta, dict) else None
+        if isinstance(status, int):
+            return status
     return None
 
 

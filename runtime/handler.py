@@ -33,7 +33,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
@@ -87,8 +87,8 @@ class _LoopBatchProcessor(AsyncBatchProcessor):
         super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
         self._loop = loop
 
-    def async_process(self) -> list[tuple]:
-        async def process_all() -> list[tuple]:
+    def async_process(self) -> list[tuple[Any, ...]]:
+        async def process_all() -> list[tuple[Any, ...]]:
             return list(
                 await asyncio.gather(*(self._async_process_record(r) for r in self.records))
             )
@@ -162,12 +162,13 @@ class BatchHandler:
             return await _handle_message(pipeline, metrics, record)
 
         try:
-            return async_process_partial_response(
+            response = async_process_partial_response(
                 event=event,
                 record_handler=record_handler,
                 processor=_LoopBatchProcessor(loop),
                 context=context,
             )
+            return cast(dict[str, Any], response)  # a TypedDict: a plain dict at run time
         finally:
             if metrics.metric_set:
                 metrics.flush_metrics()
@@ -287,7 +288,7 @@ def _deadline(loop: asyncio.AbstractEventLoop, context: Any) -> float | None:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if not callable(remaining):
         return None
-    seconds = remaining() / 1000
+    seconds: float = remaining() / 1000
     margin = min(MAX_SAFETY_MARGIN_S, max(MIN_SAFETY_MARGIN_S, seconds * SAFETY_MARGIN_FRACTION))
     return loop.time() + max(0.0, seconds - margin)
 

@@ -349,7 +349,7 @@ class ImagePipeline:
 
     async def _file_as_failed(
         self, ref: ObjectRef, head: HeadInfo, source: dict[str, Any], cause: Classification
-    ) -> tuple[Outcome, Classification]:
+    ) -> tuple[Outcome, Classification | None]:
         """The image under the failed prefix, then its error document, then delete the source.
 
         The copy comes first (unlike a result, an error document is only about

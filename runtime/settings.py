@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from runtime.arns import VERSION_ARN
 
@@ -154,7 +155,10 @@ def log_level_from_env(env: Mapping[str, str]) -> str:
     return raw
 
 
-def _number(name: str, raw: str, kind: type) -> float | int:
+_Number = TypeVar("_Number", int, float)
+
+
+def _number(name: str, raw: str, kind: type[_Number]) -> _Number:
     try:
         return kind(raw)
     except ValueError:

@@ -56,7 +56,7 @@ def is_throttle(exc: BaseException) -> bool:
 
 def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> float:
     """Seconds to wait after the ``attempt``-th throttle (1-based) of one image."""
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempt - 1))
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** max(0, attempt - 1))
     return ceiling / 2 + rng() * ceiling / 2
 
 

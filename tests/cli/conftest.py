@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +9,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from infra import outputs as out
 from runtime import documents
+from tests.factories import flat_image
 
 VERSION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/birds/version/birds.2026-11-01/1700000000000"
 PROJECT_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/birds/1690000000000"
@@ -26,23 +25,15 @@ class CliResult:
     err: str
 
 
-def image_bytes(
-    kind: str = "png", colour: tuple[int, int, int] = (40, 90, 200), size=(64, 48)
-) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "PNG" if kind == "png" else "JPEG", quality=95)
-    return buf.getvalue()
-
-
 @pytest.fixture
 def make_image() -> Callable[..., bytes]:
     """PNG/JPEG bytes of a flat colour."""
-    return image_bytes
+    return flat_image
 
 
 @pytest.fixture(scope="module")
 def make_image_module() -> Callable[..., bytes]:
-    return image_bytes
+    return flat_image
 
 
 @pytest.fixture
@@ -89,9 +80,9 @@ def tree(tmp_path: Path) -> Path:
     root = tmp_path / "photos"
     (root / "2026 spring" / "garden+yard").mkdir(parents=True)
     (root / "nested").mkdir()
-    (root / "a.png").write_bytes(image_bytes("png"))
-    (root / "nested" / "b.jpg").write_bytes(image_bytes("jpeg"))
-    (root / "2026 spring" / "garden+yard" / "rouge-gorge é.jpeg").write_bytes(image_bytes("jpeg"))
+    (root / "a.png").write_bytes(flat_image("png"))
+    (root / "nested" / "b.jpg").write_bytes(flat_image("jpeg"))
+    (root / "2026 spring" / "garden+yard" / "rouge-gorge é.jpeg").write_bytes(flat_image("jpeg"))
     (root / "2026 spring" / "notes.txt").write_text("not an image")
     (root / "fake.jpg").write_text("GIF89a... not really")
     (root / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")

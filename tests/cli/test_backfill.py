@@ -6,6 +6,7 @@ import json
 
 from runtime import documents
 from runtime.events import MessageKind, parse_message
+from tests.factories import PNG_SIGNATURE
 
 KEYS = ["plain.jpg", "with space.png", "a+b.jpeg", "dir/ünïcode.jpg", "x/y/z.PNG"]
 
@@ -26,7 +27,7 @@ def drain(sqs, queue_url: str) -> list[dict]:
 
 def put_sources(s3, keys=KEYS) -> None:
     for key in keys:
-        s3.put_object(Bucket="src-bucket", Key=key, Body=b"\x89PNG\r\n\x1a\n" + key.encode())
+        s3.put_object(Bucket="src-bucket", Key=key, Body=PNG_SIGNATURE + key.encode())
 
 
 def test_enqueues_s3_event_messages_the_runtime_decodes_to_the_exact_keys(aws, stack, cli):
@@ -46,7 +47,7 @@ def test_enqueues_s3_event_messages_the_runtime_decodes_to_the_exact_keys(aws, s
     assert sorted(o.key for o in objects) == sorted(KEYS)
     assert {o.bucket for o in objects} == {"src-bucket"}
     size = {o.key: o.size for o in objects}
-    assert size["a+b.jpeg"] == len(b"\x89PNG\r\n\x1a\n" + b"a+b.jpeg")
+    assert size["a+b.jpeg"] == len(PNG_SIGNATURE + b"a+b.jpeg")
     raw_keys = {r["s3"]["object"]["key"] for b in bodies for r in b["Records"]}
     assert "with+space.png" in raw_keys and "a%2Bb.jpeg" in raw_keys  # S3's own encoding
 

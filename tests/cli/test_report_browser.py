@@ -93,7 +93,8 @@ def rect_of(img: Image.Image, colour: tuple[int, int, int]) -> tuple[int, int, i
 
 
 def hex_rgb(value: str) -> tuple[int, int, int]:
-    return tuple(int(value[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+    red, green, blue = (int(value[i : i + 2], 16) for i in (1, 3, 5))
+    return red, green, blue
 
 
 def box_colour(html: str, label: str) -> tuple[int, int, int]:

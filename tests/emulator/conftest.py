@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from emu_helpers import VERSION_ARN, make_image
+
+from tests.emulator.emu_helpers import VERSION_ARN
+from tests.factories import shapes_image
 
 
 @pytest.fixture
 def png() -> bytes:
-    return make_image("PNG")
+    return shapes_image("PNG")
 
 
 @pytest.fixture
 def jpeg() -> bytes:
-    return make_image("JPEG")
+    return shapes_image("JPEG")
 
 
 @pytest.fixture

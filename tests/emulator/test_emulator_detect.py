@@ -6,7 +6,9 @@ import aioboto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from emu_helpers import VERSION_ARN, make_image, run_off_main_thread
+
+from tests.emulator.emu_helpers import VERSION_ARN, run_off_main_thread
+from tests.factories import PNG_SIGNATURE, shapes_image
 
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -77,8 +79,8 @@ def test_unknown_version_is_resource_not_found(aws, png):
     [
         ("text.png", b"not an image at all", "InvalidImageFormatException"),
         ("gif.jpg", b"GIF89a" + b"\0" * 64, "InvalidImageFormatException"),
-        ("corrupt.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "InvalidImageFormatException"),
-        ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (15 * 1024 * 1024), "ImageTooLargeException"),
+        ("corrupt.png", PNG_SIGNATURE + b"\0" * 64, "InvalidImageFormatException"),
+        ("huge.png", PNG_SIGNATURE + b"\0" * (15 * 1024 * 1024), "ImageTooLargeException"),
     ],
 )
 def test_s3_image_errors(aws, running_model, bucket, key, body, code):
@@ -100,7 +102,7 @@ def test_missing_object_or_bucket_is_invalid_s3_object(aws, running_model, bucke
 
 
 def test_bytes_above_4_mb_are_too_large(aws, running_model):
-    data = make_image() + b"\0" * (4 * 1024 * 1024)
+    data = shapes_image() + b"\0" * (4 * 1024 * 1024)
     assert error_of(lambda: detect(aws, Image={"Bytes": data})) == ("ImageTooLargeException", 400)
 
 

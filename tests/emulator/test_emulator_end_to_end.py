@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import time
 
-from emu_helpers import VERSION_ARN, make_image
-
 from emulator.labels import compute_labels
 from emulator.poller import run_poller
 from emulator.stack import provision_data_path
 from infra import outputs as out
+from tests.emulator.emu_helpers import VERSION_ARN
+from tests.factories import shapes_image
 
 
 def wait_until(predicate, timeout: float = 30.0) -> None:
@@ -48,9 +48,9 @@ def test_uploaded_images_end_up_labelled_in_the_final_bucket(aws):
     s3, sqs = aws.client("s3"), aws.client("sqs")
     source, final = stack[out.SOURCE_BUCKET], stack[out.FINAL_BUCKET]
     images = {
-        "2024/a.png": make_image("PNG"),
-        "2024/b photo.JPG": make_image("JPEG"),  # a space and an upper-case suffix
-        "c.jpeg": make_image("JPEG", size=(120, 120)),
+        "2024/a.png": shapes_image("PNG"),
+        "2024/b photo.JPG": shapes_image("JPEG"),  # a space and an upper-case suffix
+        "c.jpeg": shapes_image("JPEG", size=(120, 120)),
     }
     for key, body in images.items():
         s3.put_object(Bucket=source, Key=key, Body=body)

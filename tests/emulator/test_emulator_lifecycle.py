@@ -6,9 +6,9 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from emu_helpers import VERSION_ARN
 
 from emulator import project_arn_of, version_name_of
+from tests.emulator.emu_helpers import VERSION_ARN
 
 
 def wait_for(aws, status: str, timeout: float = 3.0) -> float:

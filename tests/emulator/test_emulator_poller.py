@@ -9,12 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from emu_helpers import VERSION_ARN
 
 from emulator.poller import LambdaPoller
 from emulator.stack import provision_data_path
 from infra import outputs as out
 from runtime import settings as env_names
+from tests.emulator.emu_helpers import VERSION_ARN
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

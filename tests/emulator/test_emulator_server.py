@@ -10,9 +10,9 @@ import socket
 import aioboto3
 import boto3
 import pytest
-from emu_helpers import VERSION_ARN, run_off_main_thread
 
 from emulator import LocalAws
+from tests.emulator.emu_helpers import VERSION_ARN, run_off_main_thread
 
 
 def test_env_points_clients_at_the_endpoint(aws):

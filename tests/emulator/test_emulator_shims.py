@@ -12,9 +12,9 @@ import boto3
 import moto
 import pytest
 from botocore.config import Config
-from emu_helpers import VERSION_ARN
 
 from emulator import project_arn_of, shims, version_name_of
+from tests.emulator.emu_helpers import VERSION_ARN
 
 ROLE_POLICY = json.dumps(
     {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from emu_helpers import VERSION_ARN
 
 from emulator.stack import provision_data_path
 from infra import outputs as out
 from runtime.settings import Settings
+from tests.emulator.emu_helpers import VERSION_ARN
 
 
 @pytest.fixture

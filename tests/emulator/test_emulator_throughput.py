@@ -11,7 +11,9 @@ import time
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from emu_helpers import VERSION_ARN, make_image
+
+from tests.emulator.emu_helpers import VERSION_ARN
+from tests.factories import shapes_image
 
 CALLERS = 16
 UNITS = 2
@@ -69,7 +71,7 @@ def max_in_any_window(times: list[float], width: float = 1.0) -> int:
 def test_tps_cap_holds_within_ten_percent_under_concurrent_load(aws):
     aws.model.configure(tps_per_unit=TPS_PER_UNIT)
     aws.model.create(VERSION_ARN, status="RUNNING", inference_units=UNITS)
-    ok, throttled = hammer(aws, make_image(size=(32, 32)))
+    ok, throttled = hammer(aws, shapes_image(size=(32, 32)))
 
     assert throttled > len(ok), "the load must exceed the cap for the test to mean anything"
     # The server admits at most the cap in any one-second window (its own clock)...

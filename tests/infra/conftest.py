@@ -9,6 +9,7 @@ alone does not expose.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import json
@@ -204,6 +205,9 @@ def run_program(config: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Prog
     full = {(k if ":" in k else f"{PROJECT}:{k}"): _raw(v) for k, v in config.items()}
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(full)
+    # Pulumi's mocks use asyncio.get_event_loop(): after an asyncio.run() on this
+    # thread (any earlier test in the process) there is none, so give it one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=STACK, preview=False, monitor=monitor)
     stack = pulumi_settings.get_root_resource()
     exported: dict[str, Any] = {}

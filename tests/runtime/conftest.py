@@ -1,9 +1,9 @@
 """Fixtures for the handler tests: the local AWS (moto server + model emulator),
-the two buckets, a RUNNING model, images, SQS events and a Lambda context."""
+the two buckets, a RUNNING model, a Lambda context and captured log lines
+(images and events come from tests/factories.py)."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -11,16 +11,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote_plus
 
 import pytest
-from PIL import Image, ImageDraw
 
+from runtime import documents
 from runtime.handler import BatchHandler, make_handler
 from runtime.handler import logger as runtime_logger
 from runtime.settings import Settings
+from tests.factories import SOURCE_BUCKET, s3_event_body, sqs_event, sqs_record, square_image
 
-SOURCE = "rt-source"
+SOURCE = SOURCE_BUCKET
 FINAL = "rt-final"
 VERSION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/rt/version/rt.v1/1700000000000"
 
@@ -37,74 +37,6 @@ def model_delay(seconds: float) -> Callable[[], float]:
         return 0.0
 
     return delay
-
-
-def image_bytes(fmt: str = "PNG", color: str = "red", size: int = 64) -> bytes:
-    """A white image with a coloured square: the emulator labels it predictably."""
-    img = Image.new("RGB", (size, size), "white")
-    ImageDraw.Draw(img).rectangle([size // 4, size // 4, 3 * size // 4, 3 * size // 4], fill=color)
-    buf = io.BytesIO()
-    img.save(buf, format=fmt)
-    return buf.getvalue()
-
-
-def s3_event_body(
-    *keys: str,
-    bucket: str = SOURCE,
-    event: str = "ObjectCreated:Put",
-    objects: dict[str, tuple[str, int]] | None = None,
-) -> str:
-    """An S3 notification as S3 puts it on the queue (keys form-encoded).
-
-    ``objects`` gives keys their (eTag, size) as S3 sends them; without it the
-    records carry a size of 1 and no eTag, so the handler has to HEAD the source.
-    """
-    objects = objects or {}
-
-    def described(key: str) -> dict[str, Any]:
-        if key in objects:
-            etag, size = objects[key]
-            return {"key": quote_plus(key), "size": size, "eTag": etag}
-        return {"key": quote_plus(key), "size": 1}
-
-    return json.dumps(
-        {
-            "Records": [
-                {
-                    "eventVersion": "2.1",
-                    "eventSource": "aws:s3",
-                    "awsRegion": "us-east-1",
-                    "eventTime": "2026-11-25T10:00:00.000Z",
-                    "eventName": event,
-                    "s3": {
-                        "s3SchemaVersion": "1.0",
-                        "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                        "object": described(key),
-                    },
-                }
-                for key in keys
-            ]
-        }
-    )
-
-
-def sqs_record(body: str, message_id: str | None = None) -> dict[str, Any]:
-    """One SQS record of a Lambda event (the shape the event source mapping delivers)."""
-    return {
-        "messageId": message_id or str(uuid.uuid4()),
-        "receiptHandle": "rh-" + uuid.uuid4().hex,
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1700000000000"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:rt-queue",
-        "awsRegion": "us-east-1",
-    }
-
-
-def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:
-    return {"Records": list(records)}
 
 
 def failed_ids(response: dict[str, Any]) -> set[str]:
@@ -143,7 +75,7 @@ class Env:
         self.s3.put_object(
             Bucket=SOURCE,
             Key=key,
-            Body=image_bytes() if body is None else body,
+            Body=square_image() if body is None else body,
             ContentType=content_type,
         )
 
@@ -160,6 +92,23 @@ class Env:
 
     def document(self, key: str) -> dict[str, Any]:
         return json.loads(self.s3.get_object(Bucket=FINAL, Key=key)["Body"].read())
+
+
+def assert_filed_as_failed(
+    env: Env, key: str, code: str, image_moved: bool = True
+) -> dict[str, Any]:
+    """The source is gone, no result exists, and an error document with ``code`` is filed."""
+    assert key not in env.keys(SOURCE)
+    final = env.keys(FINAL)
+    assert key not in final and key + ".json" not in final
+    assert ("failed/" + key in final) is image_moved
+    doc = env.document("failed/" + key + ".json")
+    assert doc["kind"] == "error"
+    assert doc["schemaVersion"] == documents.SCHEMA_VERSION
+    assert doc["code"] == code
+    assert doc["message"]
+    assert doc["source"]["key"] == key
+    return doc
 
 
 @pytest.fixture
@@ -214,7 +163,7 @@ class Capture(logging.Handler):
         return [r for r in self.records if r.getMessage() == "image"]
 
     def outcomes(self) -> dict[str, str]:
-        return {r.key: r.outcome for r in self.images()}  # type: ignore[attr-defined]
+        return {r.key: r.outcome for r in self.images()}
 
 
 @pytest.fixture

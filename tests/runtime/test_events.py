@@ -8,21 +8,7 @@ from urllib.parse import quote_plus
 import pytest
 
 from runtime.events import MessageKind, ObjectRef, decode_key, parse_message
-
-
-def s3_record(key: str, event: str = "ObjectCreated:Put", bucket: str = "src", **obj):
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2026-11-25T10:00:00.000Z",
-        "eventName": event,
-        "s3": {"bucket": {"name": bucket}, "object": {"key": key, **obj}},
-    }
-
-
-def body(*records) -> str:
-    return json.dumps({"Records": list(records)})
+from tests.factories import s3_notification, s3_record, s3_test_event_body
 
 
 @pytest.mark.parametrize(
@@ -37,14 +23,14 @@ def body(*records) -> str:
     ],
 )
 def test_keys_are_decoded_like_s3_encodes_them(key):
-    parsed = parse_message(body(s3_record(quote_plus(key))))
+    parsed = parse_message(s3_notification(s3_record(quote_plus(key))))
     assert parsed.kind is MessageKind.OBJECTS
     assert [o.key for o in parsed.objects] == [key]
 
 
 def test_slash_encoded_as_percent_2f_is_decoded():
     # moto (unlike AWS) also encodes '/'.
-    assert parse_message(body(s3_record("a%2Fb%2Fc.jpg"))).objects[0].key == "a/b/c.jpg"
+    assert parse_message(s3_notification(s3_record("a%2Fb%2Fc.jpg"))).objects[0].key == "a/b/c.jpg"
 
 
 def test_plus_means_space_not_plus():
@@ -54,14 +40,16 @@ def test_plus_means_space_not_plus():
 
 def test_several_records_in_one_message_all_become_objects():
     parsed = parse_message(
-        body(s3_record("a.jpg"), s3_record("b.png", "ObjectCreated:CompleteMultipartUpload"))
+        s3_notification(
+            s3_record("a.jpg"), s3_record("b.png", "ObjectCreated:CompleteMultipartUpload")
+        )
     )
     assert [o.key for o in parsed.objects] == ["a.jpg", "b.png"]
 
 
 def test_object_metadata_is_kept():
     parsed = parse_message(
-        body(s3_record("a.jpg", size=1234, eTag="abc", versionId="v1", sequencer="00"))
+        s3_notification(s3_record("a.jpg", size=1234, eTag="abc", versionId="v1", sequencer="00"))
     )
     assert parsed.objects == (
         ObjectRef(
@@ -77,15 +65,7 @@ def test_object_metadata_is_kept():
 
 
 def test_s3_test_event_is_recognised():
-    test_event = {
-        "Service": "Amazon S3",
-        "Event": "s3:TestEvent",
-        "Time": "2026-11-25T10:00:00.000Z",
-        "Bucket": "src",
-        "RequestId": "X",
-        "HostId": "Y",
-    }
-    parsed = parse_message(json.dumps(test_event))
+    parsed = parse_message(s3_test_event_body())
     assert parsed.kind is MessageKind.TEST_EVENT
     assert parsed.objects == ()
 
@@ -94,7 +74,7 @@ def test_s3_test_event_is_recognised():
     "event", ["ObjectRemoved:Delete", "ObjectRestore:Completed", "LifecycleExpiration:Delete"]
 )
 def test_non_object_created_events_are_ignored(event):
-    parsed = parse_message(body(s3_record("a.jpg", event)))
+    parsed = parse_message(s3_notification(s3_record("a.jpg", event)))
     assert parsed.kind is MessageKind.IGNORED
     assert parsed.ignored_events == (event,)
     assert parsed.objects == ()
@@ -102,7 +82,7 @@ def test_non_object_created_events_are_ignored(event):
 
 def test_created_records_are_kept_when_mixed_with_removed_ones():
     parsed = parse_message(
-        body(s3_record("gone.jpg", "ObjectRemoved:Delete"), s3_record("new.jpg"))
+        s3_notification(s3_record("gone.jpg", "ObjectRemoved:Delete"), s3_record("new.jpg"))
     )
     assert parsed.kind is MessageKind.OBJECTS
     assert [o.key for o in parsed.objects] == ["new.jpg"]
@@ -167,7 +147,11 @@ def test_valid_records_survive_a_malformed_sibling():
 
 
 def test_sns_envelope_is_unwrapped():
-    envelope = {"Type": "Notification", "MessageId": "m", "Message": body(s3_record("in+sns.jpg"))}
+    envelope = {
+        "Type": "Notification",
+        "MessageId": "m",
+        "Message": s3_notification(s3_record("in+sns.jpg")),
+    }
     parsed = parse_message(json.dumps(envelope))
     assert [o.key for o in parsed.objects] == ["in sns.jpg"]
 
@@ -178,4 +162,4 @@ def test_sns_envelope_with_bad_message_is_invalid():
 
 
 def test_bytes_body_is_accepted():
-    assert parse_message(body(s3_record("a.jpg")).encode()).objects[0].key == "a.jpg"
+    assert parse_message(s3_notification(s3_record("a.jpg")).encode()).objects[0].key == "a.jpg"

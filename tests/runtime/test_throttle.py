@@ -101,7 +101,7 @@ def test_throttled_until_the_deadline_goes_back_to_the_queue_not_to_failed(
     assert failed_ids(response) == {"late1.png", "late2.png"}
     assert env.keys(SOURCE) == {"late1.png", "late2.png"}
     assert env.keys(FINAL) == set()
-    lines = logs.images()  # type: ignore[attr-defined]
+    lines = logs.images()
     assert {line.outcome for line in lines} == {"retry"}
     # Given up by the throttle loop (the model's code) or cancelled at the deadline
     # during its last back-off: a retry either way.

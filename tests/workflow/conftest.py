@@ -7,14 +7,12 @@ the model is the emulator, the Lambda poller runs the real handler. Waits are
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from emulator.server import LocalAws
 from emulator.workflow import (
@@ -29,17 +27,10 @@ from emulator.workflow import (
 )
 from infra import outputs as out
 from runtime import documents
+from tests.factories import flat_image, seeded_colour
 
 VERSION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/wf/version/wf.v1/1700000000000"
 RUN_TIMEOUT = 60.0
-
-
-def png(seed: int, size: int = 24) -> bytes:
-    """A small distinct PNG (the emulator labels it by colour)."""
-    colour = ((seed * 53) % 256, (seed * 97) % 256, (seed * 151) % 256)
-    buffer = io.BytesIO()
-    Image.new("RGB", (size, size), colour).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @dataclass
@@ -70,7 +61,7 @@ class Pipeline:
             s3.put_object(
                 Bucket=self.outputs[out.SOURCE_BUCKET],
                 Key=key,
-                Body=png(number),
+                Body=flat_image("PNG", seeded_colour(number), (24, 24)),
                 ContentType="image/png",
             )
             keys.append(key)
