@@ -277,7 +277,7 @@ def describe_cadence(seconds: int) -> dict[str, float]:
     }
 
 
-def _stub_resources() -> dict[str, str]:
+def _stub_resources() -> dict[str, Any]:
     return {
         "queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
         "project_arn": "arn:aws:rekognition:us-east-1:123456789012:project/p/1",

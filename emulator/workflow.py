@@ -86,7 +86,8 @@ def workflow_params(outputs: Mapping[str, Any], **overrides: Any) -> WorkflowPar
     if out.NOTIFICATION_TOPIC_ARN in outputs:
         # The run-end notification: the stack's topic and this account's default bus.
         topic_arn = outputs[out.NOTIFICATION_TOPIC_ARN]
-        partition, region, account = topic_arn.split(":")[1], *topic_arn.split(":")[3:5]
+        parts = str(topic_arn).split(":")
+        partition, region, account = parts[1], parts[3], parts[4]
         values["notification_topic_arn"] = topic_arn
         values["event_bus_arn"] = default_event_bus_arn(partition, region, account)
     values.update(overrides)

@@ -48,14 +48,14 @@ def dashboard_body(
     """The dashboard body (CloudWatch's dashboard body structure)."""
     app = [metrics_namespace, None, SERVICE_DIMENSION, service_name]
 
-    def metric(namespace: str, name: str, *dims: str, **options: Any) -> list:
+    def metric(namespace: str, name: str, *dims: str, **options: Any) -> list[Any]:
         return [namespace, name, *dims, options] if options else [namespace, name, *dims]
 
-    def own(name: str, **options: Any) -> list:
+    def own(name: str, **options: Any) -> list[Any]:
         row = [app[0], name, app[2], app[3]]
         return [*row, options] if options else row
 
-    def sqs(name: str, queue: str, label: str) -> list:
+    def sqs(name: str, queue: str, label: str) -> list[Any]:
         return metric("AWS/SQS", name, "QueueName", queue, label=label)
 
     widgets = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -19,7 +20,7 @@ LEGACY_TYPE = "rekbatch:ingest:IngestQueue"
 KMS_DATA_KEY_REUSE_SECONDS = 300
 
 
-def queue_encryption(kms_key_arn: pulumi.Input[str] | None) -> dict:
+def queue_encryption(kms_key_arn: pulumi.Input[str] | None) -> dict[str, Any]:
     """Queue arguments for SQS-managed SSE, or SSE-KMS with the stack's key."""
     if kms_key_arn is None:
         return {"sqs_managed_sse_enabled": True}

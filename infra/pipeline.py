@@ -141,7 +141,7 @@ class Pipeline(pulumi.ComponentResource):
         # /aws/vendedlogs/ keeps Step Functions' log resource policy small (AWS advice).
         workflow_log_group = f"/aws/vendedlogs/states/{prefix}-workflow"
 
-        def child(part: str, depends_on: list[pulumi.Resource] | None = None) -> dict:
+        def child(part: str, depends_on: list[pulumi.Resource] | None = None) -> dict[str, Any]:
             aliases: list[pulumi.Alias] = []
             if args.adopt_legacy_resources and part in LEGACY_CHILDREN:
                 old_name, old_type = LEGACY_CHILDREN[part]

@@ -22,7 +22,9 @@ class SecureBucketArgs:
     kms_key_arn: pulumi.Input[str] | None = None
 
 
-def _encryption_rule(kms_key_arn: pulumi.Input[str] | None) -> dict:
+def _encryption_rule(
+    kms_key_arn: pulumi.Input[str] | None,
+) -> aws.s3.BucketServerSideEncryptionConfigurationRuleArgsDict:
     if kms_key_arn is None:
         # SSE-S3 (bucket keys only apply to SSE-KMS: nothing to enable).
         return {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
