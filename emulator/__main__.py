@@ -2,9 +2,9 @@
 
 Prints the endpoint and the ``export`` lines that point the AWS CLI, boto3
 and aioboto3 at it; with ``--stack`` also provisions the data path (and with
-``--workflow`` the state machine, with ``--poller`` the local Lambda service
-that runs the real handler while the mapping is Enabled). Ctrl-C stops it and
-prints the model meter.
+``--workflow`` the state machine and its schedule, with ``--poller`` the local
+Lambda service that runs the real handler while the mapping is Enabled).
+Ctrl-C stops it and prints the model meter.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
 
+from emulator.schedule import ScheduleError, Scheduler, check, stack_schedule
 from emulator.server import LocalAws
+from infra.outputs import STATE_MACHINE_ARN
 
 DEMO_VERSION_ARN = (
     "arn:aws:rekognition:us-east-1:123456789012:project/demo/version/demo.v1/1700000000000"
@@ -65,6 +67,28 @@ def _parser() -> argparse.ArgumentParser:
         "--workflow", action="store_true", help="with --stack: also deploy the state machine"
     )
     p.add_argument(
+        "--schedule",
+        metavar="EXPR",
+        help="with --workflow: run the state machine on this rate(...)/cron(...)/at(...) "
+        "expression instead of the stack's (Pulumi.<stack>.yaml, else rate(1 hour))",
+    )
+    p.add_argument(
+        "--schedule-timezone",
+        metavar="TZ",
+        help="IANA time zone of the schedule (default: the stack's scheduleTimezone, else UTC)",
+    )
+    p.add_argument(
+        "--no-schedule",
+        action="store_true",
+        help="with --workflow: do not run the schedule (start executions yourself)",
+    )
+    p.add_argument(
+        "--pulumi-dir",
+        metavar="DIR",
+        default=".",
+        help="folder of Pulumi.<stack>.yaml for the stack's schedule (default: current)",
+    )
+    p.add_argument(
         "--poller",
         action="store_true",
         help="with --stack: run the local Lambda service for the mapping",
@@ -81,6 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.workflow or args.poller) and not args.stack:
         print("--workflow and --poller need --stack NAME", file=sys.stderr)
         return 2
+    schedule: tuple[str, str] | None = None
+    if args.workflow and not args.no_schedule:
+        try:
+            expression, timezone = stack_schedule(args.stack, args.pulumi_dir)
+            schedule = (args.schedule or expression, args.schedule_timezone or timezone)
+            check(*schedule)  # before anything starts
+        except ScheduleError as err:
+            print(f"schedule: {err}", file=sys.stderr)
+            return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with ExitStack() as stack:
@@ -108,6 +141,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(
                     "local Lambda service running (processes the queue while the mapping is Enabled)"
                 )
+            if schedule is not None:
+                scheduler = Scheduler(
+                    aws.client("stepfunctions"),
+                    outputs[STATE_MACHINE_ARN],
+                    *schedule,
+                    on_start=lambda arn: print(
+                        f"schedule: started execution {arn.rsplit(':', 1)[1]}", flush=True
+                    ),
+                )
+                stack.enter_context(scheduler)
+                upcoming = scheduler.next_time()
+                when = f"next at {upcoming:%Y-%m-%d %H:%M:%S %Z}" if upcoming else "no time left"
+                print(f"schedule: {schedule[0]} in {schedule[1]}, {when}")
         print("\nCtrl-C to stop.", flush=True)
         try:
             while not stop.wait(0.5):

@@ -26,6 +26,10 @@ OUTCOMES = (
 
 SUMMARY_SCHEMA_VERSION = 1
 
+# The input the schedule starts each execution with (EventBridge Scheduler on
+# AWS, emulator/schedule.py locally; always without an execution name).
+SCHEDULE_INPUT: Mapping[str, str] = {"source": "schedule"}
+
 # Run summaries: s3://<final bucket>/<runs prefix><execution name>.json
 DEFAULT_RUNS_PREFIX = "runs/"
 
