@@ -209,7 +209,8 @@ def cmd_upload(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
     from .aws import Aws
-    from .follow import Follower, ensure_state_machine, finish, running_execution, start_run
+    from .follow import Follower, ensure_state_machine, finish, running_execution
+    from .operations import start_run
 
     needed = [out.STATE_MACHINE_ARN]
     if args.follow:
@@ -228,8 +229,7 @@ def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
         if not args.follow:
             return EXIT_OK
     else:
-        started = start_run(aws, sm_arn, args.name)
-        arn = started["executionArn"]
+        arn = start_run(aws.client("stepfunctions"), sm_arn, args.name)
         ui.line(f"started run {arn.rsplit(':', 1)[-1]}")
         if not args.follow:
             ui.line("follow it with `rekbatch run --follow` or check `rekbatch status`")

@@ -154,7 +154,8 @@ def fetch_images(
 
 def resolve_run(aws: Aws, stack: Any, run: str, runs_prefix: str, final_bucket: str) -> Selection:
     """The time window of run ``run`` (an execution name, or ``latest``)."""
-    from .runs import latest_execution, read_summary
+    from .operations import read_summary
+    from .runs import latest_execution
 
     state_machine = stack.get("stateMachineArn")
     if run == "latest":
@@ -166,7 +167,7 @@ def resolve_run(aws: Aws, stack: Any, run: str, runs_prefix: str, final_bucket: 
         run = execution["name"]
     start, stop = execution_window(aws, state_machine, run) if state_machine else (None, None)
     if start is None:
-        summary = read_summary(aws, final_bucket, runs_prefix, run)
+        summary = read_summary(aws.s3, final_bucket, runs_prefix, run)
         if summary is None:
             raise UserError(
                 f"run {run!r} not found: no execution of that name and no "
