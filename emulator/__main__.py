@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from emulator.schedule import ScheduleError, Scheduler, check, stack_schedule
@@ -89,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         help="folder of Pulumi.<stack>.yaml for the stack's schedule (default: current)",
     )
     p.add_argument(
+        "--outputs-file",
+        metavar="FILE",
+        help="with --stack: also write the stack outputs to FILE (for `rekbatch --outputs FILE`)",
+    )
+    p.add_argument(
         "--poller",
         action="store_true",
         help="with --stack: run the local Lambda service for the mapping",
@@ -100,8 +107,20 @@ def _exports(env: dict[str, str]) -> str:
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in env.items())
 
 
+class _ExpectedMotoErrors(logging.Filter):
+    """moto's Step Functions interpreter logs an ERROR for every path that a
+    Choice's IsPresent finds absent, which the workflow checks on purpose (AWS
+    logs nothing): drop those records, keep the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Exception=NoSuchJsonPathError" not in record.getMessage()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").addFilter(
+        _ExpectedMotoErrors()
+    )
     if (args.workflow or args.poller) and not args.stack:
         print("--workflow and --poller need --stack NAME", file=sys.stderr)
         return 2
@@ -134,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             outputs = _provision(aws, args)
             print(f"stack {args.stack!r} outputs:")
             print(json.dumps(outputs, indent=2, default=str))
+            if args.outputs_file:
+                Path(args.outputs_file).write_text(json.dumps(outputs, indent=2, default=str))
             if args.poller:
                 from emulator.poller import run_poller
 
