@@ -170,8 +170,11 @@ class Follower:
         since = self.started_at - CLOCK_SLACK  # S3 times can be truncated to the second
         for page in self.aws.s3.get_paginator("list_objects_v2").paginate(Bucket=self.final_bucket):
             for obj in page.get("Contents", []):
-                key = obj["Key"]
-                if not documents.is_document_key(key) or obj["LastModified"] < since:
+                key, modified = obj.get("Key", ""), obj.get("LastModified")
+                # An object without a time is counted: the bucket said it is there.
+                if not documents.is_document_key(key) or (
+                    modified is not None and modified < since
+                ):
                     continue
                 if key.startswith(failed_prefix):
                     failed += 1

@@ -84,19 +84,25 @@ def wait_for_run(
         time.sleep(interval)
 
 
+def body_of(response: Mapping[str, Any]) -> bytes:
+    """The bytes of a GetObject response (an object without a body is empty)."""
+    body = response.get("Body")
+    return b"" if body is None else bytes(body.read())
+
+
 def read_summary(
     s3: Any, bucket: str, runs_prefix: str, execution_name: str
 ) -> dict[str, Any] | None:
     """The run summary the workflow wrote, or None if there is none (or it is
     not a JSON object)."""
     try:
-        body = s3.get_object(Bucket=bucket, Key=summary_key(runs_prefix, execution_name))["Body"]
+        body = body_of(s3.get_object(Bucket=bucket, Key=summary_key(runs_prefix, execution_name)))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
             return None
         raise
     try:
-        data = json.loads(body.read())
+        data = json.loads(body)
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
@@ -218,6 +224,7 @@ def result_keys(s3: Any, outputs: Mapping[str, Any]) -> dict[str, list[str]]:
 __all__ = [
     "TERMINAL",
     "RunResult",
+    "body_of",
     "count_keys",
     "describe_model_version",
     "finish_run",

@@ -26,6 +26,7 @@ from . import gallery
 from .aws import Aws
 from .errors import UserError, error_code
 from .images import CONTENT_TYPES, sniff
+from .operations import body_of
 from .results import Item, item_from_document, to_csv, unreadable_item
 from .runs import execution_window, parse_time
 from .ui import Ui
@@ -58,13 +59,15 @@ def list_documents(
     for prefix, skip_special in passes:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                key, modified = obj["Key"], obj["LastModified"]
-                if not documents.is_document_key(key):
+                key, modified = obj.get("Key"), obj.get("LastModified")
+                if not key or not documents.is_document_key(key):
                     continue
                 if skip_special and (
                     key.startswith(failed_prefix) or (runs_prefix and key.startswith(runs_prefix))
                 ):
                     continue
+                if (sel.since or sel.until) and modified is None:
+                    continue  # a run's documents are known by their time only
                 if sel.since and modified < sel.since - SLACK:
                     continue
                 if sel.until and modified > sel.until + SLACK:
@@ -88,7 +91,7 @@ def fetch_documents(
 ) -> list[Item]:
     def one(key: str) -> Item:
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = body_of(s3.get_object(Bucket=bucket, Key=key))
         except ClientError as exc:
             if error_code(exc) in {"NoSuchKey", "404"}:
                 return unreadable_item(key, failed_prefix, "deleted while the report ran")
@@ -141,7 +144,7 @@ def fetch_images(
         if not item.image_key:
             return item.key, None
         try:
-            body = s3.get_object(Bucket=bucket, Key=item.image_key)["Body"].read()
+            body = body_of(s3.get_object(Bucket=bucket, Key=item.image_key))
         except ClientError as exc:
             if error_code(exc) in {"NoSuchKey", "404"}:
                 return item.key, None

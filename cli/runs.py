@@ -22,6 +22,8 @@ from .aws import Aws
 from .errors import UserError, error_code, explain
 from .operations import describe_model_version, read_summary
 
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
 
 def parse_time(value: Any) -> datetime | None:
     """An aware datetime from an ISO-8601 string (or a datetime); None when absent/invalid."""
@@ -96,8 +98,8 @@ def recent_summaries(aws: Aws, bucket: str, runs_prefix: str, limit: int) -> lis
     """The ``limit`` most recently written run summaries, newest first."""
     objects: list[dict[str, Any]] = []
     for page in aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=runs_prefix):
-        objects += [o for o in page.get("Contents", []) if o["Key"].endswith(".json")]
-    objects.sort(key=lambda o: o["LastModified"], reverse=True)
+        objects += [o for o in page.get("Contents", []) if o.get("Key", "").endswith(".json")]
+    objects.sort(key=lambda o: parse_time(o.get("LastModified")) or _EPOCH, reverse=True)
     found = []
     for obj in objects[:limit]:
         name = obj["Key"][len(runs_prefix) : -len(".json")]
