@@ -10,7 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from emulator.schedule import ScheduleError, Scheduler, next_time, parse, to_croniter
+from emulator.schedule import (
+    ScheduleError,
+    Scheduler,
+    next_time,
+    parse,
+    stack_schedule,
+    to_croniter,
+)
 from infra.contract import SCHEDULE_INPUT
 
 SATURDAY_NOON = datetime(2026, 11, 28, 12, 7, tzinfo=UTC)  # a Saturday
@@ -221,3 +228,34 @@ def test_scheduled_executions_on_the_emulator_get_unique_names_and_the_schedule_
         uuid.UUID(execution["name"])
         described = sfn.describe_execution(executionArn=execution["executionArn"])
         assert json.loads(described["input"]) == SCHEDULE_INPUT
+
+
+# ------------------------------------------------------ the stack's schedule
+
+
+def test_the_stack_schedule_comes_from_its_pulumi_stack_file(tmp_path):
+    (tmp_path / "Pulumi.prod.yaml").write_text(
+        "config:\n"
+        "  aws:region: eu-west-1\n"
+        "  rekognition-batch:schedule: cron(0 6 ? * MON-FRI *)\n"
+        "  rekognition-batch:scheduleTimezone: Europe/Paris\n"
+    )
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  aws:region: eu-west-1\n")
+    assert stack_schedule("prod", tmp_path) == ("cron(0 6 ? * MON-FRI *)", "Europe/Paris")
+    assert stack_schedule("dev", tmp_path) == ("rate(1 hour)", "UTC")  # Pulumi.yaml defaults
+    assert stack_schedule("absent", tmp_path) == ("rate(1 hour)", "UTC")
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        (["--schedule", "cron(0 9 * * *)"], "6 fields"),
+        (["--schedule", "rate(1 hour)", "--schedule-timezone", "Paris"], "time zone"),
+    ],
+)
+def test_the_emulator_refuses_a_bad_schedule_before_starting(options, complaint, capsys, tmp_path):
+    from emulator.__main__ import main
+
+    argv = ["--port", "0", "--stack", "dev", "--workflow", "--pulumi-dir", str(tmp_path)]
+    assert main([*argv, *options]) == 2
+    assert complaint in capsys.readouterr().err
