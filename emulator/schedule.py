@@ -252,7 +252,7 @@ class Scheduler:
         """Fire until stopped or until the schedule has no next time (in this thread)."""
         due = self.next_time(self._since)
         while due is not None:
-            if self._wait(max((due - self._now()).total_seconds(), 0.0)):
+            if self._wait(max((due - self._now()).total_seconds(), 0.0)) or self._stop.is_set():
                 return
             if self._now() < due:
                 continue  # woken early: wait for the rest

@@ -5,6 +5,7 @@ executions started the way EventBridge Scheduler starts them."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -259,3 +260,66 @@ def test_the_emulator_refuses_a_bad_schedule_before_starting(options, complaint,
     argv = ["--port", "0", "--stack", "dev", "--workflow", "--pulumi-dir", str(tmp_path)]
     assert main([*argv, *options]) == 2
     assert complaint in capsys.readouterr().err
+
+
+class GatedClock:
+    """The scheduler's clock: each wait blocks until the test opens the gate,
+    then the awaited time has passed."""
+
+    def __init__(self, start: datetime) -> None:
+        self.time = start
+        self.gate = threading.Event()
+        self.stopped = threading.Event()
+
+    def now(self) -> datetime:
+        return self.time
+
+    def wait(self, seconds: float) -> bool:
+        while not self.gate.wait(0.05):
+            if self.stopped.is_set():
+                return True
+        self.gate.clear()
+        self.time += timedelta(seconds=seconds)
+        return self.stopped.is_set()
+
+
+def test_the_schedule_processes_uploads_without_a_manual_start(aws):
+    from emu_helpers import make_image
+
+    from cli.operations import finish_run, result_keys
+    from emulator.workflow import lambda_service, provision_stack
+    from infra import outputs as out
+
+    version = (
+        "arn:aws:rekognition:us-east-1:123456789012:project/sched/version/sched.v1/1700000000000"
+    )
+    aws.model.configure(start_delay=0.5, stop_delay=0.2)
+    outputs = provision_stack(aws, project_version_arn=version)
+    sfn, s3 = aws.client("stepfunctions"), aws.client("s3")
+    clock, started = GatedClock(SATURDAY_NOON), threading.Event()
+    scheduler = Scheduler(
+        sfn,
+        outputs[out.STATE_MACHINE_ARN],
+        "cron(0 * * * ? *)",
+        "Europe/Paris",
+        now=clock.now,
+        wait=clock.wait,
+        on_start=lambda arn: started.set(),
+    )
+    with lambda_service(aws, outputs), scheduler:
+        keys = [f"in/{n}.png" for n in range(3)]
+        for key in keys:
+            s3.put_object(Bucket=outputs[out.SOURCE_BUCKET], Key=key, Body=make_image("PNG"))
+        assert (
+            sfn.list_executions(stateMachineArn=outputs[out.STATE_MACHINE_ARN])["executions"] == []
+        )
+        clock.gate.set()  # the top of the hour comes
+        assert started.wait(30)
+        result = finish_run(sfn, s3, outputs, scheduler.started[0], timeout=120)
+        clock.stopped.set()
+    assert clock.time == datetime(2026, 11, 28, 13, tzinfo=UTC)  # 14:00 in Paris
+    assert result.succeeded and result.outcome == "drained", result
+    uuid.UUID(result.name)
+    done = result_keys(s3, outputs)
+    assert sorted(done["results"]) == [f"{key}.json" for key in keys]
+    assert done["runs"] == [f"runs/{result.name}.json"]
