@@ -102,7 +102,10 @@ _DELETE_REFUSED = threading.local()  # keys the request being served refused (ET
 # name (a UUID); EventBridge Scheduler and `aws stepfunctions start-execution`
 # pass none. moto 5.2.5's executing backend uses the missing name as is: the
 # execution is called "None" (ARN ...:None, the run summary runs/None.json) and
-# a second unnamed start is ExecutionAlreadyExists.
+# a second unnamed start is ExecutionAlreadyExists. Nor does it check a given
+# name ("TODO: validate name format"): AWS refuses whitespace, brackets,
+# wildcards, `"#%\\^|~`$&,;:/` and control characters with InvalidName; moto's
+# non-executing backend has that check (_validate_name), which the shim calls.
 _SFN_START = ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend", "start_execution")
 
 # AWS sends one s3:ObjectCreated:CompleteMultipartUpload notification for a
@@ -539,6 +542,8 @@ def _install_unnamed_executions() -> None:
         ) -> Any:
             import uuid
 
+            if name:
+                self._validate_name(name)
             return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
         return start_execution

@@ -532,6 +532,22 @@ def test_executions_started_without_a_name_get_unique_generated_names(aws):
     assert named.endswith(":mine")
 
 
+@pytest.mark.parametrize("name", ["has space", "semi;colon", "a/b", "star*", "tab\t"])
+def test_execution_names_aws_refuses_are_invalid_names(aws, name):
+    from botocore.exceptions import ClientError
+
+    sfn = aws.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="names",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn=f"arn:aws:iam::{aws.account_id}:role/r",
+    )["stateMachineArn"]
+    with pytest.raises(ClientError) as info:
+        sfn.start_execution(stateMachineArn=arn, name=name)
+    assert info.value.response["Error"]["Code"] == "InvalidName"
+    assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
+
+
 def test_tripwire_moto_names_an_unnamed_execution_none():
     """If this fails, moto generates execution names itself: drop the shim."""
     import inspect
@@ -540,6 +556,7 @@ def test_tripwire_moto_names_an_unnamed_execution_none():
 
     source = inspect.getsource(inspect.unwrap(StepFunctionsParserBackend.start_execution))
     assert "exec_name = name" in source and "uuid" not in source
+    assert "_validate_name" not in source
 
 
 def _notifying_bucket(aws, bucket: str) -> str:
