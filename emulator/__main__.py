@@ -124,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.workflow or args.poller) and not args.stack:
         print("--workflow and --poller need --stack NAME", file=sys.stderr)
         return 2
+    if (args.schedule or args.schedule_timezone or args.no_schedule) and not args.workflow:
+        print("--schedule, --schedule-timezone and --no-schedule need --workflow", file=sys.stderr)
+        return 2
     schedule: tuple[str, str] | None = None
     if args.workflow and not args.no_schedule:
         try:
@@ -175,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 upcoming = scheduler.next_time()
                 when = f"next at {upcoming:%Y-%m-%d %H:%M:%S %Z}" if upcoming else "no time left"
                 print(f"schedule: {schedule[0]} in {schedule[1]}, {when}")
+                if not args.poller:
+                    print("schedule: without --poller nothing consumes the queue during a run")
         print("\nCtrl-C to stop.", flush=True)
         try:
             while not stop.wait(0.5):

@@ -323,3 +323,10 @@ def test_the_schedule_processes_uploads_without_a_manual_start(aws):
     done = result_keys(s3, outputs)
     assert sorted(done["results"]) == [f"{key}.json" for key in keys]
     assert done["runs"] == [f"runs/{result.name}.json"]
+
+
+def test_schedule_options_without_the_workflow_are_refused(capsys):
+    from emulator.__main__ import main
+
+    assert main(["--port", "0", "--stack", "dev", "--schedule", "rate(1 minute)"]) == 2
+    assert "need --workflow" in capsys.readouterr().err
