@@ -361,7 +361,7 @@ def _iso(value: Any) -> str | None:
 
 def print_status(ui: Ui, data: dict[str, Any]) -> None:
     model, queue, dlq = data["model"], data["queue"], data["dlq"]
-    line = f"model  {model['versionName']}: {model['status']}"
+    line = f"model  {model['versionName']}: {model['status'] or 'state unknown'}"
     if model["status"] == "RUNNING":
         line += f" ({model['inferenceUnits']} IU, ≈ {model['costPerHourWhileRunning']:.2f} USD/hour while running)"
     if model.get("statusMessage"):

@@ -239,3 +239,11 @@ def test_a_response_outside_the_model_is_one_line_and_exit_2(
     assert "Traceback" not in stdout + stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "unexpected response" in lines[0], stderr
+
+
+def test_status_says_what_it_does_not_know(fake_aws, outputs_file, capsys):
+    fake_aws(MINIMAL_SCENARIO)
+    code, stdout, _ = rekbatch(capsys, "status", "--outputs", outputs_file)
+    assert code == 0
+    assert "model  v1: state unknown" in stdout
+    assert "runs   none yet" in stdout
