@@ -247,3 +247,14 @@ def test_status_says_what_it_does_not_know(fake_aws, outputs_file, capsys):
     assert code == 0
     assert "model  v1: state unknown" in stdout
     assert "runs   none yet" in stdout
+
+
+def test_rekbatch_debug_shows_where_an_unexpected_response_was_read(
+    fake_aws, outputs_file, capsys, monkeypatch
+):
+    scenario = {name: dict(calls) for name, calls in MINIMAL_SCENARIO.items()}
+    scenario["stepfunctions"]["list_executions"] = nameless_execution
+    fake_aws(scenario, check=False)
+    monkeypatch.setenv("REKBATCH_DEBUG", "1")
+    with pytest.raises(KeyError, match="name"):
+        main(["status", "--plain", "--outputs", outputs_file])
