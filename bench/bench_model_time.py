@@ -55,16 +55,15 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from emulator.server import LocalAws  # noqa: E402
-from emulator.workflow import (  # noqa: E402
+from cli.operations import (  # noqa: E402
     finish_run,
-    lambda_service,
     model_status,
-    provision_stack,
     queue_depth,
     result_keys,
     start_run,
 )
+from emulator.server import LocalAws  # noqa: E402
+from emulator.workflow import lambda_service, provision_stack  # noqa: E402
 from infra import outputs as out  # noqa: E402
 from infra.sizing import derive_concurrency, ideal_running_seconds  # noqa: E402
 

@@ -49,15 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_model_time import BATCH_SIZE, IMAGE_SECONDS, RemoteAws, Sampler, _png  # noqa: E402
 
+from cli.operations import finish_run, queue_depth, result_keys, start_run  # noqa: E402
 from emulator.server import LocalAws  # noqa: E402
-from emulator.workflow import (  # noqa: E402
-    FAST_WORKFLOW,
-    finish_run,
-    lambda_service,
-    queue_depth,
-    result_keys,
-    start_run,
-)
+from emulator.workflow import FAST_WORKFLOW, lambda_service  # noqa: E402
 from infra import outputs as out  # noqa: E402
 from infra.sizing import derive_concurrency  # noqa: E402
 from infra.statemachine import WorkflowParams  # noqa: E402

@@ -16,9 +16,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.contract import BACKLOG_ATTRIBUTES, backlog_counts
-
 from .errors import UserError, error_code, explain
+from .operations import queue_depth
 from .stack import Stack
 
 
@@ -94,9 +93,6 @@ def check_bucket(aws: Aws, bucket: str, role: str) -> None:
 def queue_depths(aws: Aws, queue_url: str, role: str = "queue") -> dict[str, int]:
     """visible / inFlight / delayed / total message counts (SQS's approximate numbers)."""
     try:
-        attributes = aws.sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=list(BACKLOG_ATTRIBUTES)
-        )["Attributes"]
+        return queue_depth(aws.sqs, queue_url)
     except ClientError as exc:
         raise UserError(explain(exc, f"{role} {queue_url}") or str(exc)) from None
-    return backlog_counts(attributes)

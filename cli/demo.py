@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from infra import outputs as out
@@ -57,6 +56,7 @@ LOGS_DIR = "logs"
 LAMBDA_LOG = "lambda.log"
 EMULATOR_LOG = "emulator.log"
 REPORT_DIR = "report"  # the CLI's report (report.html, results.csv, json/) under --out
+FOLLOW_INTERVAL = 0.5  # seconds between polls of the live view (the run takes ~30 s)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -158,7 +158,7 @@ def _download(s3: Any, bucket: str, folder: Path) -> int:
 
 
 def _wait_for_messages(aws: Any, outputs: dict[str, Any], expected: int, timeout: float) -> None:
-    from emulator.workflow import queue_depth
+    from cli.operations import queue_depth
 
     deadline = time.monotonic() + timeout
     while queue_depth(aws.client("sqs"), outputs[out.QUEUE_URL])["total"] < expected:
@@ -237,74 +237,15 @@ class _S3Clients:
         self.s3 = s3
 
 
-class Progress:
-    """A live table on a terminal, one plain line per change otherwise."""
-
-    def __init__(self, console: Console, plain: bool) -> None:
-        self.console = console
-        self.plain = plain or not console.is_terminal
-        self.live: Live | None = None
-        self.last: str | None = None
-        self.started = time.monotonic()
-
-    def __enter__(self) -> Progress:
-        if not self.plain:
-            # No stdout/stderr redirection by Live: both are routed to the log
-            # files while the demo runs, and the console writes to the real stdout.
-            self.live = Live(
-                console=self.console,
-                refresh_per_second=4,
-                transient=False,
-                redirect_stdout=False,
-                redirect_stderr=False,
-            )
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.live is not None:
-            self.live.__exit__(*exc)
-
-    def update(self, execution: str, snap: dict[str, Any], total: int) -> None:
-        elapsed = time.monotonic() - self.started
-        queue = snap["queue"]
-        if self.live is not None:
-            table = Table(title="rekbatch demo: workflow progress", show_header=False)
-            table.add_column(style="bold")
-            table.add_column()
-            table.add_row("elapsed", f"{elapsed:5.1f} s")
-            table.add_row("workflow", execution)
-            table.add_row("model", snap["model"])
-            table.add_row("mapping", snap["mapping"])
-            table.add_row(
-                "queue",
-                f"{queue['visible']} waiting, {queue['inFlight']} in flight, DLQ {snap['dlq']}",
-            )
-            table.add_row("images done", f"{snap['done']} / {total}")
-            table.add_row("failures", str(snap["failed"]))
-            self.live.update(table)
-            return
-        line = (
-            f"workflow {execution:<9} model {snap['model']:<9} mapping {snap['mapping']:<8} "
-            f"queue {queue['visible']}+{queue['inFlight']} done {snap['done']}/{total} "
-            f"failed {snap['failed']}"
-        )
-        if line != self.last:
-            self.console.print(f"[{elapsed:5.1f}s] {line}", highlight=False, soft_wrap=True)
-            self.last = line
-
-
 def run_demo(args: argparse.Namespace, console: Console) -> Report:
     from cli import samples
+    from cli.aws import Aws
+    from cli.follow import Follower
+    from cli.operations import finish_run, model_status, start_run
+    from cli.stack import Stack
+    from cli.ui import Ui
     from emulator.server import LocalAws
-    from emulator.workflow import (
-        finish_run,
-        lambda_service,
-        model_status,
-        provision_stack,
-        snapshot,
-        start_run,
-    )
+    from emulator.workflow import lambda_service, provision_stack
 
     work = Path(tempfile.mkdtemp(prefix="rekbatch-demo-"))
     try:
@@ -346,20 +287,22 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
                 _wait_for_messages(aws, outputs, len(files), timeout=30)
                 sfn = aws.client("stepfunctions")
                 execution_arn = start_run(sfn, outputs[out.STATE_MACHINE_ARN])
-                with Progress(console, args.plain) as progress:
-
-                    def show(described: dict[str, Any]) -> None:
-                        progress.update(described["status"], snapshot(aws, outputs), len(files))
-
-                    result = finish_run(
-                        sfn,
-                        aws.client("s3"),
-                        outputs,
-                        execution_arn,
-                        timeout=args.timeout,
-                        interval=0.5,
-                        on_progress=show,
-                    )
+                # The same live view as `rekbatch run --follow`, through the CLI's own
+                # clients (the endpoint comes from the AWS_* variables set here).
+                stack = Stack(
+                    {**outputs, out.PRICE_PER_INFERENCE_UNIT_HOUR: args.price_per_iu_hour}
+                )
+                follower = Follower(
+                    Aws(aws.region),
+                    stack,
+                    Ui(console.file, interactive=console.is_terminal and not args.plain),
+                    execution_arn,
+                    interval=FOLLOW_INTERVAL,
+                )
+                follower.follow()
+                result = finish_run(
+                    sfn, aws.client("s3"), outputs, execution_arn, timeout=args.timeout
+                )
             # The run ends with the stop requested: show the state the model settles in.
             final_status = wait_until_stopped(
                 lambda: model_status(aws.client("rekognition"), outputs), STOP_WAIT_SECONDS
@@ -413,7 +356,7 @@ def _report(
     price: float,
     final_model_status: str,
 ) -> Report:
-    from emulator.workflow import queue_depth, result_keys
+    from cli.operations import queue_depth, result_keys
 
     s3 = aws.client("s3")
     keys = result_keys(s3, outputs)

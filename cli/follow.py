@@ -11,12 +11,10 @@ by the run summary's authoritative figures when the run ends.
 
 from __future__ import annotations
 
-import json
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Group
@@ -29,13 +27,13 @@ from runtime import documents
 
 from .aws import Aws, queue_depths
 from .errors import EXIT_FAILED, EXIT_OK, UserError
+from .operations import read_summary
 from .runs import (
     describe_model,
     execution_arn,
     figures,
     list_executions,
     parse_time,
-    read_summary,
     recent_summaries,
 )
 from .stack import Stack
@@ -44,21 +42,6 @@ from .ui import Ui
 FAILED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 HEARTBEAT_SECONDS = 30.0
 CLOCK_SLACK = timedelta(seconds=2)
-
-
-def new_execution_name(now: datetime | None = None) -> str:
-    """Sortable and unique: ``rekbatch-20261125T104500Z-3f9a``."""
-    moment = now or datetime.now(UTC)
-    return f"rekbatch-{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
-
-
-def start_run(aws: Aws, state_machine_arn: str, name: str | None = None) -> dict[str, Any]:
-    """Start an execution (the workflow ignores its input; it reads the queue itself)."""
-    return aws.client("stepfunctions").start_execution(
-        stateMachineArn=state_machine_arn,
-        name=name or new_execution_name(),
-        input=json.dumps({"trigger": "rekbatch run"}),
-    )
 
 
 @dataclass
@@ -187,8 +170,11 @@ class Follower:
         since = self.started_at - CLOCK_SLACK  # S3 times can be truncated to the second
         for page in self.aws.s3.get_paginator("list_objects_v2").paginate(Bucket=self.final_bucket):
             for obj in page.get("Contents", []):
-                key = obj["Key"]
-                if not documents.is_document_key(key) or obj["LastModified"] < since:
+                key, modified = obj.get("Key", ""), obj.get("LastModified")
+                # An object without a time is counted: the bucket said it is there.
+                if not documents.is_document_key(key) or (
+                    modified is not None and modified < since
+                ):
                     continue
                 if key.startswith(failed_prefix):
                     failed += 1
@@ -245,7 +231,15 @@ class Follower:
         """Poll until the execution is no longer RUNNING; returns the last snapshot."""
         if self.ui.interactive:
             snap = self.poll()
-            with Live(snap.table(self.name), console=self.ui.console, refresh_per_second=4) as live:
+            # Other writers to stdout/stderr (the demo's in-process Lambda) keep their
+            # own streams: the live view writes to its console only.
+            with Live(
+                snap.table(self.name),
+                console=self.ui.console,
+                refresh_per_second=4,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            ) as live:
                 while snap.status == "RUNNING":
                     self.sleep(self.interval)
                     snap = self.poll()
@@ -270,7 +264,7 @@ class Follower:
 def finish(ui: Ui, stack: Stack, aws: Aws, snap: Snapshot, dlq_at_start: int | None) -> int:
     """The closing lines of ``run --follow`` and its exit code."""
     summary = read_summary(
-        aws, stack.require(out.FINAL_BUCKET)[0], stack.runs_prefix, snap.execution
+        aws.s3, stack.require(out.FINAL_BUCKET)[0], stack.runs_prefix, snap.execution
     )
     if summary is not None:
         fig = figures(summary, stack.price_per_iu_hour, stack.min_inference_units)
@@ -367,7 +361,7 @@ def _iso(value: Any) -> str | None:
 
 def print_status(ui: Ui, data: dict[str, Any]) -> None:
     model, queue, dlq = data["model"], data["queue"], data["dlq"]
-    line = f"model  {model['versionName']}: {model['status']}"
+    line = f"model  {model['versionName']}: {model['status'] or 'state unknown'}"
     if model["status"] == "RUNNING":
         line += f" ({model['inferenceUnits']} IU, ≈ {model['costPerHourWhileRunning']:.2f} USD/hour while running)"
     if model.get("statusMessage"):
@@ -435,9 +429,7 @@ __all__ = [
     "ensure_state_machine",
     "execution_arn",
     "finish",
-    "new_execution_name",
     "print_status",
     "running_execution",
-    "start_run",
     "status_data",
 ]

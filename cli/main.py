@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from .stack import SETTABLE, Stack, discover, env_var, flag, snake
 from .ui import Ui
 
 DEFAULT_SUFFIXES = DEFAULTS[IMAGE_SUFFIXES]
+DEBUG_VARIABLE = "REKBATCH_DEBUG"  # set: a traceback instead of "unexpected response"
 
 
 def _positive(text: str) -> int:
@@ -209,7 +211,8 @@ def cmd_upload(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
     from .aws import Aws
-    from .follow import Follower, ensure_state_machine, finish, running_execution, start_run
+    from .follow import Follower, ensure_state_machine, finish, running_execution
+    from .operations import start_run
 
     needed = [out.STATE_MACHINE_ARN]
     if args.follow:
@@ -228,8 +231,7 @@ def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
         if not args.follow:
             return EXIT_OK
     else:
-        started = start_run(aws, sm_arn, args.name)
-        arn = started["executionArn"]
+        arn = start_run(aws.client("stepfunctions"), sm_arn, args.name)
         ui.line(f"started run {arn.rsplit(':', 1)[-1]}")
         if not args.follow:
             ui.line("follow it with `rekbatch run --follow` or check `rekbatch status`")
@@ -374,6 +376,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ClientError, BotoCoreError) as exc:
         message = explain(exc)
         ui.error(message or str(exc))
+        return EXIT_USER
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # A response without a field the API model requires, or of another type
+        # (an emulator, a proxy, an API change): one line, not a traceback.
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        ui.error(
+            f"unexpected response from AWS ({type(exc).__name__}: {exc}); "
+            f"nothing more was done. {DEBUG_VARIABLE}=1 shows where it was read"
+        )
         return EXIT_USER
     except KeyboardInterrupt:
         if args.command == "run":

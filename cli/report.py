@@ -26,6 +26,7 @@ from . import gallery
 from .aws import Aws
 from .errors import UserError, error_code
 from .images import CONTENT_TYPES, sniff
+from .operations import body_of
 from .results import Item, item_from_document, to_csv, unreadable_item
 from .runs import execution_window, parse_time
 from .ui import Ui
@@ -58,13 +59,15 @@ def list_documents(
     for prefix, skip_special in passes:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                key, modified = obj["Key"], obj["LastModified"]
-                if not documents.is_document_key(key):
+                key, modified = obj.get("Key"), obj.get("LastModified")
+                if not key or not documents.is_document_key(key):
                     continue
                 if skip_special and (
                     key.startswith(failed_prefix) or (runs_prefix and key.startswith(runs_prefix))
                 ):
                     continue
+                if (sel.since or sel.until) and modified is None:
+                    continue  # a run's documents are known by their time only
                 if sel.since and modified < sel.since - SLACK:
                     continue
                 if sel.until and modified > sel.until + SLACK:
@@ -88,7 +91,7 @@ def fetch_documents(
 ) -> list[Item]:
     def one(key: str) -> Item:
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = body_of(s3.get_object(Bucket=bucket, Key=key))
         except ClientError as exc:
             if error_code(exc) in {"NoSuchKey", "404"}:
                 return unreadable_item(key, failed_prefix, "deleted while the report ran")
@@ -142,7 +145,7 @@ def fetch_images(
         if not item.image_key:
             return item.key, None
         try:
-            body = s3.get_object(Bucket=bucket, Key=item.image_key)["Body"].read()
+            body = body_of(s3.get_object(Bucket=bucket, Key=item.image_key))
         except ClientError as exc:
             if error_code(exc) in {"NoSuchKey", "404"}:
                 return item.key, None
@@ -155,7 +158,8 @@ def fetch_images(
 
 def resolve_run(aws: Aws, stack: Any, run: str, runs_prefix: str, final_bucket: str) -> Selection:
     """The time window of run ``run`` (an execution name, or ``latest``)."""
-    from .runs import latest_execution, read_summary
+    from .operations import read_summary
+    from .runs import latest_execution
 
     state_machine = stack.get("stateMachineArn")
     if run == "latest":
@@ -167,7 +171,7 @@ def resolve_run(aws: Aws, stack: Any, run: str, runs_prefix: str, final_bucket: 
         run = execution["name"]
     start, stop = execution_window(aws, state_machine, run) if state_machine else (None, None)
     if start is None:
-        summary = read_summary(aws, final_bucket, runs_prefix, run)
+        summary = read_summary(aws.s3, final_bucket, runs_prefix, run)
         if summary is None:
             raise UserError(
                 f"run {run!r} not found: no execution of that name and no "

@@ -11,7 +11,6 @@ run did not stop it): that is what Rekognition bills, per inference unit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,10 +18,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from infra.contract import summary_key
-
 from .aws import Aws
 from .errors import UserError, error_code, explain
+from .operations import describe_model_version, read_summary
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -94,30 +94,16 @@ def latest_execution(aws: Aws, state_machine_arn: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def read_summary(aws: Aws, bucket: str, runs_prefix: str, name: str) -> dict[str, Any] | None:
-    try:
-        body = aws.s3.get_object(Bucket=bucket, Key=summary_key(runs_prefix, name))["Body"].read()
-    except ClientError as exc:
-        if error_code(exc) in {"NoSuchKey", "404"}:
-            return None
-        raise
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def recent_summaries(aws: Aws, bucket: str, runs_prefix: str, limit: int) -> list[dict[str, Any]]:
     """The ``limit`` most recently written run summaries, newest first."""
     objects: list[dict[str, Any]] = []
     for page in aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=runs_prefix):
-        objects += [o for o in page.get("Contents", []) if o["Key"].endswith(".json")]
-    objects.sort(key=lambda o: o["LastModified"], reverse=True)
+        objects += [o for o in page.get("Contents", []) if o.get("Key", "").endswith(".json")]
+    objects.sort(key=lambda o: parse_time(o.get("LastModified")) or _EPOCH, reverse=True)
     found = []
     for obj in objects[:limit]:
         name = obj["Key"][len(runs_prefix) : -len(".json")]
-        summary = read_summary(aws, bucket, runs_prefix, name)
+        summary = read_summary(aws.s3, bucket, runs_prefix, name)
         if summary is not None:
             summary.setdefault("executionName", name)
             found.append(summary)
@@ -175,13 +161,11 @@ def describe_model(aws: Aws, project_arn: str, version_name: str) -> dict[str, A
     """The model version's description; a UserError names a wrong ARN or version."""
     what = f"model version {version_name!r} of {project_arn!r}"
     try:
-        found = aws.client("rekognition").describe_project_versions(
-            ProjectArn=project_arn, VersionNames=[version_name]
-        )["ProjectVersionDescriptions"]
+        found = describe_model_version(aws.client("rekognition"), project_arn, version_name)
     except ClientError as exc:
         raise UserError(explain(exc, what) or str(exc)) from None
-    if not found:
+    if found is None:
         raise UserError(
             f"{what} was not found: check projectVersionArn (`pulumi config get projectVersionArn`)"
         )
-    return found[0]
+    return found

@@ -2,24 +2,28 @@
 
 Prints the endpoint and the ``export`` lines that point the AWS CLI, boto3
 and aioboto3 at it; with ``--stack`` also provisions the data path (and with
-``--workflow`` the state machine, with ``--poller`` the local Lambda service
-that runs the real handler while the mapping is Enabled). Ctrl-C stops it and
-prints the model meter.
+``--workflow`` the state machine and its schedule, with ``--poller`` the local
+Lambda service that runs the real handler while the mapping is Enabled).
+Ctrl-C stops it and prints the model meter.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
+from emulator.schedule import ScheduleError, Scheduler, check, stack_schedule
 from emulator.server import LocalAws
+from infra.outputs import STATE_MACHINE_ARN
 
 DEMO_VERSION_ARN = (
     "arn:aws:rekognition:us-east-1:123456789012:project/demo/version/demo.v1/1700000000000"
@@ -65,6 +69,33 @@ def _parser() -> argparse.ArgumentParser:
         "--workflow", action="store_true", help="with --stack: also deploy the state machine"
     )
     p.add_argument(
+        "--schedule",
+        metavar="EXPR",
+        help="with --workflow: run the state machine on this rate(...)/cron(...)/at(...) "
+        "expression instead of the stack's (Pulumi.<stack>.yaml, else rate(1 hour))",
+    )
+    p.add_argument(
+        "--schedule-timezone",
+        metavar="TZ",
+        help="IANA time zone of the schedule (default: the stack's scheduleTimezone, else UTC)",
+    )
+    p.add_argument(
+        "--no-schedule",
+        action="store_true",
+        help="with --workflow: do not run the schedule (start executions yourself)",
+    )
+    p.add_argument(
+        "--pulumi-dir",
+        metavar="DIR",
+        default=".",
+        help="folder of Pulumi.<stack>.yaml for the stack's schedule (default: current)",
+    )
+    p.add_argument(
+        "--outputs-file",
+        metavar="FILE",
+        help="with --stack: also write the stack outputs to FILE (for `rekbatch --outputs FILE`)",
+    )
+    p.add_argument(
         "--poller",
         action="store_true",
         help="with --stack: run the local Lambda service for the mapping",
@@ -76,11 +107,35 @@ def _exports(env: dict[str, str]) -> str:
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in env.items())
 
 
+class _ExpectedMotoErrors(logging.Filter):
+    """moto's Step Functions interpreter logs an ERROR for every path that a
+    Choice's IsPresent finds absent, which the workflow checks on purpose (AWS
+    logs nothing): drop those records, keep the rest."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Exception=NoSuchJsonPathError" not in record.getMessage()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").addFilter(
+        _ExpectedMotoErrors()
+    )
     if (args.workflow or args.poller) and not args.stack:
         print("--workflow and --poller need --stack NAME", file=sys.stderr)
         return 2
+    if (args.schedule or args.schedule_timezone or args.no_schedule) and not args.workflow:
+        print("--schedule, --schedule-timezone and --no-schedule need --workflow", file=sys.stderr)
+        return 2
+    schedule: tuple[str, str] | None = None
+    if args.workflow and not args.no_schedule:
+        try:
+            expression, timezone = stack_schedule(args.stack, args.pulumi_dir)
+            schedule = (args.schedule or expression, args.schedule_timezone or timezone)
+            check(*schedule)  # before anything starts
+        except ScheduleError as err:
+            print(f"schedule: {err}", file=sys.stderr)
+            return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with ExitStack() as stack:
@@ -101,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             outputs = _provision(aws, args)
             print(f"stack {args.stack!r} outputs:")
             print(json.dumps(outputs, indent=2, default=str))
+            if args.outputs_file:
+                Path(args.outputs_file).write_text(json.dumps(outputs, indent=2, default=str))
             if args.poller:
                 from emulator.poller import run_poller
 
@@ -108,6 +165,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(
                     "local Lambda service running (processes the queue while the mapping is Enabled)"
                 )
+            if schedule is not None:
+                scheduler = Scheduler(
+                    aws.client("stepfunctions"),
+                    outputs[STATE_MACHINE_ARN],
+                    *schedule,
+                    on_start=lambda arn: print(
+                        f"schedule: started execution {arn.rsplit(':', 1)[1]}", flush=True
+                    ),
+                )
+                stack.enter_context(scheduler)
+                upcoming = scheduler.next_time()
+                when = f"next at {upcoming:%Y-%m-%d %H:%M:%S %Z}" if upcoming else "no time left"
+                print(f"schedule: {schedule[0]} in {schedule[1]}, {when}")
+                if not args.poller:
+                    print("schedule: without --poller nothing consumes the queue during a run")
         print("\nCtrl-C to stop.", flush=True)
         try:
             while not stop.wait(0.5):

@@ -2,10 +2,12 @@
 AWS-correct definitions trip over, adapt moto here (never the definitions).
 Plus performance shims: moto server overheads that change no behaviour.
 
-Each parity shim says what AWS does; each performance shim says what it saves. tests/emulator/test_emulator_shims.py holds a test per
-shim that fails if moto changes underneath (so the shim can be dropped or
-must be revised). Everything here is idempotent; ``install()`` is called by
-``LocalAws.start``.
+Each parity shim says what AWS does; each performance shim says what it
+saves. tests/emulator/test_emulator_shims.py holds a tripwire test per shim
+that fails if moto changes underneath (so the shim can be dropped or must be
+revised). Everything here is idempotent; ``install(endpoint)`` is called by
+``LocalAws.start`` with a function naming the endpoint moto's own outgoing
+calls (Step Functions tasks) must reach: the shims never import the server.
 """
 
 from __future__ import annotations
@@ -102,6 +104,25 @@ _S3_DELETE_KEYS = ("moto.s3.responses", "S3Response", "_bucket_response_delete_k
 _S3_BACKEND_DELETE_OBJECTS = ("moto.s3.models", "S3Backend", "delete_objects")
 _DELETE_REFUSED = threading.local()  # keys the request being served refused (ETag)
 
+# AWS StartExecution without a name gives the execution a generated unique
+# name (a UUID); EventBridge Scheduler and `aws stepfunctions start-execution`
+# pass none. moto 5.2.5's executing backend uses the missing name as is: the
+# execution is called "None" (ARN ...:None, the run summary runs/None.json) and
+# a second unnamed start is ExecutionAlreadyExists. Nor does it check a given
+# name ("TODO: validate name format"): AWS refuses whitespace, brackets,
+# wildcards, `"#%\\^|~`$&,;:/` and control characters with InvalidName; moto's
+# non-executing backend has that check (_validate_name), which the shim calls.
+_SFN_START = ("moto.stepfunctions.parser.models", "StepFunctionsParserBackend", "start_execution")
+
+# AWS sends one s3:ObjectCreated:CompleteMultipartUpload notification for a
+# multipart upload. moto 5.2.5's CompleteMultipartUpload stores the object with
+# put_object, which notifies ObjectCreated:Put, and then notifies
+# CompleteMultipartUpload: every multipart upload (the AWS CLI's `s3 cp` of a
+# file over 8 MB) was queued, and detected, twice.
+_S3_COMPLETE_MULTIPART = ("moto.s3.models", "S3Backend", "complete_multipart_upload")
+_S3_PUT_OBJECT = ("moto.s3.models", "S3Backend", "put_object")
+_COMPLETING_MULTIPART = threading.local()  # set while this thread completes an upload
+
 # Performance: moto's server resolves the backend of every request through
 # `moto.backends.list_of_moto_modules()`, which lists moto's package directory
 # and stats each of its ~180 entries (on every request, sometimes twice: about
@@ -126,6 +147,14 @@ _SQS_CLOCKS = ("unix_time", "unix_time_millis")
 
 _lock = threading.Lock()
 _original_factory: Any = None
+
+
+def _no_endpoint() -> str | None:
+    return None
+
+
+# Where moto's outgoing SDK calls go (set by install(); None: moto's own default).
+_endpoint: Callable[[], str | None] = _no_endpoint
 
 
 def _pascal(name: str) -> str:
@@ -192,9 +221,7 @@ _clients_lock = threading.Lock()
 
 
 def _cached_client(region: str, service: str, sdk_casing: bool) -> Any:
-    from emulator.server import active_endpoint
-
-    key = (region, service, active_endpoint(), sdk_casing)
+    key = (region, service, _endpoint(), sdk_casing)
     with _clients_lock:
         cached = _clients.get(key)
     if cached is not None:
@@ -221,9 +248,7 @@ def _client_factory(region: str, service: str, state_credentials: Any = None) ->
     (127.0.0.1:port rather than localhost:$MOTO_PORT, which may resolve to ::1)."""
     from botocore.config import Config
 
-    from emulator.server import active_endpoint
-
-    endpoint = active_endpoint()
+    endpoint = _endpoint()
     if endpoint is None:  # no server in this process (e.g. mock_aws decorator mode)
         return _original_factory(region, service, state_credentials)
     import boto3
@@ -245,15 +270,21 @@ def _client_factory(region: str, service: str, state_credentials: Any = None) ->
     return client
 
 
-def install() -> None:
-    """Apply every shim (idempotent)."""
-    global _original_factory
+def install(endpoint: Callable[[], str | None] | None = None) -> None:
+    """Apply every shim (idempotent).
+
+    ``endpoint()`` names the running emulator (``http://127.0.0.1:PORT``) that
+    moto's Step Functions tasks call, or None to leave moto's own default.
+    """
+    global _original_factory, _endpoint
     if moto.__version__ != PINNED_MOTO:
         raise RuntimeError(
             f"emulator shims are written for moto {PINNED_MOTO}, found {moto.__version__}: "
             "re-run tests/emulator/test_emulator_shims.py and revise emulator/shims.py"
         )
     with _lock:
+        if endpoint is not None:
+            _endpoint = endpoint
         factory_module: Any = importlib.import_module(_CLIENT_FACTORY_MODULE)
         if _original_factory is None:
             _original_factory = factory_module.boto_client_for
@@ -272,6 +303,8 @@ def install() -> None:
         aws_sdk.boto_client_for = _aws_sdk_task_client
         aws_sdk._SERVICE_ERROR_NAMES.update(SERVICE_ERROR_NAMES)
         _install_no_sqs_push()
+        _install_unnamed_executions()
+        _install_one_multipart_notification()
         _install_copy_source_if_match()
         _install_delete_objects_if_match()
         _install_sqs_queue_locks()
@@ -505,3 +538,48 @@ def _install_no_sqs_push() -> None:
         return create_event_source_mapping
 
     _replace(getattr(importlib.import_module(module_name), class_name), method_name, build)
+
+
+def _install_unnamed_executions() -> None:
+    module_name, class_name, method_name = _SFN_START
+
+    def build(original: Any) -> Callable[..., Any]:
+        def start_execution(
+            self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any
+        ) -> Any:
+            import uuid
+
+            if name:
+                self._validate_name(name)
+            return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+        return start_execution
+
+    _replace(getattr(importlib.import_module(module_name), class_name), method_name, build)
+
+
+def _install_one_multipart_notification() -> None:
+    module_name, class_name, complete_name = _S3_COMPLETE_MULTIPART
+    backend_class = getattr(importlib.import_module(module_name), class_name)
+
+    def build_complete(original: Any) -> Callable[..., Any]:
+        def complete_multipart_upload(self: Any, *args: Any, **kwargs: Any) -> Any:
+            _COMPLETING_MULTIPART.active = True
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _COMPLETING_MULTIPART.active = False
+
+        return complete_multipart_upload
+
+    def build_put(original: Any) -> Callable[..., Any]:
+        def put_object(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if getattr(_COMPLETING_MULTIPART, "active", False):
+                # The upload's own CompleteMultipartUpload event follows.
+                kwargs["disable_notification"] = True
+            return original(self, *args, **kwargs)
+
+        return put_object
+
+    _replace(backend_class, complete_name, build_complete)
+    _replace(backend_class, _S3_PUT_OBJECT[2], build_put)

@@ -1,12 +1,11 @@
-"""The orchestration workflow on the local emulator, and run helpers.
+"""The orchestration workflow on the local emulator.
 
 ``provision_stack`` creates what ``pulumi up`` creates: the data path (from
 :mod:`emulator.stack`) plus the Step Functions role and state machine, built
-by the same :func:`infra.statemachine.build_definition` the Pulumi program uses.
-
-The run helpers (:func:`start_run`, :func:`wait_for_run`,
-:func:`read_run_summary`, :func:`snapshot`) take plain boto3 clients, so the
-CLI uses them unchanged against AWS or the emulator.
+by the same :func:`infra.statemachine.build_definition` the Pulumi program uses;
+``lambda_service`` runs the local Lambda service for its mapping. Running the
+workflow (start, wait, summary, queue depth, model status) is the CLI's
+layer: cli/operations.py, on plain boto3 clients, for AWS and the emulator alike.
 
 The definition stays AWS-correct; where moto's aws-sdk tasks differ from AWS
 (parameter and result casing among them), emulator/shims.py adapts moto.
@@ -17,20 +16,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from infra import outputs as out
-from infra.contract import (
-    BACKLOG_ATTRIBUTES,
-    DEFAULT_RUNS_PREFIX,
-    backlog_counts,
-    summary_key,
-)
 from infra.policies import default_event_bus_arn
 from infra.statemachine import (
     OWNERSHIP_EXCLUSIVE,
@@ -180,182 +170,11 @@ def lambda_service(aws: Any, outputs: Mapping[str, Any], **poller_options: Any) 
                 os.environ[name] = value
 
 
-# -------------------------------------------------------------------- run helpers
-
-TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A finished execution and its run summary (None if none was written)."""
-
-    execution_arn: str
-    name: str
-    status: str
-    error: str | None
-    cause: str | None
-    output: Any
-    summary: dict[str, Any] | None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "SUCCEEDED"
-
-    @property
-    def outcome(self) -> str | None:
-        return None if self.summary is None else self.summary.get("outcome")
-
-
-def start_run(sfn: Any, state_machine_arn: str, name: str | None = None) -> str:
-    """Start one execution (what the schedule does); returns its ARN."""
-    name = name or f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
-    return sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input="{}")[
-        "executionArn"
-    ]
-
-
-def wait_for_run(
-    sfn: Any,
-    execution_arn: str,
-    *,
-    timeout: float = 300.0,
-    interval: float = 0.25,
-    on_progress: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Poll DescribeExecution until the execution ends; returns the last description.
-
-    ``on_progress`` gets each description (for progress displays). Raises
-    TimeoutError after ``timeout`` seconds with the execution still running.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        described = sfn.describe_execution(executionArn=execution_arn)
-        if on_progress is not None:
-            on_progress(described)
-        if described["status"] in TERMINAL:
-            return described
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{execution_arn} still {described['status']} after {timeout} s")
-        time.sleep(interval)
-
-
-def read_run_summary(
-    s3: Any, bucket: str, execution_name: str, runs_prefix: str = DEFAULT_RUNS_PREFIX
-) -> dict[str, Any] | None:
-    """The run summary the workflow wrote, or None if there is none."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=summary_key(runs_prefix, execution_name))["Body"]
-    except s3.exceptions.NoSuchKey:
-        return None
-    return json.loads(body.read())
-
-
-def finish_run(
-    sfn: Any, s3: Any, outputs: Mapping[str, Any], execution_arn: str, **wait: Any
-) -> RunResult:
-    """Wait for an execution and collect its result and run summary."""
-    described = wait_for_run(sfn, execution_arn, **wait)
-    raw_output = described.get("output")
-    return RunResult(
-        execution_arn=execution_arn,
-        name=described["name"],
-        status=described["status"],
-        error=described.get("error"),
-        cause=described.get("cause"),
-        output=json.loads(raw_output) if raw_output else None,
-        summary=read_run_summary(
-            s3,
-            outputs[out.FINAL_BUCKET],
-            described["name"],
-            outputs.get(out.RUNS_PREFIX, DEFAULT_RUNS_PREFIX),
-        ),
-    )
-
-
-def run_workflow(aws: Any, outputs: Mapping[str, Any], **wait: Any) -> RunResult:
-    """Start the state machine and wait for it (LocalAws or anything with .client())."""
-    sfn = aws.client("stepfunctions")
-    arn = start_run(sfn, outputs[out.STATE_MACHINE_ARN])
-    return finish_run(sfn, aws.client("s3"), outputs, arn, **wait)
-
-
-def queue_depth(sqs: Any, queue_url: str) -> dict[str, int]:
-    """The three counts the workflow's drain check adds up."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=list(BACKLOG_ATTRIBUTES)
-    )["Attributes"]
-    return backlog_counts(attributes)
-
-
-def model_status(rekognition: Any, outputs: Mapping[str, Any]) -> str:
-    described = rekognition.describe_project_versions(
-        ProjectArn=outputs[out.PROJECT_ARN], VersionNames=[outputs[out.VERSION_NAME]]
-    )["ProjectVersionDescriptions"]
-    return described[0]["Status"] if described else "NOT_FOUND"
-
-
-def count_keys(s3: Any, bucket: str, prefix: str = "", suffix: str = "") -> int:
-    paginator = s3.get_paginator("list_objects_v2")
-    return sum(
-        1
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-        for item in page.get("Contents", ())
-        if item["Key"].endswith(suffix)
-    )
-
-
-def result_keys(s3: Any, outputs: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Final bucket keys by kind: results (image JSONs), failed, runs, images."""
-    bucket = outputs[out.FINAL_BUCKET]
-    failed = outputs.get(out.FAILED_PREFIX, "failed/")
-    runs = outputs.get(out.RUNS_PREFIX, DEFAULT_RUNS_PREFIX)
-    kinds: dict[str, list[str]] = {"results": [], "failed": [], "runs": [], "images": []}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", ()):
-            key = item["Key"]
-            if key.startswith(runs):
-                kinds["runs"].append(key)
-            elif key.startswith(failed):
-                kinds["failed"].append(key)
-            elif key.endswith(".json"):
-                kinds["results"].append(key)
-            else:
-                kinds["images"].append(key)
-    return kinds
-
-
-def snapshot(aws: Any, outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """What a progress display shows: model status, queue, mapping, results so far."""
-    sqs = aws.client("sqs")
-    mapping = aws.client("lambda").get_event_source_mapping(
-        UUID=outputs[out.EVENT_SOURCE_MAPPING_UUID]
-    )
-    keys = result_keys(aws.client("s3"), outputs)
-    return {
-        "model": model_status(aws.client("rekognition"), outputs),
-        "queue": queue_depth(sqs, outputs[out.QUEUE_URL]),
-        "dlq": queue_depth(sqs, outputs[out.DLQ_URL])["total"] if out.DLQ_URL in outputs else 0,
-        "mapping": mapping["State"],
-        "done": len(keys["results"]),
-        "failed": sum(1 for k in keys["failed"] if k.endswith(".json")),
-    }
-
-
 __all__ = [
     "FAST_WORKFLOW",
     "OWNERSHIP_EXCLUSIVE",
-    "RunResult",
     "deploy_state_machine",
-    "finish_run",
     "lambda_service",
-    "model_status",
     "provision_stack",
-    "queue_depth",
-    "read_run_summary",
-    "result_keys",
-    "run_workflow",
-    "snapshot",
-    "start_run",
-    "wait_for_run",
     "workflow_params",
 ]

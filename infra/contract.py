@@ -42,6 +42,10 @@ DEFAULT_NOTIFY_OUTCOMES = (OUTCOME_DRAINED, OUTCOME_MAX_RUN, OUTCOME_FAILED)
 EVENT_SOURCE = "rekognition-batch"
 EVENT_DETAIL_TYPE = "Rekognition Batch Run Finished"
 
+# The input the schedule starts each execution with (EventBridge Scheduler on
+# AWS, emulator/schedule.py locally; always without an execution name).
+SCHEDULE_INPUT: Mapping[str, str] = {"source": "schedule"}
+
 # Run summaries: s3://<final bucket>/<runs prefix><execution name>.json
 DEFAULT_RUNS_PREFIX = "runs/"
 

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import policies
-from infra.contract import DEFAULT_NOTIFY_OUTCOMES
+from infra.contract import DEFAULT_NOTIFY_OUTCOMES, SCHEDULE_INPUT
 from infra.statemachine import WorkflowParams, build_definition
 
 TYPE = "rekognition-batch:workflow:Workflow"
@@ -226,7 +226,7 @@ class Workflow(pulumi.ComponentResource):
             target={
                 "arn": self.state_machine.arn,
                 "role_arn": self.scheduler_role.arn,
-                "input": json.dumps({"source": "schedule"}),
+                "input": json.dumps(dict(SCHEDULE_INPUT)),
                 # A missed start is not worth a late duplicate: the next tick comes.
                 "retry_policy": {
                     "maximum_event_age_in_seconds": 900,

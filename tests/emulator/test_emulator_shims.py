@@ -510,3 +510,116 @@ def test_tripwire_moto_sqs_recounts_the_queue_per_received_message():
     attributes = inspect.getsource(SQSBackend.get_queue_attributes.__wrapped__)
     assert "queue.attributes.get(name)" in attributes
     assert "utcnow()" in inspect.getsource(utils.unix_time)
+
+
+def test_executions_started_without_a_name_get_unique_generated_names(aws):
+    """AWS: StartExecution without a name generates a unique one (what
+    EventBridge Scheduler and `aws stepfunctions start-execution` rely on)."""
+    import uuid
+
+    sfn = aws.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="unnamed",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn=f"arn:aws:iam::{aws.account_id}:role/r",
+    )["stateMachineArn"]
+    started = [sfn.start_execution(stateMachineArn=arn)["executionArn"] for _ in range(2)]
+    names = [sfn.describe_execution(executionArn=a)["name"] for a in started]
+    assert len(set(started)) == 2
+    assert [str(uuid.UUID(name)) for name in names] == names
+    assert [a.rsplit(":", 1)[1] for a in started] == names
+    named = sfn.start_execution(stateMachineArn=arn, name="mine")["executionArn"]
+    assert named.endswith(":mine")
+
+
+@pytest.mark.parametrize("name", ["has space", "semi;colon", "a/b", "star*", "tab\t"])
+def test_execution_names_aws_refuses_are_invalid_names(aws, name):
+    from botocore.exceptions import ClientError
+
+    sfn = aws.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name="names",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn=f"arn:aws:iam::{aws.account_id}:role/r",
+    )["stateMachineArn"]
+    with pytest.raises(ClientError) as info:
+        sfn.start_execution(stateMachineArn=arn, name=name)
+    assert info.value.response["Error"]["Code"] == "InvalidName"
+    assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
+
+
+def test_tripwire_moto_names_an_unnamed_execution_none():
+    """If this fails, moto generates execution names itself: drop the shim."""
+    import inspect
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    source = inspect.getsource(inspect.unwrap(StepFunctionsParserBackend.start_execution))
+    assert "exec_name = name" in source and "uuid" not in source
+    assert "_validate_name" not in source
+
+
+def _notifying_bucket(aws, bucket: str) -> str:
+    """A bucket whose ObjectCreated events go to a new queue; returns the queue URL."""
+    sqs, s3 = aws.client("sqs"), aws.client("s3")
+    url = sqs.create_queue(QueueName=f"{bucket}-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    return url
+
+
+def _object_created_events(aws, url: str) -> list[tuple[str, str]]:
+    """(eventName, key) of every ObjectCreated record in the queue (s3:TestEvent skipped)."""
+    sqs, found = aws.client("sqs"), []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return sorted(found)
+        for message in got:
+            body = json.loads(message["Body"])
+            found += [(r["eventName"], r["s3"]["object"]["key"]) for r in body.get("Records", [])]
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_multipart_upload_notifies_once(aws):
+    """AWS: one ObjectCreated:CompleteMultipartUpload per multipart upload."""
+    s3 = aws.client("s3")
+    url = _notifying_bucket(aws, "multi")
+    upload = s3.create_multipart_upload(Bucket="multi", Key="big.png")["UploadId"]
+    parts = [
+        {"PartNumber": n, "ETag": s3.upload_part(
+            Bucket="multi", Key="big.png", UploadId=upload, PartNumber=n, Body=body
+        )["ETag"]}
+        for n, body in ((1, b"a" * (5 * 1024 * 1024)), (2, b"b"))
+    ]  # fmt: skip
+    s3.complete_multipart_upload(
+        Bucket="multi", Key="big.png", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    s3.put_object(Bucket="multi", Key="small.png", Body=b"c")
+    assert _object_created_events(aws, url) == [
+        ("ObjectCreated:CompleteMultipartUpload", "big.png"),
+        ("ObjectCreated:Put", "small.png"),
+    ]
+    assert s3.head_object(Bucket="multi", Key="big.png")["ContentLength"] == 5 * 1024 * 1024 + 1
+
+
+def test_tripwire_moto_notifies_put_inside_complete_multipart_upload():
+    """If this fails, moto's CompleteMultipartUpload no longer stores the object
+    through a notifying put_object: drop the shim."""
+    import inspect
+
+    from moto.s3.models import S3Backend
+
+    source = inspect.getsource(inspect.unwrap(S3Backend.complete_multipart_upload))
+    put_call = source[source.index("self.put_object(") :]
+    put_call = put_call[: put_call.index(")\n")]
+    assert "disable_notification" not in put_call
+    assert "OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD_EVENT" in source

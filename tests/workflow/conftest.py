@@ -14,17 +14,9 @@ from typing import Any
 
 import pytest
 
+from cli.operations import RunResult, finish_run, model_status, queue_depth, start_run
 from emulator.server import LocalAws
-from emulator.workflow import (
-    RunResult,
-    deploy_state_machine,
-    finish_run,
-    lambda_service,
-    model_status,
-    provision_stack,
-    queue_depth,
-    start_run,
-)
+from emulator.workflow import deploy_state_machine, lambda_service, provision_stack
 from infra import outputs as out
 from runtime import documents
 from tests.factories import flat_image, seeded_colour
