@@ -30,11 +30,14 @@ from .errors import EXIT_FAILED, EXIT_OK, UserError
 from .operations import read_summary
 from .runs import (
     describe_model,
+    describe_plan,
     execution_arn,
     figures,
     list_executions,
     parse_time,
     recent_summaries,
+    run_plan,
+    throughput_advice,
 )
 from .stack import Stack
 from .ui import Ui
@@ -61,6 +64,7 @@ class Snapshot:
     model_minutes: float
     cost: float
     error: str | None = None
+    plan: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> tuple[Any, ...]:
@@ -74,14 +78,16 @@ class Snapshot:
             self.dlq,
             self.done,
             self.failed,
+            self.plan,
         )
 
     def line(self) -> str:
         mins, secs = divmod(int(self.elapsed_s), 60)
         done = "?" if self.done is None else self.done
         failed = "?" if self.failed is None else self.failed
+        plan = f"plan {self.plan} · " if self.plan else ""
         return (
-            f"[{mins:02d}:{secs:02d}] run {self.status} · model {self.model} · "
+            f"[{mins:02d}:{secs:02d}] run {self.status} · {plan}model {self.model} · "
             f"queue {self.visible} visible / {self.in_flight} in flight / {self.delayed} delayed · "
             f"DLQ {self.dlq} · done {done} · failed {failed} · "
             f"model {self.model_minutes:.1f} min ≈ {self.cost:.2f} USD"
@@ -96,6 +102,7 @@ class Snapshot:
         table.add_row(
             "model", Text(self.model, style="green" if self.model == "RUNNING" else "yellow")
         )
+        table.add_row("plan", self.plan or "not yet")
         table.add_row(
             "backlog",
             f"{self.visible} visible · {self.in_flight} in flight · {self.delayed} delayed",
@@ -155,6 +162,7 @@ class Follower:
         self.dlq_at_start: int | None = None
         self._counts: tuple[int, int] | None = None
         self._next_count = 0.0
+        self.plan: str | None = None
 
     def _count(self) -> tuple[int, int] | None:
         """(results, failures) written since the execution started; refreshed adaptively."""
@@ -205,6 +213,12 @@ class Follower:
         if execution.get("status") != "RUNNING":
             self._next_count = 0.0  # the closing line counts afresh, however slow the listing
         counts = self._count()
+        if self.plan is None:
+            plan = run_plan(sfn, self.arn)
+            if plan is not None:
+                self.plan = describe_plan(plan)
+                if isinstance(plan.get("units"), int):
+                    self.units = plan["units"]
         minutes = self.running_s / 60
         error = None
         if execution.get("status") in FAILED_STATUSES:
@@ -225,6 +239,7 @@ class Follower:
             model_minutes=minutes,
             cost=minutes / 60 * self.units * self.stack.price_per_iu_hour,
             error=error,
+            plan=self.plan,
         )
 
     def follow(self) -> Snapshot:
@@ -311,9 +326,9 @@ def status_data(aws: Aws, stack: Stack, runs: int) -> dict[str, Any]:
     queue = queue_depths(aws, queue_url)
     dlq = queue_depths(aws, dlq_url, "DLQ")
     executions = list_executions(aws, sm_arn, runs)
-    summaries = {
-        s["executionName"]: s for s in recent_summaries(aws, final_bucket, stack.runs_prefix, runs)
-    }
+    recent = recent_summaries(aws, final_bucket, stack.runs_prefix, runs)
+    throughput = throughput_advice(recent)
+    summaries = {s["executionName"]: s for s in recent}
     rows = []
     for execution in executions:
         name = execution["name"]
@@ -350,6 +365,7 @@ def status_data(aws: Aws, stack: Stack, runs: int) -> dict[str, Any]:
         },
         "queue": queue,
         "dlq": dlq,
+        "throughput": throughput,
         "runs": rows,
     }
 
@@ -375,6 +391,14 @@ def print_status(ui: Ui, data: dict[str, Any]) -> None:
         f"DLQ    {dlq_total} message(s)"
         + ("  <- see docs/cli.md, Troubleshooting" if dlq_total else "")
     )
+    throughput = data.get("throughput") or {}
+    if throughput.get("observed") is not None:
+        ui.line(
+            f"model  {throughput['observed']:.2f} images/s per unit observed over "
+            f"{throughput['runs']} run(s) · tpsPerUnit {throughput.get('planned') or '?'}"
+        )
+        if throughput.get("advice"):
+            ui.warn(throughput["advice"])
     if not data["runs"]:
         ui.line("runs   none yet")
         return

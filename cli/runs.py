@@ -11,7 +11,8 @@ run did not stop it): that is what Rekognition bills, per inference unit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -137,7 +138,8 @@ def figures(
     running = parse_time(ts.get("modelRunning"))
     stop = parse_time(ts.get("modelStopRequested")) or finished
     minutes = max((stop - running).total_seconds() / 60, 0.0) if running and stop else 0.0
-    units = int(config.get("minInferenceUnits") or default_units)
+    plan = summary.get("plan") or {}
+    units = int(plan.get("units") or config.get("minInferenceUnits") or default_units)
     error = summary.get("error")
     error_text = None
     if isinstance(error, Mapping) and (error.get("Error") or error.get("Cause")):
@@ -169,3 +171,101 @@ def describe_model(aws: Aws, project_arn: str, version_name: str) -> dict[str, A
             f"{what} was not found: check projectVersionArn (`pulumi config get projectVersionArn`)"
         )
     return found
+
+
+# The plan of a run in progress: the state that wrote it ("PlanUnits<n>", see
+# infra/statemachine/plan.py) carries it in its output.
+PLAN_STATE_PREFIX = "PlanUnits"
+# Runs shorter than this say more about the fixed overheads than about the model.
+MIN_OBSERVED_DRAIN_SECONDS = 30.0
+ADVICE_TOLERANCE = 0.2
+
+
+def run_plan(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
+    """The plan a running (or finished) execution made, from its history: units,
+    concurrency, planned images/s, and the backlog it planned for."""
+    pages = sfn.get_paginator("get_execution_history").paginate(
+        executionArn=execution_arn, reverseOrder=True
+    )
+    for page in pages:
+        for event in page.get("events", []):
+            details = event.get("stateExitedEventDetails") or {}
+            if not str(details.get("name", "")).startswith(PLAN_STATE_PREFIX):
+                continue
+            try:
+                output = json.loads(details.get("output") or "{}")
+            except ValueError:
+                return None
+            plan = output.get("plan") if isinstance(output, dict) else None
+            if not isinstance(plan, dict):
+                return None
+            backlog = output.get("backlog") or {}
+            return {**plan, "backlog": backlog.get("total")}
+    return None
+
+
+def describe_plan(plan: Mapping[str, Any]) -> str:
+    """'3 IU · concurrency 6 · ~4.2 min for 1,900 images at 7.5 images/s'."""
+    units, concurrency = plan.get("units"), plan.get("concurrency")
+    text = f"{units} IU · concurrency {concurrency}"
+    tps, backlog = plan.get("tpsPlanned"), plan.get("backlog")
+    if isinstance(tps, int | float) and tps > 0 and isinstance(backlog, int):
+        text += f" · ~{backlog / tps / 60:.1f} min for {backlog:,} images at {tps:g} images/s"
+    return text
+
+
+def observed_tps_per_unit(summary: Mapping[str, Any]) -> float | None:
+    """Images/s per inference unit a drained run achieved: the images it drained
+    over the drain (mapping enabled to the first empty poll), per planned unit.
+    None for runs too short or without the figures (schema 1, not drained)."""
+    if summary.get("outcome") != "drained":
+        return None
+    ts = summary.get("timestamps") or {}
+    enabled, ended = parse_time(ts.get("mappingEnabled")), parse_time(ts.get("drainEnded"))
+    plan = summary.get("plan") or {}
+    config = summary.get("config") or {}
+    units = plan.get("units")
+    start, end = summary.get("backlogAtStart") or {}, summary.get("queueAtEnd") or {}
+    images = start.get("total")
+    if not (enabled and ended and isinstance(units, int) and units > 0 and isinstance(images, int)):
+        return None
+    images -= int(end.get("total") or 0)
+    seconds = (ended - enabled).total_seconds() - float(config.get("drainConfirmSeconds") or 0)
+    if images <= 0 or seconds < MIN_OBSERVED_DRAIN_SECONDS:
+        return None
+    return images / seconds / units
+
+
+def throughput_advice(summaries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Observed images/s per unit over recent runs against the tpsPerUnit the runs
+    planned with, and the value to set when they differ by more than 20 %."""
+    observed = [v for v in (observed_tps_per_unit(s) for s in summaries) if v is not None]
+    planned = next(
+        (
+            (s.get("config") or {}).get("tpsPerUnit")
+            for s in summaries
+            if (s.get("config") or {}).get("tpsPerUnit")
+        ),
+        None,
+    )
+    result: dict[str, Any] = {"runs": len(observed), "planned": planned, "observed": None}
+    if not observed:
+        return result
+    ordered = sorted(observed)
+    median = ordered[len(ordered) // 2]
+    result["observed"] = round(median, 2)
+    if (
+        isinstance(planned, int | float)
+        and planned > 0
+        and abs(median / planned - 1) > ADVICE_TOLERANCE
+    ):
+        result["advice"] = (
+            f"runs achieve {median:.2f} images/s per unit, the stack plans with "
+            f"{planned:g}: pulumi config set tpsPerUnit {median:.2f}"
+        )
+        if median > planned:
+            result["advice"] += (
+                " (the Lambda concurrency is sized from tpsPerUnit, so the model may "
+                "be faster still)"
+            )
+    return result

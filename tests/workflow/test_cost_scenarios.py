@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cli.runs import run_plan
 from infra import outputs as out
 from infra.statemachine import names
 
@@ -50,10 +51,15 @@ def test_a_flood_is_planned_at_the_bound_and_lambda_follows_the_plan(pipeline: P
     pipeline.model("STOPPED")
     pipeline.upload(100)  # ceil(100 / 30) = 4 units, bounded by max_planned_units = 3
 
-    result = pipeline.run()
+    execution = pipeline.start()
+    result = pipeline.finish(execution)
 
     assert result.outcome == "drained", result.cause
     assert result.summary["plan"]["units"] == 3
+    # `rekbatch run --follow` reads the plan from the running execution's history
+    plan = run_plan(pipeline.aws.client("stepfunctions"), execution)
+    assert plan is not None and (plan["units"], plan["concurrency"]) == (3, 6)
+    assert plan["backlog"] == 100
     assert units_started(pipeline) == 3
     assert mapping_concurrency(pipeline) == 6
     assert pipeline.assert_nothing_lost()["processed"]
