@@ -92,6 +92,8 @@ def _function_env(final_bucket: str) -> dict[str, str]:
         max_concurrency=cfg.handler_concurrency,
         failed_prefix=failed_prefix,
         image_suffixes=cfg.image_suffixes,
+        retry_visibility_base_seconds=cfg.retry_visibility[0],
+        retry_visibility_max_seconds=cfg.retry_visibility[1],
     )
     env = settings.to_env()
     if Settings.from_env(env) != settings:  # the runtime would start with other values

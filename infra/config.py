@@ -235,6 +235,11 @@ class StackConfig:
         return visibility_timeout(self.lambda_timeout_seconds, self.batch_window_seconds)
 
     @property
+    def retry_visibility(self) -> tuple[int, int]:
+        """(base, cap) of the visibility the handler gives records it reports for retry."""
+        return retry_visibility(self.queue_visibility_timeout_seconds)
+
+    @property
     def disable_grace_seconds(self) -> int:
         """After max-run: how long the model stays up for batches still in flight."""
         return (
@@ -254,6 +259,21 @@ class StackConfig:
 
 def visibility_timeout(function_timeout: int, batch_window: int) -> int:
     return 6 * function_timeout + batch_window
+
+
+def retry_visibility(queue_visibility_timeout: int) -> tuple[int, int]:
+    """(base, cap) seconds of the handler's retry visibility for a queue: the runtime's
+    defaults, the cap at most half the queue's visibility timeout (a retried record must
+    come back sooner than the queue would bring it back anyway)."""
+    from runtime import settings as runtime_settings
+
+    defaults = runtime_settings.DEFAULTS
+    cap = min(
+        int(defaults[runtime_settings.RETRY_VISIBILITY_MAX_SECONDS]),
+        max(0, queue_visibility_timeout // 2),
+    )
+    base = min(int(defaults[runtime_settings.RETRY_VISIBILITY_BASE_SECONDS]), cap)
+    return base, cap
 
 
 def load(get: Callable[[str], str | None]) -> StackConfig:
