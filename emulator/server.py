@@ -24,6 +24,7 @@ from werkzeug.serving import ThreadedWSGIServer
 from werkzeug.wsgi import LimitedStream
 
 from emulator.model import ModelEmulator, RekognitionMiddleware
+from emulator.s3faults import S3FaultMiddleware, S3Faults
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +295,7 @@ class LocalAws:
         self.region = region
         self.account_id = ACCOUNT_ID
         self.model = ModelEmulator(_s3_reader(ACCOUNT_ID))
+        self.s3_faults = S3Faults()  # aws.s3_faults.configure(fault_rates=...)
         self._host = host
         self._port = port
         self._install_shims = install_shims
@@ -311,7 +313,7 @@ class LocalAws:
         moto_api, moto_app, handler = _moto_imports()
         self._moto_api = moto_api
         moto_api.set_config(MOTO_CONFIG)
-        app = RekognitionMiddleware(moto_app, self.model)
+        app = S3FaultMiddleware(RekognitionMiddleware(moto_app, self.model), self.s3_faults)
         self._server = _Server(self._host, self._port, app, handler)
         port = self._server.server_address[1]
         self.endpoint = f"http://{self._host}:{port}"
@@ -397,6 +399,7 @@ class LocalAws:
         self._moto_api.reset()
         self._moto_api.set_config(MOTO_CONFIG)
         self.model.reset()
+        self.s3_faults.reset()
 
     def _require_started(self) -> None:
         if self._server is None:
