@@ -163,6 +163,8 @@ Alarms(
         version_name=cfg.version_name,
         model_alarm_minutes=cfg.model_alarm_minutes,
         alarm_email=cfg.alarm_email,
+        queue_name=ingest.queue.name,
+        stall_alarm_minutes=cfg.stall_alarm_minutes,
     ),
 )
 
