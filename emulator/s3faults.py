@@ -272,8 +272,19 @@ class S3FaultMiddleware:
         code = self.faults.draw(operation, bucket)
         if code is None:
             return self.app(environ, start_response)
+        # Read the request body first: the server has already told a client that sent
+        # "Expect: 100-continue" to go on, so the body is coming and must be consumed.
+        _drain_input(environ)
         status, headers, body = error_response(
             code, environ.get("PATH_INFO", "/"), head=environ.get("REQUEST_METHOD") == "HEAD"
         )
         start_response(status, headers)
         return [body]
+
+
+def _drain_input(environ: Mapping[str, Any]) -> None:
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return
+    while stream.read(1 << 16):
+        pass

@@ -46,9 +46,12 @@ DEFAULTS: dict[str, str] = {
     POWERTOOLS_SERVICE_NAME: "custom-labels-inference",
     POWERTOOLS_METRICS_NAMESPACE: "CustomLabelsPipeline",
     LOG_LEVEL: "INFO",
-    # adaptive = standard retries plus a client-side token bucket that slows down
-    # after ProvisionedThroughputExceeded/Throttling instead of hammering the model.
-    RETRY_MODE: "adaptive",
+    # standard: per-request retries with jittered exponential back-off. Not adaptive:
+    # its client-side token bucket cuts the rate of every request of the client after
+    # one S3 503 SlowDown and recovers slowly, idling the billed model (measured:
+    # bench/bench_faults.py, 5% S3 503s cost +51% model time adaptive, none standard).
+    # The Rekognition client always runs standard (runtime/clients.py).
+    RETRY_MODE: "standard",
     MAX_ATTEMPTS: "5",
     # A record reported for retry comes back after BASE seconds on its first
     # receive, doubling with each receive, at most MAX (runtime/visibility.py);
@@ -72,7 +75,7 @@ class Settings:
     max_concurrency: int = 16
     failed_prefix: str = "failed/"
     image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
-    retry_mode: str = "adaptive"
+    retry_mode: str = "standard"
     max_attempts: int = 5
     retry_visibility_base_seconds: int = 4
     retry_visibility_max_seconds: int = 240
