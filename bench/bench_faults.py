@@ -119,6 +119,19 @@ def serve(spec: dict[str, Any]) -> None:
                 sys.stdout.flush()
 
 
+class RetryCauses(logging.Handler):
+    """Counts the codes of the handler's ``retry`` log lines (one per image retried)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.codes: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "outcome", None) == "retry":
+            code = str(getattr(record, "code", "?"))
+            self.codes[code] = self.codes.get(code, 0) + 1
+
+
 class Child:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.proc = subprocess.Popen(
@@ -179,6 +192,10 @@ def run_case(
         while queue_depth(sqs, outputs[out.QUEUE_URL])["total"] < images:
             time.sleep(0.1)
         child.send("storm")
+        from runtime.handler import logger as runtime_logger
+
+        causes = RetryCauses()
+        logging.getLogger(runtime_logger.service).addHandler(causes)
         started = time.monotonic()
         with (
             contextlib.redirect_stdout(io.StringIO()),  # the handler's EMF lines
@@ -194,6 +211,7 @@ def run_case(
             time.sleep(0.2)  # let the sampler see the stop
             stats = poller.stats()
         wall = time.monotonic() - started
+        logging.getLogger(runtime_logger.service).removeHandler(causes)
         child.send("calm")
         meter = child.meter()
         keys = result_keys(s3, outputs)
@@ -223,6 +241,7 @@ def run_case(
         "s3_faults": meter["s3"]["injected_total"],
         "s3_by_op": {op: sum(c.values()) for op, c in meter["s3"]["injected"].items()},
         "retried_records": stats.reported_failures,
+        "retry_causes": causes.codes,
         "function_errors": stats.function_errors,
     }
 
@@ -259,6 +278,7 @@ def table(images: int, tps: float, free: dict[str, Any], storm: dict[str, Any]) 
         ("  ProvisionedThroughputExceeded", lambda r: str(r["throttles"])),
         ("injected S3 faults", lambda r: f"{r['s3_faults']} {r['s3_by_op'] or ''}".strip()),
         ("records reported for retry", lambda r: str(r["retried_records"])),
+        ("  images retried, by code", lambda r: str(r["retry_causes"] or "-")),
         ("invocations that raised", lambda r: str(r["function_errors"])),
     ]  # fmt: skip
     heads = ["fault-free", "storm (model 20% thr + 30% 5xx, S3 5% 503)"]
