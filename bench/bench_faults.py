@@ -67,6 +67,7 @@ from emulator.workflow import (  # noqa: E402
 )
 from infra import outputs as out  # noqa: E402
 from infra.sizing import derive_concurrency, ideal_running_seconds  # noqa: E402
+from runtime import settings as runtime_settings  # noqa: E402
 
 N_DEFAULT = 500
 TPS_DEFAULT = 8.0
@@ -74,6 +75,10 @@ SEED_DEFAULT = 12
 MODEL_STORM = {"ThrottlingException": 0.2, "InternalServerError": 0.3}
 S3_STORM = {"*": {"SlowDown": 0.05}}
 RATIO_GOAL = 1.5
+# The handler's logger (Powertools names it after the service). Not imported from
+# runtime.handler here: its JSON lines go to the stdout current at import, which must
+# be the redirected one.
+SERVICE_LOGGER = runtime_settings.DEFAULTS[runtime_settings.POWERTOOLS_SERVICE_NAME]
 
 
 def serve(spec: dict[str, Any]) -> None:
@@ -192,10 +197,8 @@ def run_case(
         while queue_depth(sqs, outputs[out.QUEUE_URL])["total"] < images:
             time.sleep(0.1)
         child.send("storm")
-        from runtime.handler import logger as runtime_logger
-
         causes = RetryCauses()
-        logging.getLogger(runtime_logger.service).addHandler(causes)
+        logging.getLogger(SERVICE_LOGGER).addHandler(causes)
         started = time.monotonic()
         with (
             contextlib.redirect_stdout(io.StringIO()),  # the handler's EMF lines
@@ -211,7 +214,7 @@ def run_case(
             time.sleep(0.2)  # let the sampler see the stop
             stats = poller.stats()
         wall = time.monotonic() - started
-        logging.getLogger(runtime_logger.service).removeHandler(causes)
+        logging.getLogger(SERVICE_LOGGER).removeHandler(causes)
         child.send("calm")
         meter = child.meter()
         keys = result_keys(s3, outputs)
