@@ -366,8 +366,17 @@ def status_data(aws: Aws, stack: Stack, runs: int) -> dict[str, Any]:
         "queue": queue,
         "dlq": dlq,
         "throughput": throughput,
+        "waiting": _waiting(aws, stack),
         "runs": rows,
     }
+
+
+def _waiting(aws: Aws, stack: Stack) -> dict[str, Any] | None:
+    """The oldest image still in the source bucket (cli/backlog.py says why there)."""
+    from .backlog import oldest_waiting
+
+    bucket = stack.get(out.SOURCE_BUCKET)
+    return oldest_waiting(aws.s3, bucket) if bucket else None
 
 
 def _iso(value: Any) -> str | None:
@@ -399,6 +408,10 @@ def print_status(ui: Ui, data: dict[str, Any]) -> None:
         )
         if throughput.get("advice"):
             ui.warn(throughput["advice"])
+    if data.get("waiting"):
+        from .backlog import describe
+
+        ui.line(describe(data["waiting"]))
     if not data["runs"]:
         ui.line("runs   none yet")
         return

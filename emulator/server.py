@@ -19,6 +19,7 @@ from botocore.config import Config
 
 from emulator.httpserver import KeepAliveServer, keep_alive_handler
 from emulator.model import ModelEmulator, RekognitionMiddleware
+from emulator.s3faults import S3FaultMiddleware, S3Faults
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class LocalAws:
         self.region = region
         self.account_id = ACCOUNT_ID
         self.model = ModelEmulator(_s3_reader(ACCOUNT_ID))
+        self.s3_faults = S3Faults()  # aws.s3_faults.configure(fault_rates=...)
         self._host = host
         self._port = port
         self._install_shims = install_shims
@@ -127,7 +129,7 @@ class LocalAws:
         moto_api, moto_app, handler = _moto_imports()
         self._moto_api = moto_api
         moto_api.set_config(MOTO_CONFIG)
-        app = RekognitionMiddleware(moto_app, self.model)
+        app = S3FaultMiddleware(RekognitionMiddleware(moto_app, self.model), self.s3_faults)
         self._server = KeepAliveServer(self._host, self._port, app, handler)
         port = self._server.server_address[1]
         self.endpoint = f"http://{self._host}:{port}"
@@ -213,6 +215,7 @@ class LocalAws:
         self._moto_api.reset()
         self._moto_api.set_config(MOTO_CONFIG)
         self.model.reset()
+        self.s3_faults.reset()
 
     def _require_started(self) -> None:
         if self._server is None:

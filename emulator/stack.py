@@ -17,6 +17,7 @@ clash would, and tests can predict them.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -31,6 +32,7 @@ from infra.config import (
     LAMBDA_RUNTIME,
     QUEUE_RETENTION_SECONDS,
     handler_concurrency,
+    retry_visibility,
     visibility_timeout,
 )
 from infra.contract import DEFAULT_RUNS_PREFIX, notification_suffixes
@@ -74,12 +76,15 @@ def provision_data_path(
     min_inference_units: int = 1,
     price_per_inference_unit_hour: float = DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR,
     register_model: bool = True,
+    retry_visibility_seconds: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Create the data path on ``aws`` (a started LocalAws); return the stack outputs.
 
     ``visibility_timeout_seconds`` defaults to AWS's rule for SQS event
     sources (6 x function timeout + batching window, as infra/config.py);
     tests lower it to see failed messages come back quickly.
+    ``retry_visibility_seconds`` is the handler's (base, cap) retry visibility;
+    by default what the stack sets for this queue (infra/config.py).
     ``register_model`` adds the version to the model emulator
     (TRAINING_COMPLETED) unless it is already there.
     """
@@ -96,6 +101,16 @@ def provision_data_path(
         max_concurrency=handler_max_concurrency or handler_concurrency(batch_size),
         failed_prefix=failed_prefix,
         image_suffixes=tuple(s.lower() for s in image_suffixes),
+    )
+    if retry_visibility_seconds is None:
+        retry_visibility_seconds = retry_visibility(
+            visibility_timeout_seconds
+            or visibility_timeout(lambda_timeout_seconds, batching_window)
+        )
+    settings = dataclasses.replace(
+        settings,
+        retry_visibility_base_seconds=retry_visibility_seconds[0],
+        retry_visibility_max_seconds=retry_visibility_seconds[1],
     )
     # Validate exactly as the function's cold start would.
     settings = Settings.from_env(settings.to_env())

@@ -30,11 +30,16 @@ class AlarmsArgs:
     # A customer-managed key (None: unencrypted, see below); its key policy admits
     # cloudwatch.amazonaws.com for this account's alarms (infra/policies.kms_key_policy).
     kms_key_arn: pulumi.Input[str] | None = None
+    # The stall alarm: the main queue and the age of its oldest message that means
+    # the backlog is not being worked off (infra/config.py stallAlarmMinutes).
+    queue_name: pulumi.Input[str] | None = None
+    stall_alarm_minutes: int | None = None
 
 
 class Alarms(pulumi.ComponentResource):
     """DLQ not empty; workflow executions failed or timed out; model in service
-    longer than any run may keep it (the ~4 USD/unit-hour forgotten-model case)."""
+    longer than any run may keep it (the ~4 USD/unit-hour forgotten-model case);
+    the oldest queued image older than the schedule promises (a stalled backlog)."""
 
     topic: aws.sns.Topic
 
@@ -144,4 +149,32 @@ class Alarms(pulumi.ComponentResource):
             ok_actions=actions,
             opts=child,
         )
+
+        # SQS publishes ApproximateAgeOfOldestMessage every minute while the queue
+        # is active (any message in it): a backlog that runs fail to work off, a model
+        # that can not start, runs cut short by maxRunMinutes all show as age.
+        self.backlog_stalled: aws.cloudwatch.MetricAlarm | None = None
+        if args.queue_name is not None and args.stall_alarm_minutes:
+            self.backlog_stalled = aws.cloudwatch.MetricAlarm(
+                f"{name}-backlog-stalled",
+                alarm_description=(
+                    f"The oldest image in the queue has waited more than "
+                    f"{args.stall_alarm_minutes} minutes: runs are failing, the model can not "
+                    "start, or runs end at maxRunMinutes before the backlog drains. See "
+                    "`rekbatch status` and the README's troubleshooting; messages older than the "
+                    "queue's retention are deleted (`rekbatch backfill` queues the images again)."
+                ),
+                namespace="AWS/SQS",
+                metric_name="ApproximateAgeOfOldestMessage",
+                dimensions={"QueueName": args.queue_name},
+                statistic="Maximum",
+                period=MODEL_ALARM_PERIOD_SECONDS,
+                evaluation_periods=1,
+                threshold=args.stall_alarm_minutes * 60,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=actions,
+                ok_actions=actions,
+                opts=child,
+            )
         self.register_outputs({"topicArn": self.topic.arn})

@@ -55,6 +55,13 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 DISABLE_GRACE_MARGIN_SECONDS = 15
 # CloudWatch evaluates at most one day of data per alarm (period x periods).
 ALARM_MAX_EVALUATION_MINUTES = 24 * 60
+# The stall alarm (age of the oldest queued image) must fire while that image is
+# still queued: at most the queue's retention minus a day left to act (fix the
+# cause, run, redrive) before SQS deletes the message. Below 5 minutes it would
+# only echo SQS's metric granularity.
+STALL_ALARM_ACT_MARGIN_MINUTES = 24 * 60
+STALL_ALARM_MIN_MINUTES = 5
+STALL_ALARM_MAX_MINUTES = QUEUE_RETENTION_SECONDS // 60 - STALL_ALARM_ACT_MARGIN_MINUTES
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,11 @@ KEYS: tuple[Key, ...] = (
     Key("pricePerInferenceUnitHour", "number",
         "Price of one inference unit hour (USD) used for cost estimates.",
         default=4.0),
+    Key("stallAlarmMinutes", "integer",
+        "Alarm when the oldest queued image has waited longer than this (SQS "
+        "ApproximateAgeOfOldestMessage); 0 = derive it: 2 x the schedule's period + "
+        "maxRunMinutes (cron: a day, or a week when days of the week are restricted), at most "
+        "the queue's retention minus one day.", default=0),
     Key("alarmEmail", "string",
         "E-mail address subscribed to the alarm topic; empty = no subscription.", default=""),
     Key("notifyEmail", "string",
@@ -230,6 +242,9 @@ class StackConfig:
     def create_kms_key(self) -> bool:
         return self.kms_key == KMS_CREATE
 
+    stall_alarm_minutes: int = 0  # resolved: never 0 after load()
+    stall_alarm_minutes_derived: bool = True
+
     @property
     def _arn(self) -> re.Match[str]:
         match = _VERSION_ARN.match(self.project_version_arn)
@@ -274,6 +289,11 @@ class StackConfig:
         return visibility_timeout(self.lambda_timeout_seconds, self.batch_window_seconds)
 
     @property
+    def retry_visibility(self) -> tuple[int, int]:
+        """(base, cap) of the visibility the handler gives records it reports for retry."""
+        return retry_visibility(self.queue_visibility_timeout_seconds)
+
+    @property
     def disable_grace_seconds(self) -> int:
         """After max-run: how long the model stays up for batches still in flight."""
         return (
@@ -307,6 +327,21 @@ class StackConfig:
 
 def visibility_timeout(function_timeout: int, batch_window: int) -> int:
     return 6 * function_timeout + batch_window
+
+
+def retry_visibility(queue_visibility_timeout: int) -> tuple[int, int]:
+    """(base, cap) seconds of the handler's retry visibility for a queue: the runtime's
+    defaults, the cap at most half the queue's visibility timeout (a retried record must
+    come back sooner than the queue would bring it back anyway)."""
+    from runtime import settings as runtime_settings
+
+    defaults = runtime_settings.DEFAULTS
+    cap = min(
+        int(defaults[runtime_settings.RETRY_VISIBILITY_MAX_SECONDS]),
+        max(0, queue_visibility_timeout // 2),
+    )
+    base = min(int(defaults[runtime_settings.RETRY_VISIBILITY_BASE_SECONDS]), cap)
+    return base, cap
 
 
 def load(get: Callable[[str], str | None]) -> StackConfig:
@@ -497,6 +532,18 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
             f"must be a CloudWatch Logs retention value ({', '.join(map(str, LOG_RETENTION_DAYS))}),"
             f" got {retention}",
         )
+    stall = integer("stallAlarmMinutes", 0, 10**6)
+    stall_derived = stall == 0
+    if stall_derived:
+        stall = default_stall_alarm_minutes(schedule, max_run)
+    elif not STALL_ALARM_MIN_MINUTES <= stall <= STALL_ALARM_MAX_MINUTES:
+        raise ConfigError(
+            "stallAlarmMinutes",
+            f"must be 0 (derive) or between {STALL_ALARM_MIN_MINUTES} and "
+            f"{STALL_ALARM_MAX_MINUTES}: the queue keeps a message "
+            f"{QUEUE_RETENTION_SECONDS // 86400} days and the alarm must leave a day to act "
+            f"before SQS deletes it, got {stall}",
+        )
     email = string("alarmEmail") or None
     if email is not None and not _EMAIL.match(email):
         raise ConfigError("alarmEmail", f"is not an e-mail address: {email!r}")
@@ -556,7 +603,45 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
         notify_email=notify_email,
         notify_outcomes=notify_outcomes,
         kms_key=kms_key,
+        stall_alarm_minutes=stall,
+        stall_alarm_minutes_derived=stall_derived,
     )
+
+
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_RATE_UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 24 * 60}
+_ANY = ("*", "?")
+
+
+def schedule_period_minutes(schedule: str) -> int | None:
+    """The longest gap between two runs of ``schedule``, where it can be told simply.
+
+    rate(N unit): N units. cron(...): a day when every day of every month
+    matches, a week when only the days of the week are restricted (an upper
+    bound: the expression may well run more often). at(...) and other crons
+    (days of the month, months): None, there is no regular period.
+    """
+    rate = _RATE.match(schedule.strip())
+    if rate:
+        return int(rate[1]) * _RATE_UNIT_MINUTES[rate[2].removesuffix("s")]
+    if schedule.startswith("cron("):
+        fields = schedule.strip()[5:-1].split()
+        if len(fields) != 6:
+            return None
+        _, _, day_of_month, month, day_of_week, _ = fields
+        if month not in _ANY or day_of_month not in _ANY:
+            return None
+        return 24 * 60 if day_of_week in _ANY else 7 * 24 * 60
+    return None
+
+
+def default_stall_alarm_minutes(schedule: str, max_run_minutes: int) -> int:
+    """2 x the schedule's period + maxRunMinutes (a backlog older than that has missed
+    two runs), capped at STALL_ALARM_MAX_MINUTES; that cap without a period."""
+    period = schedule_period_minutes(schedule)
+    if period is None:
+        return STALL_ALARM_MAX_MINUTES
+    return max(STALL_ALARM_MIN_MINUTES, min(2 * period + max_run_minutes, STALL_ALARM_MAX_MINUTES))
 
 
 def handler_concurrency(batch_size: int) -> int:

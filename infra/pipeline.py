@@ -112,6 +112,8 @@ def function_environment(
         max_concurrency=cfg.handler_concurrency,
         failed_prefix=RUNTIME_DEFAULTS[FAILED_PREFIX],
         image_suffixes=cfg.image_suffixes,
+        retry_visibility_base_seconds=cfg.retry_visibility[0],
+        retry_visibility_max_seconds=cfg.retry_visibility[1],
     )
     env = settings.to_env()
     if Settings.from_env(env) != settings:  # the runtime would start with other values
@@ -282,6 +284,8 @@ class Pipeline(pulumi.ComponentResource):
                 model_alarm_minutes=cfg.model_alarm_minutes,
                 alarm_email=cfg.alarm_email,
                 kms_key_arn=key_arn,
+                queue_name=self.ingest.queue.name,
+                stall_alarm_minutes=cfg.stall_alarm_minutes,
             ),
             **child("alarms", depends_on=key_ready),
         )

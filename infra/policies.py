@@ -30,6 +30,9 @@ VERSION = "2012-10-17"
 FUNCTION_S3_SOURCE_ACTIONS = ("s3:GetObject", "s3:GetObjectTagging", "s3:DeleteObject")
 FUNCTION_S3_FINAL_ACTIONS = ("s3:PutObject", "s3:PutObjectTagging", "s3:GetObject")
 FUNCTION_SQS_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+# The handler's own call (runtime/visibility.py): records to retry come back in
+# seconds. ChangeMessageVisibilityBatch is authorised per entry as this action.
+FUNCTION_SQS_RETRY_ACTIONS = ("sqs:ChangeMessageVisibility",)
 
 # Step Functions logging goes through CloudWatch Logs vended delivery; these
 # actions have no resource-level permissions (AWS: "IAM policies for logging to
@@ -167,6 +170,10 @@ def function_policy(
     - both buckets: ListBucket, only so that HeadObject/GetObject on a missing key
       answer 404 instead of 403: the runtime tells "already processed / source gone"
       (a success on redelivery) from "access denied" (a retry) by that status.
+    - the queue: what the event source mapping does with the function's role
+      (receive, delete, read attributes), and ChangeMessageVisibility, which the
+      handler calls itself so that records it reports for retry come back in
+      seconds instead of after the queue's visibility timeout.
     """
     return _doc(
         _allow(
@@ -178,6 +185,7 @@ def function_policy(
             "DetectWithTheModelVersion", ["rekognition:DetectCustomLabels"], project_version_arn
         ),
         _allow("ConsumeTheQueue", FUNCTION_SQS_ACTIONS, queue_arn),
+        _allow("RetrySoon", FUNCTION_SQS_RETRY_ACTIONS, queue_arn),
         _allow(
             "WriteOwnLogs",
             ["logs:CreateLogStream", "logs:PutLogEvents"],

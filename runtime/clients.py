@@ -37,6 +37,15 @@ CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 60
 
 
+# The handler's only SQS calls change the visibility of records to retry: a
+# few requests per invocation, bounded by the handler's own timeout.
+SQS_CONFIG = AioConfig(
+    max_pool_connections=10,
+    connect_timeout=2,
+    read_timeout=3,
+    retries={"mode": "standard", "total_max_attempts": 2},
+)
+
 _loader: Loader | None = None
 _loader_lock = threading.Lock()
 
@@ -172,6 +181,8 @@ class LoopResources:
     model_slots: asyncio.Semaphore
     image_slots: asyncio.Semaphore
     _stack: contextlib.AsyncExitStack
+    _session: aioboto3.Session | None = None
+    _sqs: Any = None
 
     @classmethod
     async def open(
@@ -199,7 +210,18 @@ class LoopResources:
             model_slots=asyncio.Semaphore(settings.max_concurrency),
             image_slots=asyncio.Semaphore(image_slots(settings)),
             _stack=stack,
+            _session=session,
         )
+
+    async def sqs(self) -> Any:
+        """The SQS client, entered on first use: only invocations with records to
+        retry need it (runtime/visibility.py), so a cold start does not pay for it."""
+        if self._sqs is None:
+            session = self._session or new_session()
+            self._sqs = await self._stack.enter_async_context(
+                session.client("sqs", config=SQS_CONFIG)
+            )
+        return self._sqs
 
     async def aclose(self) -> None:
         """Close the clients (their HTTP sessions); the loop itself is the caller's."""

@@ -52,6 +52,12 @@ from runtime.errors import RetryImage
 from runtime.events import MessageKind, parse_message
 from runtime.pipeline import ImagePipeline
 from runtime.settings import Settings
+from runtime.visibility import (
+    CALL_TIMEOUT_MARGIN_S,
+    CALL_TIMEOUT_S,
+    change_visibility,
+    plan,
+)
 
 
 def _env_or_default(name: str) -> str:
@@ -168,12 +174,57 @@ class BatchHandler:
                 processor=_LoopBatchProcessor(loop),
                 context=context,
             )
-            return cast(dict[str, Any], response)  # a TypedDict: a plain dict at run time
+            # A TypedDict: a plain dict at run time.
+            result = cast(dict[str, Any], response)
+            self._retry_soon(loop, resources, event, result, context)
+            return result
         finally:
             if metrics.metric_set:
                 metrics.flush_metrics()
             if request_id:
                 logger.thread_safe_remove_keys(["request_id"])
+
+    def _retry_soon(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        resources: LoopResources,
+        event: dict[str, Any],
+        response: dict[str, Any],
+        context: Any,
+    ) -> None:
+        """Give the records reported for retry a short visibility (runtime/visibility.py).
+
+        Best effort by design: whatever happens here, the caller returns the same
+        response, so a record is never lost (not reported) nor duplicated.
+        """
+        failures = response.get("batchItemFailures") or []
+        ids = [f.get("itemIdentifier") for f in failures if isinstance(f, dict)]
+        records = event.get("Records") if isinstance(event, dict) else None
+        if not ids or not isinstance(records, list):
+            return
+        try:
+            entries = plan(
+                [r for r in records if isinstance(r, dict)],
+                [i for i in ids if isinstance(i, str)],
+                base=self.settings.retry_visibility_base_seconds,
+                cap=self.settings.retry_visibility_max_seconds,
+                logger=logger,
+            )
+            if not entries:
+                return
+            timeout = _visibility_call_timeout(context)
+
+            async def shorten() -> None:
+                sqs = await resources.sqs()  # local work: no request is sent
+                await change_visibility(sqs, entries, budget_s=timeout, logger=logger)
+
+            loop.run_until_complete(shorten())
+        except Exception:
+            logger.exception(
+                "could not shorten the visibility of records to retry; they come back after "
+                "the queue's visibility timeout",
+                extra={"records": len(ids)},
+            )
 
     def warm(self) -> None:
         """Open this thread's event loop and clients now instead of at the first invocation.
@@ -291,6 +342,15 @@ def _deadline(loop: asyncio.AbstractEventLoop, context: Any) -> float | None:
     seconds: float = remaining() / 1000
     margin = min(MAX_SAFETY_MARGIN_S, max(MIN_SAFETY_MARGIN_S, seconds * SAFETY_MARGIN_FRACTION))
     return loop.time() + max(0.0, seconds - margin)
+
+
+def _visibility_call_timeout(context: Any) -> float:
+    """How long the visibility changes may take: what is left of the invocation
+    (the pipeline's deadline keeps at least MIN_SAFETY_MARGIN_S), at most CALL_TIMEOUT_S."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return CALL_TIMEOUT_S
+    return max(0.0, min(CALL_TIMEOUT_S, float(remaining()) / 1000 - CALL_TIMEOUT_MARGIN_S))
 
 
 _lambda_handler: BatchHandler | None = None

@@ -28,10 +28,14 @@ POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 RETRY_MODE = "RETRY_MODE"
 MAX_ATTEMPTS = "MAX_ATTEMPTS"
+RETRY_VISIBILITY_BASE_SECONDS = "RETRY_VISIBILITY_BASE_SECONDS"
+RETRY_VISIBILITY_MAX_SECONDS = "RETRY_VISIBILITY_MAX_SECONDS"
 
 # botocore retry modes the runtime accepts ("legacy" has no throttling back-off).
 RETRY_MODES: tuple[str, ...] = ("adaptive", "standard")
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# SQS's largest visibility timeout (ChangeMessageVisibility accepts 0..43200 s).
+SQS_MAX_VISIBILITY_SECONDS = 43200
 
 REQUIRED: tuple[str, ...] = (FINAL_BUCKET, PROJECT_VERSION_ARN)
 DEFAULTS: dict[str, str] = {
@@ -43,10 +47,18 @@ DEFAULTS: dict[str, str] = {
     POWERTOOLS_SERVICE_NAME: "custom-labels-inference",
     POWERTOOLS_METRICS_NAMESPACE: "CustomLabelsPipeline",
     LOG_LEVEL: "INFO",
-    # adaptive = standard retries plus a client-side token bucket that slows down
-    # after ProvisionedThroughputExceeded/Throttling instead of hammering the model.
-    RETRY_MODE: "adaptive",
+    # standard: per-request retries with jittered exponential back-off. Not adaptive:
+    # its client-side token bucket cuts the rate of every request of the client after
+    # one S3 503 SlowDown and recovers slowly, idling the billed model (measured:
+    # bench/bench_faults.py, 5% S3 503s cost +51% model time adaptive, none standard).
+    # The Rekognition client always runs standard (runtime/clients.py).
+    RETRY_MODE: "standard",
     MAX_ATTEMPTS: "5",
+    # A record reported for retry comes back after BASE seconds on its first
+    # receive, doubling with each receive, at most MAX (runtime/visibility.py);
+    # the infra lowers MAX to half the queue's visibility timeout when that is less.
+    RETRY_VISIBILITY_BASE_SECONDS: "4",
+    RETRY_VISIBILITY_MAX_SECONDS: "240",
 }
 ENV: tuple[str, ...] = REQUIRED + tuple(DEFAULTS)
 
@@ -64,8 +76,10 @@ class Settings:
     max_concurrency: int = 16
     failed_prefix: str = "failed/"
     image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
-    retry_mode: str = "adaptive"
+    retry_mode: str = "standard"
     max_attempts: int = 5
+    retry_visibility_base_seconds: int = 4
+    retry_visibility_max_seconds: int = 240
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +125,22 @@ class Settings:
         max_attempts = _number(MAX_ATTEMPTS, get(MAX_ATTEMPTS), int)
         if not 1 <= max_attempts <= 20:
             raise SettingsError(f"{MAX_ATTEMPTS} must be between 1 and 20, got {max_attempts}")
+        visibility_base = _number(
+            RETRY_VISIBILITY_BASE_SECONDS, get(RETRY_VISIBILITY_BASE_SECONDS), int
+        )
+        if not 0 <= visibility_base <= SQS_MAX_VISIBILITY_SECONDS:
+            raise SettingsError(
+                f"{RETRY_VISIBILITY_BASE_SECONDS} must be between 0 and "
+                f"{SQS_MAX_VISIBILITY_SECONDS}, got {visibility_base}"
+            )
+        visibility_max = _number(
+            RETRY_VISIBILITY_MAX_SECONDS, get(RETRY_VISIBILITY_MAX_SECONDS), int
+        )
+        if not visibility_base <= visibility_max <= SQS_MAX_VISIBILITY_SECONDS:
+            raise SettingsError(
+                f"{RETRY_VISIBILITY_MAX_SECONDS} must be between {RETRY_VISIBILITY_BASE_SECONDS} "
+                f"({visibility_base}) and {SQS_MAX_VISIBILITY_SECONDS}, got {visibility_max}"
+            )
         return cls(
             final_bucket=env[FINAL_BUCKET],
             project_version_arn=arn,
@@ -121,6 +151,8 @@ class Settings:
             image_suffixes=suffixes,
             retry_mode=retry_mode,
             max_attempts=max_attempts,
+            retry_visibility_base_seconds=visibility_base,
+            retry_visibility_max_seconds=visibility_max,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -135,6 +167,8 @@ class Settings:
             IMAGE_SUFFIXES: ",".join(self.image_suffixes),
             RETRY_MODE: self.retry_mode,
             MAX_ATTEMPTS: str(self.max_attempts),
+            RETRY_VISIBILITY_BASE_SECONDS: str(self.retry_visibility_base_seconds),
+            RETRY_VISIBILITY_MAX_SECONDS: str(self.retry_visibility_max_seconds),
             POWERTOOLS_SERVICE_NAME: DEFAULTS[POWERTOOLS_SERVICE_NAME],
             POWERTOOLS_METRICS_NAMESPACE: DEFAULTS[POWERTOOLS_METRICS_NAMESPACE],
             LOG_LEVEL: DEFAULTS[LOG_LEVEL],

@@ -44,6 +44,13 @@ BACKOFF_BASE_S = 0.05
 BACKOFF_CAP_S = 0.5
 # Without a Lambda context (no deadline) a throttled image gives up after this long.
 THROTTLE_RETRY_WINDOW_S = 60.0
+# botocore's retries of the model's other transient errors (5xx, timeouts): SDK_RETRY_BASE_S
+# x 2**n, capped, equal jitter. Short on purpose: the wait holds a model slot, and an
+# invocation's batch is done only when its slowest image is, so botocore's default (up to
+# 1, 2, 4, 8 s) left the billed model idle behind one unlucky image; the long-scale
+# back-off is the record's SQS visibility (runtime/visibility.py).
+SDK_RETRY_BASE_S = 0.1
+SDK_RETRY_CAP_S = 1.0
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +67,28 @@ def backoff_delay(attempt: int, rng: Callable[[], float] = random.random) -> flo
     return ceiling / 2 + rng() * ceiling / 2
 
 
+class ShortBackoff:
+    """botocore retry back-off: ``SDK_RETRY_BASE_S`` x 2**(n-1), capped, equal jitter."""
+
+    def __init__(self, rng: Callable[[], float] = random.random) -> None:
+        self._rng = rng
+
+    def delay_amount(self, context: Any) -> float:
+        attempt = max(1, int(getattr(context, "attempt_number", 1)))
+        ceiling = min(SDK_RETRY_CAP_S, SDK_RETRY_BASE_S * 2 ** min(attempt - 1, 16))
+        return float(ceiling / 2 + self._rng() * ceiling / 2)
+
+
+class UnlimitedRetryQuota:
+    """A retry quota that never runs out (see :func:`exclude_throttles_from_sdk_retries`)."""
+
+    def acquire_retry_quota(self, context: Any) -> bool:
+        return True
+
+    def release_retry_quota(self, context: Any, http_response: Any, **kwargs: Any) -> None:
+        return None
+
+
 def exclude_throttles_from_sdk_retries(client: Any) -> bool:
     """Make botocore's standard retry handler of ``client`` leave throttles to the pipeline.
 
@@ -68,11 +97,23 @@ def exclude_throttles_from_sdk_retries(client: Any) -> bool:
     whose checker first rules throttles out. The adaptive client-side rate
     limiter (a separate handler) is left in place. Returns False, leaving the
     client as it was, if the installed aiobotocore does not look as expected.
+
+    Two more differences from botocore's own handler:
+
+    - a short back-off (:class:`ShortBackoff`), see ``SDK_RETRY_BASE_S``;
+    - no retry quota. botocore's charges 5 of 500 tokens per retry and gives
+      them back only when the call ends in a 2xx; a retried 5xx whose next
+      attempt is throttled (routine for a model at its provisioned TPS) ends
+      in the pipeline's throttle loop, not in a 2xx, so its tokens were never
+      returned. Within minutes at full throughput the quota was empty and
+      every InternalServerError became a record retried through SQS (127 of
+      500 images in bench/bench_faults.py, 11 of them dead-lettered).
+      Retries stay bounded by MAX_ATTEMPTS per call and the invocation's
+      model slots.
     """
     try:
         from aiobotocore.retries import standard as aio_standard
-        from botocore.retries import quota
-        from botocore.retries.standard import ExponentialBackoff, RetryEventAdapter
+        from botocore.retries.standard import RetryEventAdapter
 
         events = client.meta.events
         service = client.meta.service_model.service_id.hyphenize()
@@ -90,10 +131,10 @@ def exclude_throttles_from_sdk_retries(client: Any) -> bool:
                     return False
                 return bool(await aio_standard.resolve_awaitable(conditions.is_retryable(context)))
 
-        retry_quota = quota_checker = aio_standard.RetryQuotaChecker(quota.RetryQuota())
+        retry_quota = quota_checker = UnlimitedRetryQuota()
         handler = aio_standard.AioRetryHandler(
             retry_policy=aio_standard.AioRetryPolicy(
-                retry_checker=_NotThrottle(), retry_backoff=ExponentialBackoff()
+                retry_checker=_NotThrottle(), retry_backoff=ShortBackoff()
             ),
             retry_event_adapter=RetryEventAdapter(),
             retry_quota=quota_checker,

@@ -367,6 +367,7 @@ def test_function_policy_grants_exactly_what_the_runtime_calls(program: ProgramR
             ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
             program.state_of("ingest", "arn"),
         ),
+        "RetrySoon": (["sqs:ChangeMessageVisibility"], program.state_of("ingest", "arn")),
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group}:*"),
     }
     assert all(s["Effect"] == "Allow" for s in policy.values())

@@ -16,7 +16,7 @@ BASE = {s.FINAL_BUCKET: "final", s.PROJECT_VERSION_ARN: ARN}
 
 def test_retry_defaults():
     settings = Settings.from_env(BASE)
-    assert (settings.retry_mode, settings.max_attempts) == ("adaptive", 5)
+    assert (settings.retry_mode, settings.max_attempts) == ("standard", 5)
 
 
 @pytest.mark.parametrize("mode", ["standard", "ADAPTIVE"])
