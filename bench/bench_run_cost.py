@@ -261,7 +261,7 @@ def describe_cadence(seconds: int) -> dict[str, float]:
             polls += 1
             interval = every
         previous = upto
-    per_poll = 5  # CountModelWait, StartDeadline, WaitForModel<n>s, DescribeModel, Route
+    per_poll = 4  # CountModelWait<n>s, WaitForModel<n>s, DescribeModel, Route
     return {
         "describes": polls,
         "transitions": polls * per_poll,

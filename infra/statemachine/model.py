@@ -47,31 +47,56 @@ def start_parameters(p: WorkflowParams) -> dict[str, Any]:
     return params
 
 
-def _ladder(p: WorkflowParams) -> tuple[list[dict[str, Any]], str, asl.States]:
-    """The start deadline and describe-interval Choice rules, the default wait,
-    and the Wait states (one per interval)."""
+def _ladder(p: WorkflowParams) -> tuple[list[dict[str, Any]], asl.States]:
+    """Route's rules for a model in transition (the start deadline first, then one
+    rule per rung of the describe ladder) and, per rung, the Pass that counts the
+    describe and the Wait before it: 4 transitions per describe (Route, count,
+    wait, describe), the fewest a bounded loop can have."""
     rungs = p.start_polls()
-    rules = [
-        asl.when(
-            "$.modelWait.polls",
-            "NumericGreaterThan",
-            p.start_deadline_polls,
-            n.START_DEADLINE_PASSED,
-        )
+    transitional = [
+        {"Variable": IS + status, "BooleanEquals": True} for status in MODEL_TRANSITIONAL
     ]
-    waits: asl.States = {}
-    for _polls, seconds in rungs:
-        waits.setdefault(n.wait_for_model(seconds), asl.wait(seconds, n.DESCRIBE_MODEL))
-    for polls, seconds in rungs[:-1]:
+    rules: list[dict[str, Any]] = [
+        {
+            "And": [
+                {"Or": transitional},
+                {
+                    "Variable": "$.modelWait.polls",
+                    "NumericGreaterThanEquals": p.start_deadline_polls,
+                },
+            ],
+            "Next": n.START_DEADLINE_PASSED,
+        }
+    ]
+    for upto, seconds in rungs[:-1]:
         rules.append(
-            asl.when("$.modelWait.polls", "NumericLessThanEquals", polls, n.wait_for_model(seconds))
+            {
+                "And": [
+                    {"Or": transitional},
+                    {"Variable": "$.modelWait.polls", "NumericLessThan": upto},
+                ],
+                "Next": n.count_model_wait(seconds),
+            }
         )
-    return rules, n.wait_for_model(rungs[-1][1]), waits
+    rules.append({"Or": transitional, "Next": n.count_model_wait(rungs[-1][1])})
+    loop: asl.States = {}
+    for _upto, seconds in rungs:
+        loop.setdefault(
+            n.count_model_wait(seconds),
+            asl.pass_state(
+                n.wait_for_model(seconds),
+                parameters={"polls.$": "States.MathAdd($.modelWait.polls, 1)"},
+                result_path="$.modelWait",
+            ),
+        )
+        loop.setdefault(n.wait_for_model(seconds), asl.wait(seconds, n.DESCRIBE_MODEL))
+    return rules, loop
 
 
 def states(p: WorkflowParams) -> asl.States:
     startable = is_any(MODEL_STARTABLE)
-    rules, default_wait, waits = _ladder(p)
+    waiting_rules, loop = _ladder(p)
+    first_wait = n.count_model_wait(p.start_polls()[0][1])
     return asl.merge(
         {
             n.ROUTE: asl.choice(
@@ -96,7 +121,7 @@ def states(p: WorkflowParams) -> asl.States:
                         "Next": n.START_FAILED,
                     },
                     {**is_any((*MODEL_STARTABLE, MODEL_START_FAILED)), "Next": n.START_MODEL},
-                    {**is_any(MODEL_TRANSITIONAL), "Next": n.COUNT_MODEL_WAIT},
+                    *waiting_rules,
                 ],
                 n.MODEL_UNUSABLE,
                 comment=(
@@ -129,7 +154,7 @@ def states(p: WorkflowParams) -> asl.States:
                 "Start the model with the planned inference units (billing starts).",
             ),
             n.MARK_STARTED: asl.pass_state(
-                n.COUNT_MODEL_WAIT,
+                first_wait,
                 parameters={
                     "byThisRun": True,
                     "attempts.$": "States.MathAdd($.started.attempts, 1)",
@@ -137,18 +162,8 @@ def states(p: WorkflowParams) -> asl.States:
                 },
                 result_path="$.started",
             ),
-            n.COUNT_MODEL_WAIT: asl.pass_state(
-                n.START_DEADLINE,
-                parameters={"polls.$": "States.MathAdd($.modelWait.polls, 1)"},
-                result_path="$.modelWait",
-            ),
-            n.START_DEADLINE: asl.choice(
-                rules,
-                default_wait,
-                comment="Describe often early in a start, less often as a long start goes on.",
-            ),
         },
-        waits,
+        loop,
         {
             n.DESCRIBE_MODEL: describe_model(
                 p,

@@ -42,8 +42,6 @@ NOTHING_TO_DO = "NothingToDo"
 ROUTE = "Route"
 START_MODEL = "StartModel"
 MARK_STARTED = "MarkStarted"
-COUNT_MODEL_WAIT = "CountModelWait"
-START_DEADLINE = "StartDeadline"
 WAIT_FOR_MODEL = "WaitForModel"
 DESCRIBE_MODEL = "DescribeModel"
 MODEL_READY = "ModelReady"
@@ -109,6 +107,11 @@ READ_LAST_MODEL_STATUS = "ReadLastModelStatus"
 def plan_units(units: int) -> str:
     """The Pass that sets the plan for this many inference units."""
     return f"PlanUnits{units}"
+
+
+def count_model_wait(seconds: int) -> str:
+    """The Pass that counts a describe of a model in transition, before its wait."""
+    return f"CountModelWait{seconds}s"
 
 
 def wait_for_model(seconds: int) -> str:

@@ -52,10 +52,11 @@ class WorkflowParams:
     # Wait before the poll that confirms an empty queue (None: the fast poll wait,
     # at least 5 s: SQS counts are approximate). The model idles, billed, until then.
     drain_confirm_seconds: int | None = None
-    # Describe a STARTING model every `seconds` until `elapsed` seconds of waiting
-    # (a start on AWS takes minutes: frequent describes early cost transitions,
-    # late ones cost idle model time after RUNNING), then every model_poll_seconds.
-    model_poll_ladder: tuple[tuple[int, int], ...] = ((30, 2), (120, 5), (600, 10))
+    # Describe a STARTING model every `seconds` until `elapsed` seconds of waiting,
+    # then every model_poll_seconds. A short start is noticed within seconds; a long
+    # one (AWS: 10-30 minutes) at 15 s, about the cheapest interval for 1 unit: half
+    # of it is billed lateness, and each describe costs 4 transitions.
+    model_poll_ladder: tuple[tuple[int, int], ...] = ((30, 3), (120, 6))
     model_poll_seconds: int = 15  # re-describe while STARTING / STOPPING (after the ladder)
     # Backlog-aware sizing (0: off, start with min_inference_units): plan the units so
     # the backlog takes about this long at tps_per_unit images/s per unit.

@@ -312,8 +312,10 @@ def test_cleanup_errors_do_not_stop_the_cleanup() -> None:
 def test_ownership_decides_the_stop() -> None:
     exclusive = states(build_definition(params(ownership=OWNERSHIP_EXCLUSIVE)))
     shared = states(build_definition(params(ownership=OWNERSHIP_SHARED)))
-    assert exclusive["StopDecision"]["Type"] == "Pass"
-    assert exclusive["StopDecision"]["Next"] == "CleanupDescribeModel"
+    # exclusive: always stopped, straight from the disable (no state to decide)
+    assert "StopDecision" not in exclusive
+    assert exclusive["AfterDisable"]["Default"] == "CleanupDescribeModel"
+    assert exclusive["GraceForInFlight"]["Next"] == "CleanupDescribeModel"
     assert shared["StopDecision"]["Type"] == "Choice"
     (rule,) = shared["StopDecision"]["Choices"]
     assert rule == {
@@ -478,25 +480,40 @@ def test_drain_waits_shrink_with_the_backlog_left_at_the_planned_throughput() ->
 def test_the_describe_cadence_while_starting_follows_the_ladder_to_the_deadline() -> None:
     p = params(model_start_timeout_seconds=45 * 60, model_poll_seconds=15)
     sm = states(build_definition(p))
-    rules = sm["StartDeadline"]["Choices"]
-    # 30 s at 2 s (15 polls), to 120 s at 5 s (+18), to 600 s at 10 s (+48), then 15 s
-    assert rules[0] == {
-        "Variable": "$.modelWait.polls",
-        "NumericGreaterThan": 15 + 18 + 48 + 140,
+    rules = sm["Route"]["Choices"]
+    transitional = {
+        "Or": [
+            {"Variable": "$.model.current.is.STARTING", "BooleanEquals": True},
+            {"Variable": "$.model.current.is.STOPPING", "BooleanEquals": True},
+        ]
+    }
+    # 30 s at 3 s (10 describes), to 120 s at 6 s (+15), then 15 s to the deadline (+172)
+    deadline, *ladder = [r for r in rules if transitional in r.get("And", [])]
+    (last,) = [r for r in rules if r.get("Or") == transitional["Or"]]
+    assert deadline == {
+        "And": [
+            transitional,
+            {"Variable": "$.modelWait.polls", "NumericGreaterThanEquals": 10 + 15 + 172},
+        ],
         "Next": "StartDeadlinePassed",
     }
-    assert [(r["NumericLessThanEquals"], r["Next"]) for r in rules[1:]] == [
-        (15, "WaitForModel2s"),
-        (33, "WaitForModel5s"),
-        (81, "WaitForModel10s"),
+    assert [(r["And"][1]["NumericLessThan"], r["Next"]) for r in ladder] == [
+        (10, "CountModelWait3s"),
+        (25, "CountModelWait6s"),
     ]
-    assert sm["StartDeadline"]["Default"] == "WaitForModel15s"
-    for seconds in (2, 5, 10, 15):
+    assert last == {**transitional, "Next": "CountModelWait15s"}
+    for seconds in (3, 6, 15):
+        count = sm[f"CountModelWait{seconds}s"]
+        assert count["Parameters"] == {"polls.$": "States.MathAdd($.modelWait.polls, 1)"}
+        assert count["Next"] == f"WaitForModel{seconds}s"
         assert sm[f"WaitForModel{seconds}s"] == {
             "Type": "Wait",
             "Seconds": seconds,
             "Next": "DescribeModel",
         }
+    # a describe costs 4 transitions: Route, the count, the wait, the describe
+    assert sm["DescribeModel"]["Next"] == "Route"
+    assert sm["MarkStarted"]["Next"] == "CountModelWait3s"
 
 
 def test_sizing_is_a_ladder_of_backlog_thresholds() -> None:
@@ -555,7 +572,8 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
         2,
     }
     assert all("Timestamp" not in s for s in sm.values())
-    assert sm["StartDeadline"]["Choices"][0]["NumericGreaterThan"] == 7
+    (deadline,) = [r for r in sm["Route"]["Choices"] if r["Next"] == "StartDeadlinePassed"]
+    assert deadline["And"][1]["NumericGreaterThanEquals"] == 7
     assert sm["CleanupDeadline"]["Choices"][0]["NumericGreaterThan"] == 7
     decision = {c["Next"]: c for c in sm["DrainDecision"]["Choices"]}
     assert decision["MaxRunReached"]["NumericGreaterThanEquals"] == 17 * 11
@@ -574,10 +592,11 @@ def test_production_defaults() -> None:
     p = params()
     assert (p.poll_interval_seconds, p.model_start_timeout_seconds) == (60, 45 * 60)
     assert (p.fast_poll_seconds, p.confirm_seconds, p.model_poll_seconds) == (2, 5, 15)
+    assert p.model_poll_ladder == ((30, 3), (120, 6))
     assert (p.target_run_minutes, p.tps_per_unit, p.max_start_attempts) == (0, 5.0, 2)
     sm = states(build_definition(p))
     assert sm["CountPoll60s"]["Parameters"]["wait"] == 60
-    assert sm["StartDeadline"]["Default"] == "WaitForModel15s"
+    assert {"CountModelWait3s", "CountModelWait6s", "CountModelWait15s"} <= set(sm)
     assert build_definition(p)["TimeoutSeconds"] > p.max_run_seconds + p.model_start_timeout_seconds
 
 
