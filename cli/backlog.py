@@ -36,14 +36,14 @@ def oldest_waiting(
     )
     for page in pages:
         for item in page.get("Contents", ()):
-            if item["Key"].endswith("/"):  # a console "folder", not an image
+            if str(item.get("Key", "")).endswith("/"):  # a console "folder", not an image
                 continue
             if count >= max_listed:
                 complete = False
                 break
             count += 1
-            modified = item["LastModified"]
-            if oldest is None or modified < oldest:
+            modified = item.get("LastModified")  # optional in the API's model
+            if modified is not None and (oldest is None or modified < oldest):
                 oldest = modified
         if not complete:
             break
@@ -60,8 +60,11 @@ def describe(waiting: dict[str, Any]) -> str:
     if not waiting["images"]:
         return "waiting  no images in the source bucket"
     count = f"{waiting['images']:,}" + ("" if waiting["complete"] else "+")
-    line = f"waiting  {count} image(s) in the source bucket, the oldest uploaded "
-    line += f"{age_text(waiting['oldestAgeSeconds'])} ago"
+    line = f"waiting  {count} image(s) in the source bucket"
+    if waiting["oldestAgeSeconds"] is None:  # the listing gave no upload times
+        line += ", upload times unknown"
+    else:
+        line += f", the oldest uploaded {age_text(waiting['oldestAgeSeconds'])} ago"
     if not waiting["complete"]:
         line += f" (oldest of the first {waiting['images']:,} listed)"
     return line

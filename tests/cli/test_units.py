@@ -302,6 +302,9 @@ def test_the_closing_snapshot_counts_documents_afresh(monkeypatch):
         def describe_execution(self, executionArn):  # noqa: N803
             return {"status": next(executions), "startDate": started}
 
+        def get_paginator(self, name):  # the execution history: no plan made yet
+            return SimpleNamespace(paginate=lambda **_: [{"events": []}])
+
     class FakeS3:
         def get_paginator(self, name):
             return SimpleNamespace(paginate=lambda **_: [{"Contents": list(listing)}])

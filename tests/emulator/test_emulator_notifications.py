@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from emu_helpers import VERSION_ARN
 
 from cli.notifications import format_notification, receive
 from emulator.workflow import provision_stack, workflow_params
 from infra import outputs as out
+from tests.emulator.emu_helpers import VERSION_ARN
 
 
 @pytest.fixture

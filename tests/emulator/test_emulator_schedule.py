@@ -284,11 +284,10 @@ class GatedClock:
 
 
 def test_the_schedule_processes_uploads_without_a_manual_start(aws):
-    from emu_helpers import make_image
-
     from cli.operations import finish_run, result_keys
     from emulator.workflow import lambda_service, provision_stack
     from infra import outputs as out
+    from tests.factories import square_image
 
     version = (
         "arn:aws:rekognition:us-east-1:123456789012:project/sched/version/sched.v1/1700000000000"
@@ -309,7 +308,7 @@ def test_the_schedule_processes_uploads_without_a_manual_start(aws):
     with lambda_service(aws, outputs), scheduler:
         keys = [f"in/{n}.png" for n in range(3)]
         for key in keys:
-            s3.put_object(Bucket=outputs[out.SOURCE_BUCKET], Key=key, Body=make_image("PNG"))
+            s3.put_object(Bucket=outputs[out.SOURCE_BUCKET], Key=key, Body=square_image("PNG"))
         assert (
             sfn.list_executions(stateMachineArn=outputs[out.STATE_MACHINE_ARN])["executions"] == []
         )

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from emu_helpers import VERSION_ARN, make_image
-
 from emulator.poller import Handler, run_poller, runtime_handler
 from emulator.stack import provision_data_path
 from infra import outputs as out
 from runtime import settings as env_names
+from tests.emulator.emu_helpers import VERSION_ARN
+from tests.factories import square_image
 
 QUEUE_VISIBILITY_S = 120  # what an unchanged record would wait
 
@@ -48,7 +48,7 @@ def test_a_retried_record_comes_back_after_the_handlers_visibility(aws) -> None:
     sqs, s3 = aws.client("sqs"), aws.client("s3")
     sqs.purge_queue(QueueUrl=outputs[out.QUEUE_URL])  # the s3:TestEvent
     aws.model.configure(fault_rates={"InternalServerError": 1.0})
-    s3.put_object(Bucket=outputs[out.SOURCE_BUCKET], Key="a.png", Body=make_image("PNG"))
+    s3.put_object(Bucket=outputs[out.SOURCE_BUCKET], Key="a.png", Body=square_image("PNG"))
     aws.client("lambda").update_event_source_mapping(
         UUID=outputs[out.EVENT_SOURCE_MAPPING_UUID], Enabled=True
     )
