@@ -33,7 +33,6 @@ import contextlib
 import io
 import json
 import logging
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -54,6 +53,7 @@ from bench_model_time import (  # noqa: E402
     Sampler,
     _png,
 )
+from harness import EmulatorChild, announce  # noqa: E402
 
 from cli.operations import finish_run, queue_depth, result_keys, start_run  # noqa: E402
 from emulator.poller import runtime_handler  # noqa: E402
@@ -102,7 +102,7 @@ def serve(spec: dict[str, Any]) -> None:
             max_run_seconds=3600,
             model_start_timeout_seconds=120,
         )
-        print("@@" + json.dumps({"endpoint": aws.endpoint, "outputs": outputs}), flush=True)
+        announce({"endpoint": aws.endpoint, "outputs": outputs})
         for line in sys.stdin:
             command = line.strip()
             if command == "storm" and spec["storm"]:
@@ -114,8 +114,7 @@ def serve(spec: dict[str, Any]) -> None:
                 aws.model.configure(fault_rates={})
                 aws.s3_faults.configure(fault_rates={})
             elif command == "meter":
-                print("@@" + json.dumps({**aws.model.meter(), "s3": aws.s3_faults.meter()}))
-                sys.stdout.flush()
+                announce({**aws.model.meter(), "s3": aws.s3_faults.meter()})
 
 
 class RetryCauses(logging.Handler):
@@ -131,45 +130,15 @@ class RetryCauses(logging.Handler):
             self.codes[code] = self.codes.get(code, 0) + 1
 
 
-class Child:
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", json.dumps(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        started = self._read()
-        self.endpoint: str = started["endpoint"]
-        self.outputs: dict[str, Any] = started["outputs"]
-
-    def _read(self) -> Any:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("@@"):
-                return json.loads(line[2:])
-        raise SystemExit("the emulator process ended unexpectedly")
-
-    def send(self, command: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-
-    def meter(self) -> dict[str, Any]:
-        self.send("meter")
-        return self._read()
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
 def run_case(
     images: int, tps: float, seed: int, storm: str, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
     concurrency = derive_concurrency(1, tps, IMAGE_SECONDS, batch_size=BATCH_SIZE)
-    child = Child({"tps": tps, "seed": seed, "storm": storm, "concurrency": concurrency})
+    child = EmulatorChild(
+        __file__,
+        {"tps": tps, "seed": seed, "storm": storm, "concurrency": concurrency},
+        close_timeout=30,
+    )
     try:
         aws = RemoteAws(child.endpoint)
         outputs = child.outputs

@@ -41,7 +41,6 @@ import io
 import json
 import logging
 import math
-import subprocess
 import sys
 import threading
 import time
@@ -53,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
+from harness import EmulatorChild, announce  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from cli.operations import (  # noqa: E402
@@ -168,44 +168,12 @@ def serve(case: Case, concurrency: int) -> None:
             max_run_seconds=3600,
             model_start_timeout_seconds=120,
         )
-        print("@@" + json.dumps({"endpoint": aws.endpoint, "outputs": outputs}), flush=True)
+        announce({"endpoint": aws.endpoint, "outputs": outputs})
         for line in sys.stdin:
             if line.strip() == "meter":
                 meter = aws.model.meter()
                 meter["admissions"] = aws.model.admissions(VERSION_ARN)
-                print("@@" + json.dumps(meter), flush=True)
-
-
-class Child:
-    def __init__(self, case: Case, concurrency: int) -> None:
-        spec = json.dumps({"case": dataclasses.asdict(case), "concurrency": concurrency})
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", spec],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        started = self._read()
-        self.endpoint: str = started["endpoint"]
-        self.outputs: dict[str, Any] = started["outputs"]
-
-    def _read(self) -> Any:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("@@"):
-                return json.loads(line[2:])
-        raise SystemExit("the emulator process ended unexpectedly")
-
-    def meter(self) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("meter\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+                announce(meter)
 
 
 class Sampler:
@@ -250,7 +218,9 @@ def run_case(case: Case, concurrency: int | None = None) -> dict[str, Any]:
         concurrency = derive_concurrency(
             case.units, case.tps_per_unit, IMAGE_SECONDS, batch_size=BATCH_SIZE
         )
-    child = Child(case, concurrency)
+    child = EmulatorChild(
+        __file__, {"case": dataclasses.asdict(case), "concurrency": concurrency}, close_timeout=30
+    )
     try:
         aws = RemoteAws(child.endpoint)
         outputs = child.outputs

@@ -38,7 +38,6 @@ import io
 import json
 import logging
 import math
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_model_time import BATCH_SIZE, IMAGE_SECONDS, RemoteAws, Sampler, _png  # noqa: E402
+from harness import EmulatorChild, announce  # noqa: E402
 
 from cli.operations import finish_run, queue_depth, result_keys, start_run  # noqa: E402
 from emulator.server import LocalAws  # noqa: E402
@@ -107,12 +107,12 @@ def serve(case: Case) -> None:
         aws.model.create(VERSION_ARN, "TRAINING_COMPLETED")
         concurrency = case.concurrency_by_units()
         outputs = provision(aws, case, concurrency)
-        print("@@" + json.dumps({"endpoint": aws.endpoint, "outputs": outputs}), flush=True)
+        announce({"endpoint": aws.endpoint, "outputs": outputs})
         for line in sys.stdin:
             if line.strip() == "meter":
                 meter = aws.model.meter()
                 meter["admissions"] = aws.model.admissions(VERSION_ARN)
-                print("@@" + json.dumps(meter), flush=True)
+                announce(meter)
 
 
 def provision(aws: Any, case: Case, concurrency: tuple[int, ...]) -> dict[str, Any]:
@@ -130,37 +130,6 @@ def provision(aws: Any, case: Case, concurrency: tuple[int, ...]) -> dict[str, A
         max_planned_units=case.max_planned_units,
         concurrency_by_units=concurrency,
     )
-
-
-class Child:
-    def __init__(self, case: Case) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", json.dumps(dataclasses.asdict(case))],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        started = self._read()
-        self.endpoint: str = started["endpoint"]
-        self.outputs: dict[str, Any] = started["outputs"]
-
-    def _read(self) -> Any:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("@@"):
-                return json.loads(line[2:])
-        raise SystemExit("the emulator process ended unexpectedly")
-
-    def meter(self) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("meter\n")
-        self.proc.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=60)
 
 
 def transitions(sfn: Any, execution_arn: str) -> int:
@@ -196,7 +165,7 @@ def drop_test_event(aws: RemoteAws, outputs: dict[str, Any]) -> None:
 
 
 def run_case(case: Case) -> list[dict[str, Any]]:
-    child = Child(case)
+    child = EmulatorChild(__file__, dataclasses.asdict(case))
     runs: list[dict[str, Any]] = []
     try:
         aws = RemoteAws(child.endpoint)
