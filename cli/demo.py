@@ -278,7 +278,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
                 model_poll_seconds=1,
                 model_start_timeout_seconds=120,
                 max_run_seconds=int(args.timeout),
-                model_check_every_polls=3,
+                model_check_seconds=3,
                 disable_grace_seconds=2,
                 retry_interval_seconds=1,
             )

@@ -37,7 +37,7 @@ FAST_WORKFLOW: dict[str, Any] = {
     "model_poll_seconds": 1,
     "model_start_timeout_seconds": 30,
     "max_run_seconds": 300,
-    "model_check_every_polls": 2,
+    "model_check_seconds": 2,
     "disable_grace_seconds": 1,
     "retry_interval_seconds": 1,
     "retry_max_attempts": 3,

@@ -70,12 +70,13 @@ PHASES: tuple[Callable[[WorkflowParams], States], ...] = (
 
 
 def execution_timeout(p: WorkflowParams) -> int:
-    """A backstop far beyond every bounded loop: the counters end runs first."""
+    """A backstop far beyond every bounded loop (the counters end runs first): an
+    execution stopped by it gets no cleanup, so it must never come first."""
     bounded = (
         p.model_start_timeout_seconds * p.max_start_attempts  # start waits
         + p.model_wait_polls * p.model_poll_seconds  # cleanup wait
-        + p.max_run_seconds
-        + 5 * p.model_check_every_polls  # confirmations and model checks (seconds each)
+        + p.max_run_seconds  # drain waits, confirmations included
+        + p.max_drain_polls * 5  # the drain's own calls, generously
         + p.disable_grace_seconds
         + p.guard_settle_seconds
         + 3600

@@ -29,8 +29,18 @@ def states(p: WorkflowParams) -> asl.States:
                     "Or": [
                         {"Variable": "$.peek.recount.total", "NumericEquals": 0},
                         {
-                            "Variable": "$.backlog.total",
-                            "NumericLessThanEqualsPath": "$.peek.dropped",
+                            # every message counted was a dropped test event, and
+                            # the peek kept nothing (no image arrived meanwhile)
+                            "And": [
+                                {
+                                    "Variable": "$.backlog.total",
+                                    "NumericLessThanEqualsPath": "$.peek.dropped",
+                                },
+                                {
+                                    "Variable": "$.peek.peeked",
+                                    "NumericEqualsPath": "$.peek.dropped",
+                                },
+                            ]
                         },
                     ],
                     "Next": empty_next,

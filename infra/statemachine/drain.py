@@ -6,8 +6,9 @@ that at the planned throughput (see plan.DRAIN_MARGIN), so long backlogs cost
 few transitions and the end of the work is noticed within seconds. An empty
 queue (visible + in flight + delayed, so never while messages are in flight)
 is confirmed by a second poll after confirm_seconds, since SQS counts are
-approximate. The run also ends at max_run_seconds of drain waits, or when the
-model is found no longer RUNNING.
+approximate. The run also ends at max_run_seconds of drain waits, at the poll
+budget that keeps the execution below Step Functions' history limit, or when
+the model is found no longer RUNNING (checked every model_check_seconds).
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import describe_model, queue_counts, toggle_mapping
 
 
-def _count_poll(wait: int) -> asl.State:
+def _count_poll(wait: int, next_state: str = n.WAIT_FOR_QUEUE) -> asl.State:
+    """Count a poll and the wait after it: polls (the history budget), seconds
+    (the run deadline and the model check) and the wait's model cost."""
     return asl.pass_state(
-        n.WAIT_FOR_QUEUE,
+        next_state,
         parameters={
             "polls.$": "States.MathAdd($.drain.polls, 1)",
-            "sinceCheck.$": "States.MathAdd($.drain.sinceCheck, 1)",
+            "sinceCheck.$": f"States.MathAdd($.drain.sinceCheck, {wait})",
             "elapsed.$": f"States.MathAdd($.drain.elapsed, {wait})",
-            "costMicroUsd.$": f"States.MathAdd($.drain.costMicroUsd, $.plan.costMicroUsd.w{wait})",
+            "cost.$": f"States.MathAdd($.drain.cost, $.plan.cost.w{wait})",
             "wait": wait,
         },
         result_path="$.drain",
@@ -71,17 +74,24 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.DRAIN_DECISION: asl.choice(
                 [
-                    asl.when("$.queue.total", "NumericEquals", 0, n.WAIT_TO_CONFIRM_DRAIN),
+                    asl.when("$.queue.total", "NumericEquals", 0, n.COUNT_CONFIRMATION),
                     asl.when(
                         "$.drain.elapsed",
                         "NumericGreaterThanEquals",
                         p.max_run_seconds,
                         n.MAX_RUN_REACHED,
                     ),
+                    # Step Functions' history limit: end cleanly long before it.
+                    asl.when(
+                        "$.drain.polls",
+                        "NumericGreaterThanEquals",
+                        p.max_drain_polls,
+                        n.MAX_RUN_REACHED,
+                    ),
                     asl.when(
                         "$.drain.sinceCheck",
                         "NumericGreaterThanEquals",
-                        p.model_check_every_polls,
+                        p.model_check_seconds,
                         n.CHECK_MODEL,
                     ),
                     *by_backlog,
@@ -92,6 +102,7 @@ def states(p: WorkflowParams) -> asl.States:
         },
         {n.count_poll(wait): _count_poll(wait) for wait in waits},
         {
+            n.COUNT_CONFIRMATION: _count_poll(p.confirm_seconds, n.WAIT_TO_CONFIRM_DRAIN),
             n.WAIT_FOR_QUEUE: {"Type": "Wait", "SecondsPath": "$.drain.wait", "Next": n.POLL_QUEUE},
             n.WAIT_TO_CONFIRM_DRAIN: asl.wait(
                 p.confirm_seconds,
@@ -128,7 +139,7 @@ def states(p: WorkflowParams) -> asl.States:
                     "polls.$": "$.drain.polls",
                     "sinceCheck": 0,
                     "elapsed.$": "$.drain.elapsed",
-                    "costMicroUsd.$": "$.drain.costMicroUsd",
+                    "cost.$": "$.drain.cost",
                     "wait.$": "$.drain.wait",
                 },
                 result_path="$.drain",

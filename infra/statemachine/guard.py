@@ -81,7 +81,7 @@ def initial_document(p: WorkflowParams) -> dict[str, Any]:
             "polls": 0,
             "sinceCheck": 0,
             "elapsed": 0,
-            "costMicroUsd": 0,
+            "cost": 0,
             "wait": p.fast_poll_seconds,
         },
         "cleanupWait": {"polls": 0},

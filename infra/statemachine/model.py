@@ -96,7 +96,7 @@ def _ladder(p: WorkflowParams) -> tuple[list[dict[str, Any]], asl.States]:
 def states(p: WorkflowParams) -> asl.States:
     startable = is_any(MODEL_STARTABLE)
     waiting_rules, loop = _ladder(p)
-    first_wait = n.count_model_wait(p.start_polls()[0][1])
+    first_wait = n.wait_for_model(p.start_polls()[0][1])
     return asl.merge(
         {
             n.ROUTE: asl.choice(
@@ -154,13 +154,17 @@ def states(p: WorkflowParams) -> asl.States:
                 "Start the model with the planned inference units (billing starts).",
             ),
             n.MARK_STARTED: asl.pass_state(
-                first_wait,
+                n.RESET_MODEL_WAIT,
                 parameters={
                     "byThisRun": True,
                     "attempts.$": "States.MathAdd($.started.attempts, 1)",
                     "at.$": "$$.State.EnteredTime",
                 },
                 result_path="$.started",
+            ),
+            # Each start gets the whole start deadline (a restart after FAILED too).
+            n.RESET_MODEL_WAIT: asl.pass_state(
+                first_wait, result={"polls": 1}, result_path="$.modelWait"
             ),
         },
         loop,

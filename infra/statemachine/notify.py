@@ -24,11 +24,16 @@ from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import retry
 
 SNS_TRANSIENT = ("Sns.ThrottledException", "Sns.InternalErrorException", "Sns.SnsException")
-EVENTS_TRANSIENT = ("EventBridge.InternalException", "EventBridge.EventBridgeException")
+EVENTS_TRANSIENT = (
+    "EventBridge.InternalException",
+    "EventBridge.ThrottlingException",
+    "EventBridge.EventBridgeException",
+)
 
 MESSAGE = (
     "Run {} ended: {}. Images queued at the start: {}; left in the queue: {}. "
-    "Model: {} inference units, about {} s of drain, about {} micro-USD (estimate). "
+    "Model: {} inference units; the drain took about {} s, about {} ten-thousandths of a USD "
+    "(estimate, start-up and stop not included). "
     "Error: {}. Summary: {}. Console: {}"
 )
 
@@ -60,7 +65,7 @@ def notice(p: WorkflowParams) -> dict[str, Any]:
         "modelRunningAt.$": "$.modelReady.at",
         "modelStopRequestedAt.$": "$.stopped.at",
         "drainSeconds.$": "$.drain.elapsed",
-        "estimatedCostMicroUsd.$": "$.drain.costMicroUsd",
+        "drainCostUsdE4.$": "$.drain.cost",
         "summary.$": (
             f"States.Format('s3://{p.final_bucket}/{{}}{{}}.json', $.config.runsPrefix, "
             "$$.Execution.Name)"
@@ -106,7 +111,7 @@ def states(p: WorkflowParams) -> asl.States:
                 "leftInQueue",
                 "inferenceUnits",
                 "drainSeconds",
-                "estimatedCostMicroUsd",
+                "drainCostUsdE4",
             )
         )
         built[n.PUBLISH_NOTICE] = asl.sdk_task(
@@ -143,9 +148,22 @@ def states(p: WorkflowParams) -> asl.States:
             },
             {"failedEntries.$": "$.FailedEntryCount"},
             "$.notified.event",
-            n.FINISH,
+            n.EVENT_ACCEPTED,
             [retry(p, *EVENTS_TRANSIENT)],
             asl.catch(n.FINISH, "$.notifyErrors.event"),
             "The same essentials as an event on the default bus (best effort).",
+        )
+        # PutEvents answers 200 with FailedEntryCount > 0 for an entry it rejected.
+        built[n.EVENT_ACCEPTED] = asl.choice(
+            [asl.when("$.notified.event.failedEntries", "NumericGreaterThan", 0, n.EVENT_REJECTED)],
+            n.FINISH,
+        )
+        built[n.EVENT_REJECTED] = asl.pass_state(
+            n.FINISH,
+            parameters={
+                "Error": "EventBridge.FailedEntry",
+                "Cause": "PutEvents rejected the run-end event (FailedEntryCount > 0).",
+            },
+            result_path="$.notifyErrors.event",
         )
     return built

@@ -21,6 +21,22 @@ OWNERSHIP_SHARED = "shared"  # stop it only if this run started it
 
 SQS_MAX_RECEIVE = 10  # ReceiveMessage's MaxNumberOfMessages limit
 
+# Step Functions fails an execution whose history reaches 25,000 events, and no
+# Catch sees it: the run's loops are bounded to stay well below.
+HISTORY_EVENT_BUDGET = 22_000
+FIXED_EVENTS = 600  # every state outside the loops, entered once (peek included)
+EVENTS_PER_DESCRIBE = 11  # Route, count, wait (2 each) + an SDK task (5)
+EVENTS_PER_CLEANUP_WAIT = 13  # count, deadline, wait, route (2 each) + describe (5)
+# A drain poll: decision, count, wait (2 each) + the queue count (5); a model
+# check (a describe, a Choice, a Pass: 9 events) every model_check_seconds.
+EVENTS_PER_DRAIN_POLL = 11
+EVENTS_PER_MODEL_CHECK = 9
+MIN_DRAIN_POLLS = 100
+# The drain's cost estimate is kept in ten-thousandths of a USD: States.MathAdd
+# adds integers, and a 32-bit one must not overflow in any run.
+COST_UNIT_USD = 0.0001
+MAX_RUN_COST_UNITS = 2**31 - 1
+
 # The WorkflowParams fields that name the stack's resources (the rest are options).
 RESOURCE_FIELDS = (
     "queue_url",
@@ -73,7 +89,10 @@ class WorkflowParams:
     price_per_inference_unit_hour: float = 4.0
     model_start_timeout_seconds: int = 45 * 60
     max_run_seconds: int = 6 * 3600  # end the run (rest stays queued) after this
-    model_check_every_polls: int = 5  # re-check the model is RUNNING every N polls
+    # Re-check that the model is still RUNNING after this many seconds of drain
+    # waits: a model stopped by someone else makes every image fail "not ready",
+    # and those retries reach the DLQ within minutes.
+    model_check_seconds: int = 60
     # After max-run: let in-flight batches finish (the program derives it from the
     # function timeout and batching window, infra/config.py).
     disable_grace_seconds: int = 30
@@ -122,6 +141,25 @@ class WorkflowParams:
     def start_deadline_polls(self) -> int:
         """Describes of a STARTING model that fit in the start deadline."""
         return self.start_polls()[-1][0]
+
+    @property
+    def max_drain_polls(self) -> int:
+        """Drain polls a run may make: max_run_seconds at the fastest poll, bounded
+        so the whole execution stays below Step Functions' 25,000 history events
+        (an execution that reaches them fails with no cleanup at all)."""
+        fastest = math.ceil(self.max_run_seconds / self.fast_poll_seconds) + 1
+        return max(1, min(fastest, self.drain_poll_budget))
+
+    @property
+    def drain_poll_budget(self) -> int:
+        """History events left for the drain once the worst-case start waits
+        (every allowed start to its deadline) and the cleanup's wait are counted."""
+        starts = self.max_start_attempts * (self.start_deadline_polls + 1) * EVENTS_PER_DESCRIBE
+        cleanup = self.model_wait_polls * EVENTS_PER_CLEANUP_WAIT
+        left = HISTORY_EVENT_BUDGET - FIXED_EVENTS - starts - cleanup
+        checks_per_poll = min(1.0, self.fast_poll_seconds / self.model_check_seconds)
+        per_poll = EVENTS_PER_DRAIN_POLL + math.ceil(EVENTS_PER_MODEL_CHECK * checks_per_poll)
+        return left // per_poll
 
     @property
     def confirm_seconds(self) -> int:
@@ -184,7 +222,7 @@ def validate(params: WorkflowParams) -> None:
         "model_poll_seconds",
         "model_start_timeout_seconds",
         "max_run_seconds",
-        "model_check_every_polls",
+        "model_check_seconds",
         "retry_interval_seconds",
         "retry_max_attempts",
         "fast_poll_seconds",
@@ -234,6 +272,24 @@ def validate(params: WorkflowParams) -> None:
             f"WorkflowParams.price_per_inference_unit_hour must be a number 0..1000, got {price!r}"
         )
     _validate_notification(params)
+    if params.drain_poll_budget < MIN_DRAIN_POLLS:
+        raise ValueError(
+            "WorkflowParams.model_start_timeout_seconds (with max_start_attempts and the "
+            "describe ladder) leaves the drain fewer than "
+            f"{MIN_DRAIN_POLLS} polls within Step Functions' history limit: "
+            f"{params.drain_poll_budget}"
+        )
+    worst_cost = (
+        params.max_units
+        * params.price_per_inference_unit_hour
+        * (params.max_run_seconds + params.max_drain_polls * params.confirm_seconds)
+        / 3600
+    )
+    if worst_cost / COST_UNIT_USD > MAX_RUN_COST_UNITS:
+        raise ValueError(
+            "WorkflowParams.price_per_inference_unit_hour x units x max_run_seconds: a run "
+            f"could cost {worst_cost:,.0f} USD, more than the cost estimate can count"
+        )
     confirm = params.drain_confirm_seconds
     if confirm is not None and (
         not isinstance(confirm, int)

@@ -16,7 +16,7 @@ from typing import Any
 
 from infra.statemachine import asl
 from infra.statemachine import names as n
-from infra.statemachine.params import WorkflowParams
+from infra.statemachine.params import COST_UNIT_USD, WorkflowParams
 
 # The drain waits w seconds only while the backlog left would take at least
 # DRAIN_MARGIN x w seconds at the planned throughput: a model faster than planned
@@ -26,7 +26,7 @@ DRAIN_MARGIN = 2.0
 
 def plan_record(p: WorkflowParams, units: int) -> dict[str, Any]:
     tps = units * p.tps_per_unit
-    micro_usd_per_second = units * p.price_per_inference_unit_hour / 3600 * 1e6
+    units_per_second = units * p.price_per_inference_unit_hour / 3600 / COST_UNIT_USD
     return {
         "units": units,
         "concurrency": p.concurrency_for(units),
@@ -36,9 +36,11 @@ def plan_record(p: WorkflowParams, units: int) -> dict[str, Any]:
         "drainAbove": {
             f"w{wait}": round(DRAIN_MARGIN * tps * wait, 3) for wait in p.drain_waits()[:-1]
         },
-        # Model cost of each drain wait, whole micro-USD (States.MathAdd adds integers).
-        "costMicroUsd": {
-            f"w{wait}": round(micro_usd_per_second * wait) for wait in p.drain_waits()
+        # Model cost of each drain wait (and of the confirmation), in whole
+        # ten-thousandths of a USD: States.MathAdd adds integers.
+        "cost": {
+            f"w{wait}": round(units_per_second * wait)
+            for wait in sorted({*p.drain_waits(), p.confirm_seconds}, reverse=True)
         },
     }
 

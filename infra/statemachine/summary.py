@@ -45,7 +45,8 @@ def states(p: WorkflowParams) -> asl.States:
                 "stoppedByThisRun.$": "$.stopped.byThisRun",
                 "polls.$": "$.drain.polls",
                 "drainWaitSeconds.$": "$.drain.elapsed",
-                "drainCostMicroUsd.$": "$.drain.costMicroUsd",
+                # ten-thousandths of a USD (the plan's units at pricePerInferenceUnitHour)
+                "drainCostUsdE4.$": "$.drain.cost",
                 "modelWaitPolls.$": "$.modelWait.polls",
                 "cleanupErrors.$": "$.cleanupErrors",
                 "timestamps": {

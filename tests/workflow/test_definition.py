@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import subprocess
 import sys
@@ -428,7 +429,12 @@ def test_drained_means_two_empty_polls_of_all_three_counts() -> None:
         for attr in ("ApproximateNumberOfMessages)", "NotVisible)", "Delayed)"):
             assert attr in total
     empty = sm["DrainDecision"]["Choices"][0]
-    assert empty == {"Variable": "$.queue.total", "NumericEquals": 0, "Next": "WaitToConfirmDrain"}
+    assert empty == {"Variable": "$.queue.total", "NumericEquals": 0, "Next": "CountConfirmation"}
+    # the confirmation's wait counts toward the run deadline and the poll budget
+    confirmation = sm["CountConfirmation"]["Parameters"]
+    assert confirmation["elapsed.$"] == "States.MathAdd($.drain.elapsed, 5)"
+    assert confirmation["polls.$"] == "States.MathAdd($.drain.polls, 1)"
+    assert sm["CountConfirmation"]["Next"] == "WaitToConfirmDrain"
     assert sm["WaitToConfirmDrain"]["Next"] == "ConfirmDrain"
     assert sm["ConfirmDrain"]["Next"] == "IsStillEmpty"
     assert sm["IsStillEmpty"]["Choices"] == [
@@ -513,7 +519,14 @@ def test_the_describe_cadence_while_starting_follows_the_ladder_to_the_deadline(
         }
     # a describe costs 4 transitions: Route, the count, the wait, the describe
     assert sm["DescribeModel"]["Next"] == "Route"
-    assert sm["MarkStarted"]["Next"] == "CountModelWait3s"
+    # every start (a restart after FAILED too) gets the whole start deadline
+    assert sm["MarkStarted"]["Next"] == "ResetModelWait"
+    assert sm["ResetModelWait"] == {
+        "Type": "Pass",
+        "Result": {"polls": 1},
+        "ResultPath": "$.modelWait",
+        "Next": "WaitForModel3s",
+    }
 
 
 def test_sizing_is_a_ladder_of_backlog_thresholds() -> None:
@@ -548,7 +561,7 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
         disable_grace_seconds=29,
         model_start_timeout_seconds=23 * 7,
         max_run_seconds=17 * 11,
-        model_check_every_polls=3,
+        model_check_seconds=3,
         retry_interval_seconds=5,
         retry_max_attempts=4,
         guard_settle_seconds=31,
@@ -575,9 +588,9 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
     (deadline,) = [r for r in sm["Route"]["Choices"] if r["Next"] == "StartDeadlinePassed"]
     assert deadline["And"][1]["NumericGreaterThanEquals"] == 7
     assert sm["CleanupDeadline"]["Choices"][0]["NumericGreaterThan"] == 7
-    decision = {c["Next"]: c for c in sm["DrainDecision"]["Choices"]}
-    assert decision["MaxRunReached"]["NumericGreaterThanEquals"] == 17 * 11
-    assert decision["CheckModel"]["NumericGreaterThanEquals"] == 3
+    decision = {(c["Next"], c["Variable"]): c for c in sm["DrainDecision"]["Choices"]}
+    assert decision["MaxRunReached", "$.drain.elapsed"]["NumericGreaterThanEquals"] == 17 * 11
+    assert decision["CheckModel", "$.drain.sinceCheck"]["NumericGreaterThanEquals"] == 3
     transient = sm["PollQueue"]["Retry"][0]
     assert transient["IntervalSeconds"] == 5 and transient["MaxAttempts"] == 4
     in_use = next(
@@ -638,7 +651,7 @@ def _top_level_commas(text: str) -> int:
         ({"poll_interval_seconds": 0}, "poll_interval_seconds"),
         ({"drain_confirm_seconds": 0}, "drain_confirm_seconds"),
         ({"poll_interval_seconds": 10, "drain_confirm_seconds": 11}, "drain_confirm_seconds"),
-        ({"model_check_every_polls": 0}, "model_check_every_polls"),
+        ({"model_check_seconds": 0}, "model_check_seconds"),
         ({"min_inference_units": 0}, "min_inference_units"),
         ({"max_inference_units": 0}, "max_inference_units"),
         ({"disable_grace_seconds": -1}, "disable_grace_seconds"),
@@ -686,3 +699,86 @@ def test_backlog_counts_add_up_the_attributes_poll_queue_reads() -> None:
     counts = backlog_counts(dict(zip(BACKLOG_ATTRIBUTES, ("3", "2", "1"), strict=True)))
     assert counts == {"visible": 3, "inFlight": 2, "delayed": 1, "total": 6}
     assert backlog_counts({})["total"] == 0
+
+
+def test_no_execution_can_reach_the_step_functions_history_limit() -> None:
+    """25,000 history events end an execution with no Catch and no cleanup: the
+    drain's poll budget leaves room for every start to its deadline and the
+    cleanup's wait, and the decision ends the run cleanly at it."""
+    from infra.statemachine.params import (
+        EVENTS_PER_CLEANUP_WAIT,
+        EVENTS_PER_DESCRIBE,
+        EVENTS_PER_DRAIN_POLL,
+        EVENTS_PER_MODEL_CHECK,
+        FIXED_EVENTS,
+    )
+
+    for p in (
+        params(),
+        params(fast_poll_seconds=1, model_check_seconds=1),
+        params(max_start_attempts=4),
+    ):
+        # a model check comes after model_check_seconds of waits, each poll waits
+        # at least fast_poll_seconds
+        checks = math.ceil(p.max_drain_polls * min(1, p.fast_poll_seconds / p.model_check_seconds))
+        worst = (
+            FIXED_EVENTS
+            + p.max_start_attempts * (p.start_deadline_polls + 1) * EVENTS_PER_DESCRIBE
+            + p.model_wait_polls * EVENTS_PER_CLEANUP_WAIT
+            + p.max_drain_polls * EVENTS_PER_DRAIN_POLL
+            + checks * EVENTS_PER_MODEL_CHECK
+        )
+        assert worst < 25_000, (p, worst)
+        sm = states(build_definition(p))
+        budget = [r for r in sm["DrainDecision"]["Choices"] if r.get("Variable") == "$.drain.polls"]
+        assert budget == [
+            {
+                "Variable": "$.drain.polls",
+                "NumericGreaterThanEquals": p.max_drain_polls,
+                "Next": "MaxRunReached",
+            }
+        ]
+    with pytest.raises(ValueError, match="history limit"):
+        build_definition(params(model_start_timeout_seconds=4 * 3600, max_start_attempts=5))
+
+
+def test_the_model_is_rechecked_by_seconds_of_drain_not_by_polls() -> None:
+    sm = states(build_definition(params(model_check_seconds=60)))
+    (check,) = [r for r in sm["DrainDecision"]["Choices"] if r["Next"] == "CheckModel"]
+    assert check == {
+        "Variable": "$.drain.sinceCheck",
+        "NumericGreaterThanEquals": 60,
+        "Next": "CheckModel",
+    }
+    assert (
+        sm["CountPoll7s"]["Parameters"]["sinceCheck.$"] == "States.MathAdd($.drain.sinceCheck, 7)"
+    )
+
+
+def test_a_rejected_run_end_event_is_recorded_not_ignored() -> None:
+    sm = states(
+        build_definition(
+            params(event_bus_arn="arn:aws:events:eu-west-1:111122223333:event-bus/default")
+        )
+    )
+    assert sm["PutRunEvent"]["Next"] == "EventAccepted"
+    assert sm["EventAccepted"]["Choices"] == [
+        {
+            "Variable": "$.notified.event.failedEntries",
+            "NumericGreaterThan": 0,
+            "Next": "EventRejected",
+        }
+    ]
+    assert sm["EventRejected"]["ResultPath"] == "$.notifyErrors.event"
+    assert sm["EventRejected"]["Next"] == sm["EventAccepted"]["Default"] == "Finish"
+
+
+def test_only_a_peek_that_kept_nothing_can_end_a_run_as_test_events_only() -> None:
+    """Images that arrived after the count and were received by the peek are work."""
+    sm = states(build_definition(params()))
+    (only_tests,) = sm["AfterPeek"]["Choices"]
+    (recount_empty, all_dropped) = only_tests["Or"]
+    assert recount_empty == {"Variable": "$.peek.recount.total", "NumericEquals": 0}
+    assert {"Variable": "$.peek.peeked", "NumericEqualsPath": "$.peek.dropped"} in all_dropped[
+        "And"
+    ]

@@ -157,7 +157,7 @@ def test_a_failing_sdk_task_mid_run_still_cleans_up(
     """DescribeProjectVersions starts failing (AccessDenied) while the run drains:
     the CheckModel task fails, the cleanup disables the mapping and, unable to
     look at the model, stops it anyway; the run fails with the AWS error."""
-    pipeline.deploy(model_check_every_polls=1)
+    pipeline.deploy(model_check_seconds=1)
     pipeline.model("STOPPED", tps_per_unit=0.5)
     pipeline.upload(10)
     model = pipeline.aws.model
