@@ -1,0 +1,223 @@
+"""The validated stack config and the values derived from it (pure)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from infra.contract import DEFAULT_NOTIFY_OUTCOMES
+from infra.keys import (
+    DISABLE_GRACE_MARGIN_SECONDS,
+    KMS_CREATE,
+    MODEL_ALARM_MARGIN_MINUTES,
+    STALL_ALARM_MAX_MINUTES,
+    STALL_ALARM_MIN_MINUTES,
+)
+from infra.sizing import DEFAULT_TPS_PER_UNIT
+from runtime.arns import VERSION_ARN
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Every stack setting, validated; derived values are properties."""
+
+    project_version_arn: str
+    project_arn: str | None
+    min_confidence: float
+    max_results: int
+    schedule: str
+    schedule_timezone: str
+    min_inference_units: int
+    max_inference_units: int | None
+    tps_per_unit: float
+    target_run_minutes: int  # 0: off
+    max_planned_units: int
+    poll_interval_seconds: int
+    drain_confirm_seconds: int | None  # None: the workflow's default (5 s)
+    model_start_timeout_minutes: int
+    max_run_minutes: int
+    model_ownership: str
+    batch_size: int
+    batch_window_seconds: int
+    max_concurrency: int  # resolved: never 0
+    max_concurrency_derived: bool
+    image_suffixes: tuple[str, ...]
+    force_destroy: bool
+    log_retention_days: int
+    lambda_architecture: str
+    lambda_memory_mb: int
+    lambda_timeout_seconds: int
+    lambda_bundle: str | None
+    max_receive_count: int
+    workflow_log_level: str
+    price_per_inference_unit_hour: float
+    alarm_email: str | None
+    notify_email: str | None = None
+    notify_outcomes: tuple[str, ...] = DEFAULT_NOTIFY_OUTCOMES
+    kms_key: str | None = None  # None: SSE-S3/SQS-managed; KMS_CREATE; or a key ARN
+
+    @property
+    def create_kms_key(self) -> bool:
+        return self.kms_key == KMS_CREATE
+
+    stall_alarm_minutes: int = 0  # resolved: never 0 after load()
+    stall_alarm_minutes_derived: bool = True
+
+    @property
+    def _arn(self) -> re.Match[str]:
+        match = VERSION_ARN.match(self.project_version_arn)
+        assert match is not None  # validated by load()
+        return match
+
+    @property
+    def partition(self) -> str:
+        return self._arn["partition"]
+
+    @property
+    def region(self) -> str:
+        return self._arn["region"]
+
+    @property
+    def account_id(self) -> str:
+        return self._arn["account"]
+
+    @property
+    def schedule_group_arn(self) -> str:
+        """The Scheduler group the schedule lives in (the account's default group)."""
+        return (
+            f"arn:{self.partition}:scheduler:{self.region}:{self.account_id}:schedule-group/default"
+        )
+
+    @property
+    def project_name(self) -> str:
+        return self._arn["project"]
+
+    @property
+    def version_name(self) -> str:
+        return self._arn["version"]
+
+    @property
+    def handler_concurrency(self) -> int:
+        return handler_concurrency(self.batch_size)
+
+    @property
+    def queue_visibility_timeout_seconds(self) -> int:
+        """AWS's rule for SQS event sources: at least 6x the function timeout, plus the
+        batching window, so a message is not redelivered while a retry is still running."""
+        return visibility_timeout(self.lambda_timeout_seconds, self.batch_window_seconds)
+
+    @property
+    def retry_visibility(self) -> tuple[int, int]:
+        """(base, cap) of the visibility the handler gives records it reports for retry."""
+        return retry_visibility(self.queue_visibility_timeout_seconds)
+
+    @property
+    def disable_grace_seconds(self) -> int:
+        """After max-run: how long the model stays up for batches still in flight."""
+        return (
+            self.lambda_timeout_seconds + self.batch_window_seconds + DISABLE_GRACE_MARGIN_SECONDS
+        )
+
+    @property
+    def planned_units_bound(self) -> int:
+        """The most units a run may plan (and the concurrency table's length)."""
+        return self.max_inference_units or max(self.max_planned_units, self.min_inference_units)
+
+    @property
+    def concurrency_by_units(self) -> tuple[int, ...]:
+        """The mapping's MaximumConcurrency for a run planned at 1, 2, ... units: the
+        configured maxConcurrency, or derived per plan from tpsPerUnit."""
+        units = range(1, self.planned_units_bound + 1)
+        if not self.max_concurrency_derived:
+            return tuple(self.max_concurrency for _ in units)
+        return tuple(derive_max_concurrency(u, self.batch_size, self.tps_per_unit) for u in units)
+
+    @property
+    def model_alarm_minutes(self) -> int:
+        """Longest a run may legitimately keep the model up, plus a margin."""
+        return (
+            self.model_start_timeout_minutes
+            + self.max_run_minutes
+            + math.ceil(self.disable_grace_seconds / 60)
+            + MODEL_ALARM_MARGIN_MINUTES
+        )
+
+
+def visibility_timeout(function_timeout: int, batch_window: int) -> int:
+    return 6 * function_timeout + batch_window
+
+
+def retry_visibility(queue_visibility_timeout: int) -> tuple[int, int]:
+    """(base, cap) seconds of the handler's retry visibility for a queue: the runtime's
+    defaults, the cap at most half the queue's visibility timeout (a retried record must
+    come back sooner than the queue would bring it back anyway)."""
+    from runtime import settings as runtime_settings
+
+    defaults = runtime_settings.DEFAULTS
+    cap = min(
+        int(defaults[runtime_settings.RETRY_VISIBILITY_MAX_SECONDS]),
+        max(0, queue_visibility_timeout // 2),
+    )
+    base = min(int(defaults[runtime_settings.RETRY_VISIBILITY_BASE_SECONDS]), cap)
+    return base, cap
+
+
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_RATE_UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 24 * 60}
+_ANY = ("*", "?")
+
+
+def schedule_period_minutes(schedule: str) -> int | None:
+    """The longest gap between two runs of ``schedule``, where it can be told simply.
+
+    rate(N unit): N units. cron(...): a day when every day of every month
+    matches, a week when only the days of the week are restricted (an upper
+    bound: the expression may well run more often). at(...) and other crons
+    (days of the month, months): None, there is no regular period.
+    """
+    rate = _RATE.match(schedule.strip())
+    if rate:
+        return int(rate[1]) * _RATE_UNIT_MINUTES[rate[2].removesuffix("s")]
+    if schedule.startswith("cron("):
+        fields = schedule.strip()[5:-1].split()
+        if len(fields) != 6:
+            return None
+        _, _, day_of_month, month, day_of_week, _ = fields
+        if month not in _ANY or day_of_month not in _ANY:
+            return None
+        return 24 * 60 if day_of_week in _ANY else 7 * 24 * 60
+    return None
+
+
+def default_stall_alarm_minutes(schedule: str, max_run_minutes: int) -> int:
+    """2 x the schedule's period + maxRunMinutes (a backlog older than that has missed
+    two runs), capped at STALL_ALARM_MAX_MINUTES; that cap without a period."""
+    period = schedule_period_minutes(schedule)
+    if period is None:
+        return STALL_ALARM_MAX_MINUTES
+    return max(STALL_ALARM_MIN_MINUTES, min(2 * period + max_run_minutes, STALL_ALARM_MAX_MINUTES))
+
+
+def handler_concurrency(batch_size: int) -> int:
+    """Images one invocation works on at once (the runtime's MAX_CONCURRENCY): an
+    invocation receives at most batchSize records, so it can work on all of them."""
+    return max(1, min(batch_size, 1000))
+
+
+def derive_max_concurrency(
+    inference_units: int, batch_size: int, tps_per_unit: float = DEFAULT_TPS_PER_UNIT
+) -> int:
+    """Default MaximumConcurrency of the event source mapping for this many units.
+
+    The rule (Little's law: provisioned TPS x time per image / images per
+    invocation, with headroom) lives with the workflow's sizing in infra/sizing.py,
+    where bench/bench_model_time.py measures it."""
+    from infra.sizing import derive_concurrency
+
+    return derive_concurrency(
+        inference_units,
+        tps_per_unit,
+        batch_size=batch_size,
+        handler_concurrency=handler_concurrency(batch_size),
+    )
