@@ -40,9 +40,9 @@ def markdown_table() -> str:
 
 PULUMI_YAML_HEAD = """\
 # Pulumi project: scheduled, cost-optimal batch inference for Rekognition Custom Labels.
-# The `config:` block is generated from infra/config.py KEYS, the single declaration
+# The `config:` block is generated from infra/keys.py KEYS, the single declaration
 # (tests/infra/test_config.py fails when they differ). Regenerate with:
-#   .venv/bin/python -m infra.config --pulumi-yaml > Pulumi.yaml
+#   .venv/bin/python -m infra.config --write
 name: rekognition-batch
 description: Scheduled, cost-optimal batch inference for Amazon Rekognition Custom Labels
 runtime:
