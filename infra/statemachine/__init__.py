@@ -43,8 +43,8 @@ from infra.statemachine.params import (
     OWNERSHIP_SHARED,
     RESOURCE_FIELDS,
     WorkflowParams,
-    validate,
 )
+from infra.statemachine.validation import validate
 
 __all__ = [
     "OWNERSHIP_EXCLUSIVE",
