@@ -31,7 +31,7 @@ EVENTS_TRANSIENT = (
 )
 
 MESSAGE = (
-    "Run {} ended: {}. Images queued at the start: {}; left in the queue: {}. "
+    "Run {} ended: {}. Messages queued at the start: {}; left in the queue: {}. "
     "Model: {} inference units; the drain took about {} s, about {} ten-thousandths of a USD "
     "(estimate, start-up and stop not included). "
     "Error: {}. Summary: {}. Console: {}"
