@@ -11,8 +11,9 @@ import pulumi
 
 from infra import config as stack_config
 from infra.bundle import BundleError
+from infra.function import lambda_code
 from infra.lookup import find_project_arn
-from infra.pipeline import Pipeline, PipelineArgs, lambda_code
+from infra.pipeline import Pipeline, PipelineArgs
 
 # The one pipeline of a stack. Stacks deployed before the component existed keep
 # their resources: adopt_legacy_resources aliases the old names and type tokens.

@@ -28,7 +28,7 @@ class AlarmsArgs:
     model_alarm_minutes: int  # start timeout + max run + margin
     alarm_email: str | None
     # A customer-managed key (None: unencrypted, see below); its key policy admits
-    # cloudwatch.amazonaws.com for this account's alarms (infra/policies.kms_key_policy).
+    # cloudwatch.amazonaws.com for this account's alarms (infra/keypolicies.kms_key_policy).
     kms_key_arn: pulumi.Input[str] | None = None
     # The stall alarm: the main queue and the age of its oldest message that means
     # the backlog is not being worked off (infra/config.py stallAlarmMinutes).

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 from infra.configdocs import markdown_table, pulumi_yaml_config, render_pulumi_yaml, write_generated
 from infra.keys import (
@@ -38,6 +37,7 @@ from infra.keys import (
     WORKFLOW_LOG_LEVELS,
     ConfigError,
     Key,
+    RawConfig,
     _outcomes,
     _suffixes,
     _valid_timezone,
@@ -104,56 +104,15 @@ _KMS_KEY_ARN = re.compile(
 def load(get: Callable[[str], str | None]) -> StackConfig:
     """Read and validate every key. ``get(name)`` returns the raw config string or None."""
 
-    def raw(name: str) -> Any:
-        key = KEYS_BY_NAME[name]
-        value = get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if key.default is None:
-                raise ConfigError(name, f"is required (pulumi config set {name} ...)")
-            return key.default
-        return value
-
-    def string(name: str) -> str:
-        return str(raw(name)).strip()
-
-    def integer(name: str, lo: int, hi: int) -> int:
-        value = raw(name)
-        try:
-            number = int(str(value).strip()) if not isinstance(value, bool) else None
-        except ValueError:
-            number = None
-        if number is None:
-            raise ConfigError(name, f"must be an integer, got {value!r}")
-        if not lo <= number <= hi:
-            raise ConfigError(name, f"must be between {lo} and {hi}, got {number}")
-        return number
-
-    def number(name: str, lo: float, hi: float) -> float:
-        value = raw(name)
-        try:
-            result = float(str(value).strip())
-        except ValueError:
-            raise ConfigError(name, f"must be a number, got {value!r}") from None
-        if not lo <= result <= hi:
-            raise ConfigError(name, f"must be between {lo:g} and {hi:g}, got {result:g}")
-        return result
-
-    def boolean(name: str) -> bool:
-        value = raw(name)
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "1", "yes"):
-            return True
-        if text in ("false", "0", "no"):
-            return False
-        raise ConfigError(name, f"must be true or false, got {value!r}")
-
-    def choice(name: str, options: tuple[str, ...]) -> str:
-        value = string(name)
-        if value not in options:
-            raise ConfigError(name, f"must be one of {', '.join(options)}, got {value!r}")
-        return value
+    r = RawConfig(get)
+    raw, string, integer, number, boolean, choice = (
+        r.raw,
+        r.string,
+        r.integer,
+        r.number,
+        r.boolean,
+        r.choice,
+    )
 
     # --- the model -----------------------------------------------------------------
     version_arn = string("projectVersionArn")

@@ -1,7 +1,7 @@
 """The stack's customer-managed KMS key (config ``kmsKey``): created or brought.
 
 With ``kmsKey=create`` the stack creates a symmetric key with yearly automatic
-rotation and its key policy (``policies.kms_key_policy``: the account, S3 for
+rotation and its key policy (``keypolicies.kms_key_policy``: the account, S3 for
 the source bucket's notifications to the encrypted queue, CloudWatch Logs for
 the two log groups, CloudWatch alarms for the alarm topic). The policy is a
 separate resource because it names the source bucket, whose generated name is
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
+from infra import keypolicies
 
 TYPE = "rekognition-batch:encryption:StackKey"
 KEY_DELETION_WINDOW_DAYS = 30  # the maximum: time to notice a mistaken destroy
@@ -66,16 +66,16 @@ def key_policy(
     source_bucket_arn: pulumi.Input[str],
     log_group_names: list[str],
 ) -> aws.kms.KeyPolicy:
-    """The key policy (policies.kms_key_policy), a child of the key's component."""
+    """The key policy (keypolicies.kms_key_policy), a child of the key's component."""
     log_group_arns = [
-        policies.log_group_arn(partition, region, account_id, group) for group in log_group_names
+        keypolicies.log_group_arn(partition, region, account_id, group) for group in log_group_names
     ]
     return aws.kms.KeyPolicy(
         f"{stack_key.name}-policy",
         key_id=stack_key.key.key_id,
         policy=pulumi.Output.from_input(source_bucket_arn).apply(
             lambda bucket_arn: json.dumps(
-                policies.kms_key_policy(
+                keypolicies.kms_key_policy(
                     partition=partition,
                     region=region,
                     account_id=account_id,

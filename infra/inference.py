@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
+from infra import keypolicies, policies
 from infra.config import LAMBDA_RUNTIME
 
 HANDLER = "runtime.handler.lambda_handler"
@@ -98,7 +98,7 @@ class InferenceFunction(pulumi.ComponentResource):
                     role=self.role.id,
                     policy=pulumi.Output.from_input(args.kms_key_arn).apply(
                         lambda key: json.dumps(
-                            policies.kms_usage_policy(
+                            keypolicies.kms_usage_policy(
                                 "UseTheStackKeyForObjectsAndMessages",
                                 key,
                                 args.region,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,3 +238,62 @@ def _valid_timezone(name: str) -> bool:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+class RawConfig:
+    """Reads one key's raw value (``get(name)``: the string Pulumi would give, or
+    None), applies its declared default, and parses it, failing naming the key."""
+
+    def __init__(self, get: Callable[[str], str | None]) -> None:
+        self.get = get
+
+    def raw(self, name: str) -> Any:
+        key = KEYS_BY_NAME[name]
+        value = self.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if key.default is None:
+                raise ConfigError(name, f"is required (pulumi config set {name} ...)")
+            return key.default
+        return value
+
+    def string(self, name: str) -> str:
+        return str(self.raw(name)).strip()
+
+    def integer(self, name: str, lo: int, hi: int) -> int:
+        value = self.raw(name)
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None:
+            raise ConfigError(name, f"must be an integer, got {value!r}")
+        if not lo <= number <= hi:
+            raise ConfigError(name, f"must be between {lo} and {hi}, got {number}")
+        return number
+
+    def number(self, name: str, lo: float, hi: float) -> float:
+        value = self.raw(name)
+        try:
+            result = float(str(value).strip())
+        except ValueError:
+            raise ConfigError(name, f"must be a number, got {value!r}") from None
+        if not lo <= result <= hi:
+            raise ConfigError(name, f"must be between {lo:g} and {hi:g}, got {result:g}")
+        return result
+
+    def boolean(self, name: str) -> bool:
+        value = self.raw(name)
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise ConfigError(name, f"must be true or false, got {value!r}")
+
+    def choice(self, name: str, options: tuple[str, ...]) -> str:
+        value = self.string(name)
+        if value not in options:
+            raise ConfigError(name, f"must be one of {', '.join(options)}, got {value!r}")
+        return value

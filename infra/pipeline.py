@@ -21,8 +21,6 @@ own program")::
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +28,13 @@ from typing import Any
 import pulumi
 
 from infra import alarms as alarms_module
-from infra import bundle as bundle_module
 from infra import config as stack_config
 from infra import contract, inference, ingest, outputs, policies, storage, workflow
 from infra.alarms import Alarms, AlarmsArgs
 from infra.console import console_urls, upload_command
 from infra.dashboard import Dashboard, DashboardArgs
 from infra.encryption import StackKey, StackKeyArgs, key_policy
+from infra.function import function_environment, lambda_code
 from infra.inference import InferenceFunction, InferenceFunctionArgs
 from infra.ingest import IngestQueue, IngestQueueArgs
 from infra.lookup import find_project_arn
@@ -47,8 +45,6 @@ from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
 from runtime.settings import (
     FAILED_PREFIX,
     POWERTOOLS_METRICS_NAMESPACE,
-    POWERTOOLS_SERVICE_NAME,
-    Settings,
 )
 
 TYPE = "rekognition-batch:pipeline:Pipeline"
@@ -82,43 +78,6 @@ class PipelineArgs:
     # children of the stack named source, final, ingest, ...): only for the one
     # pipeline of such a stack (__main__.py).
     adopt_legacy_resources: bool = False
-
-
-def lambda_code(cfg: stack_config.StackConfig, root: Path = ROOT) -> tuple[str, str]:
-    """(zip path, base64 SHA-256): a prebuilt archive from config, else the cached build."""
-    if cfg.lambda_bundle:
-        path = Path(cfg.lambda_bundle)
-        path = path if path.is_absolute() else root / path
-        if not path.is_file():
-            raise stack_config.ConfigError("lambdaBundle", f"no such file: {path}")
-        digest = hashlib.sha256(path.read_bytes()).digest()
-        return str(path), base64.b64encode(digest).decode()
-    bundle = bundle_module.build_bundle(cfg.lambda_architecture, stack_config.LAMBDA_PYTHON_VERSION)
-    return str(bundle.path), bundle.source_code_hash
-
-
-def function_environment(
-    cfg: stack_config.StackConfig, final_bucket: str, service_name: str
-) -> dict[str, str]:
-    """The runtime's own settings object renders the environment, and reading it
-    back proves the function will start with exactly these values. The metrics'
-    service dimension is the pipeline's prefix, so two pipelines' metrics (and
-    dashboards) stay apart."""
-    settings = Settings(
-        final_bucket=final_bucket,
-        project_version_arn=cfg.project_version_arn,
-        min_confidence=cfg.min_confidence,
-        max_results=cfg.max_results,
-        max_concurrency=cfg.handler_concurrency,
-        failed_prefix=RUNTIME_DEFAULTS[FAILED_PREFIX],
-        image_suffixes=cfg.image_suffixes,
-        retry_visibility_base_seconds=cfg.retry_visibility[0],
-        retry_visibility_max_seconds=cfg.retry_visibility[1],
-    )
-    env = settings.to_env()
-    if Settings.from_env(env) != settings:  # the runtime would start with other values
-        raise RuntimeError(f"the function environment does not round-trip: {env}")
-    return {**env, POWERTOOLS_SERVICE_NAME: service_name}
 
 
 class Pipeline(pulumi.ComponentResource):

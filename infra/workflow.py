@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import policies
+from infra import keypolicies, policies
 from infra.contract import DEFAULT_NOTIFY_OUTCOMES, SCHEDULE_INPUT
 from infra.statemachine import WorkflowParams, build_definition
 
@@ -183,7 +183,7 @@ class Workflow(pulumi.ComponentResource):
                     role=self.role.id,
                     policy=pulumi.Output.from_input(args.kms_key_arn).apply(
                         lambda key: json.dumps(
-                            policies.kms_usage_policy(
+                            keypolicies.kms_usage_policy(
                                 "UseTheStackKeyForSummariesPeekAndNotification",
                                 key,
                                 args.region,
