@@ -86,3 +86,26 @@ def key_policy(
         ),
         opts=pulumi.ResourceOptions(parent=stack_key),
     )
+
+
+def key_usage_grant(
+    name: str,
+    role: aws.iam.Role,
+    key_arn: pulumi.Input[str],
+    region: str,
+    sid: str,
+    services: list[str],
+    opts: pulumi.ResourceOptions,
+) -> aws.iam.RolePolicy:
+    """A role's inline policy to use the stack's key through ``services`` only
+    (kms:ViaService names the region, so it must be known)."""
+    if not region:
+        raise ValueError(f"{name}: kms_key_arn needs region (kms:ViaService names it)")
+    return aws.iam.RolePolicy(
+        f"{name}-kms-policy",
+        role=role.id,
+        policy=pulumi.Output.from_input(key_arn).apply(
+            lambda key: json.dumps(keypolicies.kms_usage_policy(sid, key, region, services))
+        ),
+        opts=opts,
+    )

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import keypolicies, policies
+from infra import policies
 from infra.config import LAMBDA_RUNTIME
+from infra.encryption import key_usage_grant
 
 HANDLER = "runtime.handler.lambda_handler"
 TYPE = "rekognition-batch:inference:InferenceFunction"
@@ -88,25 +89,17 @@ class InferenceFunction(pulumi.ComponentResource):
         )
         grants: list[pulumi.Resource] = [role_policy]
         if args.kms_key_arn is not None:
-            if not args.region:
-                raise ValueError(f"{name}: kms_key_arn needs region (kms:ViaService names it)")
             # Reading source objects (also Rekognition reading the image with the
             # function's credentials), writing results, receiving messages.
             grants.append(
-                aws.iam.RolePolicy(
-                    f"{name}-kms-policy",
-                    role=self.role.id,
-                    policy=pulumi.Output.from_input(args.kms_key_arn).apply(
-                        lambda key: json.dumps(
-                            keypolicies.kms_usage_policy(
-                                "UseTheStackKeyForObjectsAndMessages",
-                                key,
-                                args.region,
-                                ["s3", "sqs"],
-                            )
-                        )
-                    ),
-                    opts=child,
+                key_usage_grant(
+                    name,
+                    self.role,
+                    args.kms_key_arn,
+                    args.region,
+                    "UseTheStackKeyForObjectsAndMessages",
+                    ["s3", "sqs"],
+                    child,
                 )
             )
         self.function = aws.lambda_.Function(

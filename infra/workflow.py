@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import keypolicies, policies
+from infra import policies
 from infra.contract import DEFAULT_NOTIFY_OUTCOMES, SCHEDULE_INPUT
+from infra.encryption import key_usage_grant
 from infra.statemachine import WorkflowParams, build_definition
 
 TYPE = "rekognition-batch:workflow:Workflow"
@@ -175,23 +176,15 @@ class Workflow(pulumi.ComponentResource):
         )
         grants: list[pulumi.Resource] = [workflow_policy]
         if args.kms_key_arn is not None:
-            if not args.region:
-                raise ValueError(f"{name}: kms_key_arn needs region (kms:ViaService names it)")
             grants.append(
-                aws.iam.RolePolicy(
-                    f"{name}-kms-policy",
-                    role=self.role.id,
-                    policy=pulumi.Output.from_input(args.kms_key_arn).apply(
-                        lambda key: json.dumps(
-                            keypolicies.kms_usage_policy(
-                                "UseTheStackKeyForSummariesPeekAndNotification",
-                                key,
-                                args.region,
-                                ["s3", "sqs", "sns"],
-                            )
-                        )
-                    ),
-                    opts=child,
+                key_usage_grant(
+                    name,
+                    self.role,
+                    args.kms_key_arn,
+                    args.region,
+                    "UseTheStackKeyForSummariesPeekAndNotification",
+                    ["s3", "sqs", "sns"],
+                    child,
                 )
             )
 
