@@ -51,9 +51,8 @@ from bench_model_time import (  # noqa: E402
     VERSION_ARN,
     RemoteAws,
     Sampler,
-    _png,
 )
-from harness import EmulatorChild, announce  # noqa: E402
+from harness import EmulatorChild, announce, drop_test_events, upload_backlog  # noqa: E402
 
 from cli.operations import finish_run, queue_depth, result_keys, start_run  # noqa: E402
 from emulator.poller import runtime_handler  # noqa: E402
@@ -143,22 +142,8 @@ def run_case(
         aws = RemoteAws(child.endpoint)
         outputs = child.outputs
         s3, sqs = aws.client("s3"), aws.client("sqs")
-        for message in sqs.receive_message(
-            QueueUrl=outputs[out.QUEUE_URL], MaxNumberOfMessages=10
-        ).get("Messages", []):  # the s3:TestEvent of the notification set-up
-            sqs.delete_message(
-                QueueUrl=outputs[out.QUEUE_URL], ReceiptHandle=message["ReceiptHandle"]
-            )
-        distinct = [_png(i) for i in range(20)]
-        for number in range(images):
-            s3.put_object(
-                Bucket=outputs[out.SOURCE_BUCKET],
-                Key=f"bench/img-{number:05d}.png",
-                Body=distinct[number % len(distinct)],
-                ContentType="image/png",
-            )
-        while queue_depth(sqs, outputs[out.QUEUE_URL])["total"] < images:
-            time.sleep(0.1)
+        drop_test_events(sqs, outputs[out.QUEUE_URL])
+        upload_backlog(s3, sqs, outputs, images, "bench/")
         child.send("storm")
         causes = RetryCauses()
         logging.getLogger(SERVICE_LOGGER).addHandler(causes)

@@ -52,8 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
-from harness import EmulatorChild, announce  # noqa: E402
-from PIL import Image  # noqa: E402
+from harness import EmulatorChild, announce, drop_test_events, upload_backlog  # noqa: E402
 
 from cli.operations import (  # noqa: E402
     finish_run,
@@ -99,12 +98,6 @@ def cases_for(tps: float, quick: bool) -> tuple[Case, ...]:
     """One inference unit for the small case, two for the large one, same total TPS."""
     small = Case(SMALL_N, 1, tps, large=False)
     return (small,) if quick else (small, Case(LARGE_N, 2, tps / 2, large=True))
-
-
-def _png(seed: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), ((seed * 37) % 256, (seed * 91) % 256, 200)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 class RemoteAws:
@@ -226,24 +219,8 @@ def run_case(case: Case, concurrency: int | None = None) -> dict[str, Any]:
         outputs = child.outputs
         s3 = aws.client("s3")
         sqs = aws.client("sqs")
-        # The s3:TestEvent of the notification set-up: the first run after a
-        # deploy processes it; measure the steady state, as the scenarios do.
-        for message in sqs.receive_message(
-            QueueUrl=outputs[out.QUEUE_URL], MaxNumberOfMessages=10
-        ).get("Messages", []):
-            sqs.delete_message(
-                QueueUrl=outputs[out.QUEUE_URL], ReceiptHandle=message["ReceiptHandle"]
-            )
-        distinct = [_png(i) for i in range(20)]
-        for number in range(case.images):
-            s3.put_object(
-                Bucket=outputs[out.SOURCE_BUCKET],
-                Key=f"bench/img-{number:05d}.png",
-                Body=distinct[number % len(distinct)],
-                ContentType="image/png",
-            )
-        while queue_depth(sqs, outputs[out.QUEUE_URL])["total"] < case.images:
-            time.sleep(0.1)
+        drop_test_events(sqs, outputs[out.QUEUE_URL])
+        upload_backlog(s3, sqs, outputs, case.images, "bench/")
         # The handler prints its EMF metrics to stdout, as in Lambda: keep the report readable.
         with (
             contextlib.redirect_stdout(io.StringIO()),

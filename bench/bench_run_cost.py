@@ -46,10 +46,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_model_time import BATCH_SIZE, IMAGE_SECONDS, RemoteAws, Sampler, _png  # noqa: E402
-from harness import EmulatorChild, announce  # noqa: E402
+from bench_model_time import BATCH_SIZE, IMAGE_SECONDS, RemoteAws, Sampler  # noqa: E402
+from harness import EmulatorChild, announce, drop_test_events, upload_backlog  # noqa: E402
 
-from cli.operations import finish_run, queue_depth, result_keys, start_run  # noqa: E402
+from cli.operations import finish_run, result_keys, start_run  # noqa: E402
 from emulator.server import LocalAws  # noqa: E402
 from emulator.workflow import FAST_WORKFLOW, lambda_service  # noqa: E402
 from infra import outputs as out  # noqa: E402
@@ -140,30 +140,6 @@ def transitions(sfn: Any, execution_arn: str) -> int:
     return count
 
 
-def upload(aws: RemoteAws, outputs: dict[str, Any], images: int, run: int) -> None:
-    s3, sqs = aws.client("s3"), aws.client("sqs")
-    distinct = [_png(i) for i in range(20)]
-    for number in range(images):
-        s3.put_object(
-            Bucket=outputs[out.SOURCE_BUCKET],
-            Key=f"run{run}/img-{number:05d}.png",
-            Body=distinct[number % len(distinct)],
-            ContentType="image/png",
-        )
-    while queue_depth(sqs, outputs[out.QUEUE_URL])["total"] < images:
-        time.sleep(0.1)
-
-
-def drop_test_event(aws: RemoteAws, outputs: dict[str, Any]) -> None:
-    """The s3:TestEvent of the notification set-up (the peek handles it on small
-    backlogs; the cases measure the steady state)."""
-    sqs = aws.client("sqs")
-    for message in sqs.receive_message(QueueUrl=outputs[out.QUEUE_URL], MaxNumberOfMessages=10).get(
-        "Messages", []
-    ):
-        sqs.delete_message(QueueUrl=outputs[out.QUEUE_URL], ReceiptHandle=message["ReceiptHandle"])
-
-
 def run_case(case: Case) -> list[dict[str, Any]]:
     child = EmulatorChild(__file__, dataclasses.asdict(case))
     runs: list[dict[str, Any]] = []
@@ -171,9 +147,9 @@ def run_case(case: Case) -> list[dict[str, Any]]:
         aws = RemoteAws(child.endpoint)
         outputs = child.outputs
         s3, sfn = aws.client("s3"), aws.client("stepfunctions")
-        drop_test_event(aws, outputs)
+        drop_test_events(aws.client("sqs"), outputs[out.QUEUE_URL])
         for number in range(case.runs):
-            upload(aws, outputs, case.images, number)
+            upload_backlog(s3, aws.client("sqs"), outputs, case.images, f"run{number}/")
             before = child.meter()
             with (
                 contextlib.redirect_stdout(io.StringIO()),

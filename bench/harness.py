@@ -9,10 +9,17 @@ on stdin with one more (``meter`` -> the model's meter); EOF ends it.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import time
 from typing import Any
+
+from PIL import Image
+
+from cli.operations import queue_depth
+from infra import outputs as out
 
 
 def announce(payload: Any) -> None:
@@ -56,3 +63,38 @@ class EmulatorChild:
         if self.proc.stdin:
             self.proc.stdin.close()
         self.proc.wait(timeout=self.close_timeout)
+
+
+def png(seed: int) -> bytes:
+    """A small distinct PNG (the model emulator labels it by colour)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), ((seed * 37) % 256, (seed * 91) % 256, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def drop_test_events(sqs: Any, queue_url: str) -> None:
+    """Delete the s3:TestEvent of the notification set-up: the first run after a
+    deploy would process it; the benchmarks measure the steady state."""
+    for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def upload_backlog(
+    s3: Any, sqs: Any, outputs: dict[str, Any], images: int, prefix: str, timeout: float = 300
+) -> None:
+    """Upload ``images`` PNGs under ``prefix`` and wait until the queue holds them."""
+    distinct = [png(i) for i in range(20)]
+    for number in range(images):
+        s3.put_object(
+            Bucket=outputs[out.SOURCE_BUCKET],
+            Key=f"{prefix}img-{number:05d}.png",
+            Body=distinct[number % len(distinct)],
+            ContentType="image/png",
+        )
+    deadline = time.monotonic() + timeout
+    while queue_depth(sqs, outputs[out.QUEUE_URL])["total"] < images:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the queue did not receive {images} notifications in {timeout:g} s")
+        time.sleep(0.1)
