@@ -7,7 +7,7 @@ golden snapshots) only changes when a state does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 State = dict[str, Any]
@@ -81,11 +81,6 @@ def sdk_task(
 def when(variable: str, test: str, value: Any, next_state: str) -> dict[str, Any]:
     """One Choice rule: ``when("$.x", "NumericEquals", 0, "Next")``."""
     return {"Variable": variable, test: value, "Next": next_state}
-
-
-def any_of(variable: str, test: str, values: Iterable[Any]) -> dict[str, Any]:
-    """An ``Or`` of the same test against several values (no Next: nest it)."""
-    return {"Or": [{"Variable": variable, test: value} for value in values]}
 
 
 def choice(choices: list[dict[str, Any]], default: str, comment: str | None = None) -> State:

@@ -11,7 +11,7 @@ from infra.statemachine import asl, peek
 from infra.statemachine import names as n
 from infra.statemachine.errors import MODEL_READY
 from infra.statemachine.params import OWNERSHIP_EXCLUSIVE, WorkflowParams
-from infra.statemachine.tasks import describe_model, queue_counts
+from infra.statemachine.tasks import describe_model, model_is, queue_counts
 
 
 def states(p: WorkflowParams) -> asl.States:
@@ -60,7 +60,7 @@ def states(p: WorkflowParams) -> asl.States:
             n.IDLE_MODEL_RUNNING: asl.choice(
                 [
                     asl.when(
-                        f"$.model.current.is.{MODEL_READY}",
+                        model_is(MODEL_READY),
                         "BooleanEquals",
                         True,
                         n.STOP_IDLE_MODEL,

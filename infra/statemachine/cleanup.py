@@ -15,7 +15,7 @@ from infra.statemachine.errors import (
     REKOGNITION_TRANSIENT,
 )
 from infra.statemachine.params import OWNERSHIP_EXCLUSIVE, WorkflowParams
-from infra.statemachine.tasks import describe_model, retry, toggle_mapping
+from infra.statemachine.tasks import describe_model, model_is_any, retry, toggle_mapping
 
 
 def _after_disable(p: WorkflowParams) -> str:
@@ -65,14 +65,8 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.CLEANUP_ROUTE: asl.choice(
                 [
-                    {
-                        # STARTING too: a start in progress is billed as soon as it is up.
-                        "Or": [
-                            {"Variable": f"$.model.current.is.{status}", "BooleanEquals": True}
-                            for status in (MODEL_READY, "STARTING")
-                        ],
-                        "Next": n.STOP_MODEL,
-                    },
+                    # STARTING too: a start in progress is billed as soon as it is up.
+                    {**model_is_any(MODEL_READY, "STARTING"), "Next": n.STOP_MODEL},
                 ],
                 n.LAST_MODEL_STATUS_KNOWN,
             ),

@@ -18,7 +18,7 @@ from infra.statemachine import asl
 from infra.statemachine import names as n
 from infra.statemachine.errors import ERROR_MODEL_STOPPED, MODEL_READY
 from infra.statemachine.params import WorkflowParams
-from infra.statemachine.tasks import describe_model, queue_counts, toggle_mapping
+from infra.statemachine.tasks import describe_model, model_is, queue_counts, toggle_mapping
 
 
 def _count_poll(wait: int, next_state: str = n.WAIT_FOR_QUEUE) -> asl.State:
@@ -125,7 +125,7 @@ def states(p: WorkflowParams) -> asl.States:
             n.IS_MODEL_STILL_RUNNING: asl.choice(
                 [
                     asl.when(
-                        f"$.model.current.is.{MODEL_READY}",
+                        model_is(MODEL_READY),
                         "BooleanEquals",
                         True,
                         n.RESET_MODEL_CHECK,

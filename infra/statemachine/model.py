@@ -25,16 +25,11 @@ from infra.statemachine.errors import (
     REKOGNITION_TRANSIENT,
 )
 from infra.statemachine.params import WorkflowParams
-from infra.statemachine.tasks import describe_model, retry
+from infra.statemachine.tasks import describe_model, model_is, model_is_any, retry
 
-IS = "$.model.current.is."
 # Only on paths where $.model.current.count > 0 (Route tests it first).
 STATUS = "States.ArrayGetItem($.model.current.statuses, 0)"
 MESSAGES = "States.JsonToString($.model.current.messages)"
-
-
-def is_any(statuses: tuple[str, ...]) -> dict[str, Any]:
-    return {"Or": [{"Variable": IS + status, "BooleanEquals": True} for status in statuses]}
 
 
 def start_parameters(p: WorkflowParams) -> dict[str, Any]:
@@ -53,13 +48,11 @@ def _ladder(p: WorkflowParams) -> tuple[list[dict[str, Any]], asl.States]:
     describe and the Wait before it: 4 transitions per describe (Route, count,
     wait, describe), the fewest a bounded loop can have."""
     rungs = p.start_polls()
-    transitional = [
-        {"Variable": IS + status, "BooleanEquals": True} for status in MODEL_TRANSITIONAL
-    ]
+    transitional = model_is_any(*MODEL_TRANSITIONAL)
     rules: list[dict[str, Any]] = [
         {
             "And": [
-                {"Or": transitional},
+                transitional,
                 {
                     "Variable": "$.modelWait.polls",
                     "NumericGreaterThanEquals": p.start_deadline_polls,
@@ -72,13 +65,13 @@ def _ladder(p: WorkflowParams) -> tuple[list[dict[str, Any]], asl.States]:
         rules.append(
             {
                 "And": [
-                    {"Or": transitional},
+                    transitional,
                     {"Variable": "$.modelWait.polls", "NumericLessThan": upto},
                 ],
                 "Next": n.count_model_wait(seconds),
             }
         )
-    rules.append({"Or": transitional, "Next": n.count_model_wait(rungs[-1][1])})
+    rules.append({**transitional, "Next": n.count_model_wait(rungs[-1][1])})
     loop: asl.States = {}
     for _upto, seconds in rungs:
         loop.setdefault(
@@ -94,7 +87,7 @@ def _ladder(p: WorkflowParams) -> tuple[list[dict[str, Any]], asl.States]:
 
 
 def states(p: WorkflowParams) -> asl.States:
-    startable = is_any(MODEL_STARTABLE)
+    startable = model_is_any(*MODEL_STARTABLE)
     waiting_rules, loop = _ladder(p)
     first_wait = n.wait_for_model(p.start_polls()[0][1])
     return asl.merge(
@@ -102,7 +95,7 @@ def states(p: WorkflowParams) -> asl.States:
             n.ROUTE: asl.choice(
                 [
                     asl.when("$.model.current.count", "NumericEquals", 0, n.MODEL_NOT_FOUND),
-                    asl.when(IS + MODEL_READY, "BooleanEquals", True, n.MODEL_READY),
+                    asl.when(model_is(MODEL_READY), "BooleanEquals", True, n.MODEL_READY),
                     {
                         "And": [
                             startable,
@@ -112,7 +105,7 @@ def states(p: WorkflowParams) -> asl.States:
                     },
                     {
                         "And": [
-                            {"Variable": IS + MODEL_START_FAILED, "BooleanEquals": True},
+                            {"Variable": model_is(MODEL_START_FAILED), "BooleanEquals": True},
                             {
                                 "Variable": "$.started.attempts",
                                 "NumericGreaterThanEquals": p.max_start_attempts,
@@ -120,7 +113,7 @@ def states(p: WorkflowParams) -> asl.States:
                         ],
                         "Next": n.START_FAILED,
                     },
-                    {**is_any((*MODEL_STARTABLE, MODEL_START_FAILED)), "Next": n.START_MODEL},
+                    {**model_is_any(*MODEL_STARTABLE, MODEL_START_FAILED), "Next": n.START_MODEL},
                     *waiting_rules,
                 ],
                 n.MODEL_UNUSABLE,

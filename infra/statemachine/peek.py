@@ -22,7 +22,7 @@ from infra.statemachine import asl
 from infra.statemachine import names as n
 from infra.statemachine.errors import MODEL_STATUSES_SEEN, SQS_TRANSIENT
 from infra.statemachine.params import WorkflowParams
-from infra.statemachine.tasks import queue_counts, retry
+from infra.statemachine.tasks import model_is_any, queue_counts, retry
 
 S3_TEST_EVENT = "s3:TestEvent"
 # Only bodies that look like a JSON object with this Event are parsed (States.StringToJson
@@ -71,12 +71,7 @@ def states(p: WorkflowParams) -> asl.States:
                         {"Variable": "$.backlog.delayed", "NumericEquals": 0},
                         # A model this run can not use (FAILED, ...) ends the
                         # run anyway: no receive that would only age the images.
-                        {
-                            "Or": [
-                                {"Variable": f"$.model.current.is.{status}", "BooleanEquals": True}
-                                for status in MODEL_STATUSES_SEEN
-                            ]
-                        },
+                        model_is_any(*MODEL_STATUSES_SEEN),
                     ],
                     "Next": n.PEEK_QUEUE,
                 }

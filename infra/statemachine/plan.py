@@ -16,7 +16,9 @@ from typing import Any
 
 from infra.statemachine import asl
 from infra.statemachine import names as n
+from infra.statemachine.errors import MODEL_READY
 from infra.statemachine.params import COST_UNIT_USD, WorkflowParams
+from infra.statemachine.tasks import model_is
 
 # The drain waits w seconds only while the backlog left would take at least
 # DRAIN_MARGIN x w seconds at the planned throughput: a model faster than planned
@@ -52,7 +54,7 @@ def unit_range(p: WorkflowParams) -> range:
 def states(p: WorkflowParams) -> asl.States:
     low, high = p.min_inference_units, p.max_units
     capacity = p.tps_per_unit * 60 * p.target_run_minutes  # images per unit per target run
-    running = "$.model.current.is.RUNNING"
+    running = model_is(MODEL_READY)
     by_backlog = [
         asl.when(
             "$.backlog.total",

@@ -112,3 +112,13 @@ def toggle_mapping(
         catch,
         comment,
     )
+
+
+def model_is(status: str) -> str:
+    """The describe's boolean for one status (see :func:`describe_model`)."""
+    return f"$.model.current.is.{status}"
+
+
+def model_is_any(*statuses: str) -> dict[str, Any]:
+    """A Choice condition (no Next): the model described last is in one of these."""
+    return {"Or": [{"Variable": model_is(status), "BooleanEquals": True} for status in statuses]}
