@@ -25,7 +25,8 @@ SQS_MAX_RECEIVE = 10  # ReceiveMessage's MaxNumberOfMessages limit
 HISTORY_EVENT_BUDGET = 22_000
 FIXED_EVENTS = 600  # every state outside the loops, entered once (peek included)
 EVENTS_PER_DESCRIBE = 11  # Route, count, wait (2 each) + an SDK task (5)
-EVENTS_PER_CLEANUP_WAIT = 13  # count, deadline, wait, route (2 each) + describe (5)
+# count, deadline, wait, route (2 each) + the describe and the refused stop (5 each)
+EVENTS_PER_CLEANUP_WAIT = 18
 # A drain poll: decision, count, wait (2 each) + the queue count (5); a model
 # check (a describe, a Choice, a Pass: 9 events) every model_check_seconds.
 EVENTS_PER_DRAIN_POLL = 11

@@ -308,11 +308,12 @@ def test_a_record_reported_for_retry_is_visible_again_after_the_short_visibility
 
 
 def test_successful_records_are_left_alone(env: Env, context: FakeContext) -> None:
-    event, url = queued_event(env, "ok/a.png", visibility=2)
+    event, url = queued_event(env, "ok/a.png", visibility=600)
     handler = env.handler(retry_visibility_base_seconds=0, retry_visibility_max_seconds=0)
     response = handler(event, context)
     assert failed_ids(response) == set()
-    # Not made visible at once (base 0 would do that for a retry): invisible for its 2 s.
+    # Not made visible at once (base 0 would do that for a retry): still invisible
+    # (600 s: no timing on a loaded machine can make it visible meanwhile).
     sqs = env.aws.client("sqs")
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None
 
