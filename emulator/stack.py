@@ -81,10 +81,10 @@ def provision_data_path(
     """Create the data path on ``aws`` (a started LocalAws); return the stack outputs.
 
     ``visibility_timeout_seconds`` defaults to AWS's rule for SQS event
-    sources (6 x function timeout + batching window, as infra/config.py);
+    sources (6 x function timeout + batching window, as infra/stackconfig.py);
     tests lower it to see failed messages come back quickly.
     ``retry_visibility_seconds`` is the handler's (base, cap) retry visibility;
-    by default what the stack sets for this queue (infra/config.py).
+    by default what the stack sets for this queue (infra/stackconfig.py).
     ``register_model`` adds the version to the model emulator
     (TRAINING_COMPLETED) unless it is already there.
     """

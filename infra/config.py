@@ -1,6 +1,6 @@
 """Stack configuration: declared once, read once, validated before anything is created.
 
-``KEYS`` is the single declaration of every config key (type, default,
+``KEYS`` (infra/keys.py) is the single declaration of every config key (type, default,
 description). Pulumi.yaml's ``config:`` block, the config table in the docs and
 the defaults applied by :func:`load` all come from it, and a test proves
 Pulumi.yaml matches it, so the three never drift apart.

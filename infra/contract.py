@@ -34,14 +34,6 @@ DEFAULT_NOTIFY_OUTCOMES = (OUTCOME_DRAINED, OUTCOME_MAX_RUN, OUTCOME_FAILED)
 EVENT_SOURCE = "rekognition-batch"
 EVENT_DETAIL_TYPE = "Rekognition Batch Run Finished"
 
-# Outcomes notified at the end of a run unless the stack says otherwise
-# (config notifyOnOutcomes): the ones somebody may want to act on.
-DEFAULT_NOTIFY_OUTCOMES = (OUTCOME_DRAINED, OUTCOME_MAX_RUN, OUTCOME_FAILED)
-
-# The run-end event on the account's default EventBridge bus (PutEvents).
-EVENT_SOURCE = "rekognition-batch"
-EVENT_DETAIL_TYPE = "Rekognition Batch Run Finished"
-
 # The input the schedule starts each execution with (EventBridge Scheduler on
 # AWS, emulator/schedule.py locally; always without an execution name).
 SCHEDULE_INPUT: Mapping[str, str] = {"source": "schedule"}

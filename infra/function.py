@@ -13,7 +13,7 @@ from infra import config as stack_config
 from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
 from runtime.settings import FAILED_PREFIX, POWERTOOLS_SERVICE_NAME, Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = bundle_module.ROOT
 
 
 def lambda_code(cfg: stack_config.StackConfig, root: Path = ROOT) -> tuple[str, str]:

@@ -45,7 +45,8 @@ class IngestQueueArgs:
 
 
 class IngestQueue(pulumi.ComponentResource):
-    """Queue + DLQ (SQS-managed SSE), redrive both ways, the bucket's notification."""
+    """Queue + DLQ (SQS-managed SSE or the stack's key), redrive both ways, the bucket's
+    notification."""
 
     queue: aws.sqs.Queue
     dlq: aws.sqs.Queue

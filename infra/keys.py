@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.contract import DEFAULT_NOTIFY_OUTCOMES, OUTCOMES
+from infra.sizing import DEFAULT_TPS_PER_UNIT
 from infra.statemachine import OWNERSHIP_EXCLUSIVE
 
 LAMBDA_PYTHON_VERSION = "3.12"
@@ -93,7 +94,7 @@ KEYS: tuple[Key, ...] = (
     Key("tpsPerUnit", "number",
         "Planning figure: images/s one inference unit of this model labels (sizes runs, the "
         "Lambda concurrency and the drain polls; `rekbatch status` shows the observed value).",
-        default=5),
+        default=DEFAULT_TPS_PER_UNIT),
     Key("targetRunMinutes", "integer",
         "Backlog-aware sizing: start each run with enough units to drain its backlog in about "
         "this long (units = ceil(backlog / (tpsPerUnit x 60 x targetRunMinutes)), bounded by "

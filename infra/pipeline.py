@@ -22,7 +22,6 @@ own program")::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -48,7 +47,6 @@ from runtime.settings import (
 )
 
 TYPE = "rekognition-batch:pipeline:Pipeline"
-ROOT = Path(__file__).resolve().parents[1]
 
 # The components of a stack deployed before the pipeline component existed: they
 # were children of the stack, named like this, with the `rekbatch:` type tokens.

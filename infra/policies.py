@@ -213,7 +213,6 @@ def state_machine_policy(
     runs_prefix: str,
     notification_topic_arn: str | None = None,
     event_bus_arn: str | None = None,
-    event_source: str = EVENT_SOURCE,
 ) -> Policy:
     """The orchestration workflow: every aws-sdk task of the definition, on its one resource."""
     policy = _doc(
@@ -234,7 +233,7 @@ def state_machine_policy(
         ),
         _allow("WriteRunSummaries", ["s3:PutObject"], objects_arn(final_bucket_arn, runs_prefix)),
     )
-    policy["Statement"] += notify_statements(notification_topic_arn, event_bus_arn, event_source)
+    policy["Statement"] += notify_statements(notification_topic_arn, event_bus_arn)
     return policy
 
 
@@ -276,9 +275,7 @@ def default_event_bus_arn(partition: str, region: str, account_id: str) -> str:
     return f"arn:{partition}:events:{region}:{account_id}:event-bus/default"
 
 
-def notify_statements(
-    topic_arn: str | None, event_bus_arn: str | None, event_source: str
-) -> list[dict[str, Any]]:
+def notify_statements(topic_arn: str | None, event_bus_arn: str | None) -> list[dict[str, Any]]:
     """sns:Publish on the run topic; events:PutEvents on the default bus, only for
     events whose Source is this project's (events:source condition of PutEvents)."""
     statements: list[dict[str, Any]] = []
@@ -286,7 +283,7 @@ def notify_statements(
         statements.append(_allow("NotifyRunEnd", ["sns:Publish"], topic_arn))
     if event_bus_arn is not None:
         statement = _allow("EmitRunEndEvent", ["events:PutEvents"], event_bus_arn)
-        statement["Condition"] = {"StringEquals": {"events:source": event_source}}
+        statement["Condition"] = {"StringEquals": {"events:source": EVENT_SOURCE}}
         statements.append(statement)
     return statements
 

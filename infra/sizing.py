@@ -72,3 +72,11 @@ def ideal_running_seconds(
 ) -> float:
     """The least model time ``images`` can cost: all of them at provisioned TPS."""
     return images / provisioned_tps(inference_units, tps_per_unit)
+
+
+def planned_units_bound(
+    min_inference_units: int, max_inference_units: int | None, max_planned_units: int
+) -> int:
+    """The most units a run may plan: the auto-scaling maximum when there is one,
+    else maxPlannedUnits (never below the minimum)."""
+    return max_inference_units or max(max_planned_units, min_inference_units)

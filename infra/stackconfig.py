@@ -14,7 +14,8 @@ from infra.keys import (
     STALL_ALARM_MAX_MINUTES,
     STALL_ALARM_MIN_MINUTES,
 )
-from infra.sizing import DEFAULT_TPS_PER_UNIT
+from infra.sizing import DEFAULT_TPS_PER_UNIT, derive_concurrency, planned_units_bound
+from runtime import settings as runtime_settings
 from runtime.arns import VERSION_ARN
 
 
@@ -122,7 +123,9 @@ class StackConfig:
     @property
     def planned_units_bound(self) -> int:
         """The most units a run may plan (and the concurrency table's length)."""
-        return self.max_inference_units or max(self.max_planned_units, self.min_inference_units)
+        return planned_units_bound(
+            self.min_inference_units, self.max_inference_units, self.max_planned_units
+        )
 
     @property
     def concurrency_by_units(self) -> tuple[int, ...]:
@@ -152,8 +155,6 @@ def retry_visibility(queue_visibility_timeout: int) -> tuple[int, int]:
     """(base, cap) seconds of the handler's retry visibility for a queue: the runtime's
     defaults, the cap at most half the queue's visibility timeout (a retried record must
     come back sooner than the queue would bring it back anyway)."""
-    from runtime import settings as runtime_settings
-
     defaults = runtime_settings.DEFAULTS
     cap = min(
         int(defaults[runtime_settings.RETRY_VISIBILITY_MAX_SECONDS]),
@@ -213,8 +214,6 @@ def derive_max_concurrency(
     The rule (Little's law: provisioned TPS x time per image / images per
     invocation, with headroom) lives with the workflow's sizing in infra/sizing.py,
     where bench/bench_model_time.py measures it."""
-    from infra.sizing import derive_concurrency
-
     return derive_concurrency(
         inference_units,
         tps_per_unit,

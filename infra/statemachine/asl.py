@@ -137,8 +137,14 @@ def set_outcome(outcome: str, next_state: str) -> State:
     return pass_state(next_state, result=outcome, result_path="$.outcome")
 
 
-def set_error(error: str, next_state: str, cause_format: str, *cause_args: str) -> State:
-    """A Pass that records a workflow-detected failure in ``$.error``.
+def set_error(
+    error: str,
+    next_state: str,
+    cause_format: str,
+    *cause_args: str,
+    result_path: str = "$.error",
+) -> State:
+    """A Pass that records a workflow-detected failure in ``result_path``.
 
     ``cause_format`` is a States.Format template: ``{}`` takes the next path of
     ``cause_args`` in order.
@@ -147,7 +153,7 @@ def set_error(error: str, next_state: str, cause_format: str, *cause_args: str) 
     return pass_state(
         next_state,
         parameters={"Error": error, "Cause.$": f"States.Format('{cause_format}'{args})"},
-        result_path="$.error",
+        result_path=result_path,
     )
 
 

@@ -87,14 +87,13 @@ def states(p: WorkflowParams) -> asl.States:
                 n.CLEANUP_WAIT_MODEL,
             ),
             n.CLEANUP_WAIT_MODEL: asl.wait(p.model_poll_seconds, n.CLEANUP_DESCRIBE_MODEL),
-            n.CLEANUP_STUCK: asl.pass_state(
+            n.CLEANUP_STUCK: asl.set_error(
+                ERROR_CLEANUP,
                 n.LAST_MODEL_STATUS_KNOWN,
-                parameters={
-                    "Error": ERROR_CLEANUP,
-                    "Cause.$": "States.Format('Model version {} could not be stopped during the "
-                    "cleanup (last status {}). Stop it by hand: it is billed while running.', "
-                    "$.config.projectVersionArn, States.JsonToString($.model.current.statuses))",
-                },
+                "Model version {} could not be stopped during the cleanup (last status {}). "
+                "Stop it by hand: it is billed while running.",
+                "$.config.projectVersionArn",
+                "States.JsonToString($.model.current.statuses)",
                 result_path="$.cleanupErrors.model",
             ),
             n.STOP_MODEL: asl.sdk_task(

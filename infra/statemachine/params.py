@@ -1,4 +1,4 @@
-"""The workflow's parameters and their validation.
+"""The workflow's parameters (validated in validation.py).
 
 Everything a run's behaviour depends on is a field here: resources of the
 stack, the ownership policy, and every wait, deadline and count. Validation
@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from infra.contract import DEFAULT_NOTIFY_OUTCOMES
-from infra.sizing import DEFAULT_TPS_PER_UNIT, derive_concurrency
+from infra.contract import DEFAULT_NOTIFY_OUTCOMES, DEFAULT_RUNS_PREFIX
+from infra.sizing import DEFAULT_TPS_PER_UNIT, derive_concurrency, planned_units_bound
 
 OWNERSHIP_EXCLUSIVE = "exclusive"  # always stop the model at the end of a run
 OWNERSHIP_SHARED = "shared"  # stop it only if this run started it
@@ -56,7 +56,7 @@ class WorkflowParams:
     version_name: str
     event_source_mapping_uuid: str
     final_bucket: str
-    runs_prefix: str = "runs/"
+    runs_prefix: str = DEFAULT_RUNS_PREFIX
     min_inference_units: int = 1
     max_inference_units: int | None = None  # None: omit MaxInferenceUnits (no auto-scaling)
     ownership: str = OWNERSHIP_EXCLUSIVE
@@ -94,7 +94,7 @@ class WorkflowParams:
     # and those retries reach the DLQ within minutes.
     model_check_seconds: int = 60
     # After max-run: let in-flight batches finish (the program derives it from the
-    # function timeout and batching window, infra/config.py).
+    # function timeout and batching window, infra/stackconfig.py).
     disable_grace_seconds: int = 30
     retry_interval_seconds: int = 2  # first back-off of SDK retries (throttling etc.)
     retry_max_attempts: int = 6  # SDK retries per call before the error is caught
@@ -171,9 +171,9 @@ class WorkflowParams:
     @property
     def max_units(self) -> int:
         """The most units a run plans (and the bound of a model found RUNNING)."""
-        if self.max_inference_units is not None:
-            return self.max_inference_units
-        return max(self.max_planned_units, self.min_inference_units)
+        return planned_units_bound(
+            self.min_inference_units, self.max_inference_units, self.max_planned_units
+        )
 
     def concurrency_for(self, units: int) -> int:
         """The mapping's MaximumConcurrency for a plan of ``units``."""
