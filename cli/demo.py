@@ -39,6 +39,8 @@ from rich.table import Table
 from infra import outputs as out
 from infra.contract import DEFAULT_RUNS_PREFIX
 
+from .operations import DEFAULT_FAILED_PREFIX
+
 MARKER = ".rekbatch-demo"  # marks a folder the demo may overwrite
 DEMO_VERSION_ARN = (
     "arn:aws:rekognition:us-east-1:123456789012:project/demo-shapes/version/demo-shapes.v1/"
@@ -334,7 +336,7 @@ def _write_report(aws: Any, outputs: dict[str, Any], folder: Path) -> Path:
         selection=Selection(),
         out_dir=folder,
         runs_prefix=outputs.get(out.RUNS_PREFIX, DEFAULT_RUNS_PREFIX),
-        failed_prefix=outputs.get(out.FAILED_PREFIX, "failed/"),
+        failed_prefix=outputs.get(out.FAILED_PREFIX, DEFAULT_FAILED_PREFIX),
     )
     return folder / "report.html"
 

@@ -215,10 +215,8 @@ class Follower:
         counts = self._count()
         if self.plan is None:
             plan = run_plan(sfn, self.arn)
-            if plan is not None:
+            if plan is not None:  # (the model's own MinInferenceUnits set self.units)
                 self.plan = describe_plan(plan)
-                if isinstance(plan.get("units"), int):
-                    self.units = plan["units"]
         minutes = self.running_s / 60
         error = None
         if execution.get("status") in FAILED_STATUSES:

@@ -2,8 +2,7 @@
 tests and the benchmarks share.
 
 Starting a run, waiting for it, reading its summary, queue depth and model
-status take boto3 clients (or, for :func:`run_workflow`, anything with a
-``client(service)`` method), so they serve AWS and the local emulator alike.
+status take boto3 clients, so they serve AWS and the local emulator alike.
 They raise botocore's exceptions; the CLI's commands turn those into one line
 (cli/errors.py). The run contract (summary key, runs prefix, backlog counts)
 comes from infra/contract.py.
@@ -17,22 +16,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cli.errors import error_code
 from infra import outputs as out
 from infra.contract import BACKLOG_ATTRIBUTES, DEFAULT_RUNS_PREFIX, backlog_counts, summary_key
+from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
+from runtime.settings import FAILED_PREFIX
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-DEFAULT_FAILED_PREFIX = "failed/"
+DEFAULT_FAILED_PREFIX = RUNTIME_DEFAULTS[FAILED_PREFIX]  # the runtime owns it
 RUN_INPUT: Mapping[str, str] = {"trigger": "rekbatch run"}
-
-
-class Clients(Protocol):
-    """What :func:`run_workflow` needs: ``cli.aws.Aws`` and ``emulator.LocalAws`` both fit."""
-
-    def client(self, service: str) -> Any: ...
 
 
 def new_execution_name(now: datetime | None = None) -> str:
@@ -98,7 +94,7 @@ def read_summary(
     try:
         body = body_of(s3.get_object(Bucket=bucket, Key=summary_key(runs_prefix, execution_name)))
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+        if error_code(exc) in {"NoSuchKey", "404"}:
             return None
         raise
     try:
@@ -157,13 +153,6 @@ def finish_run(
     )
 
 
-def run_workflow(clients: Clients, outputs: Mapping[str, Any], **wait: Any) -> RunResult:
-    """Start the state machine now and wait for the run to end."""
-    sfn = clients.client("stepfunctions")
-    arn = start_run(sfn, outputs[out.STATE_MACHINE_ARN])
-    return finish_run(sfn, clients.client("s3"), outputs, arn, **wait)
-
-
 def queue_depth(sqs: Any, queue_url: str) -> dict[str, int]:
     """visible / inFlight / delayed / total: the counts the workflow's drain check adds up."""
     attributes = sqs.get_queue_attributes(
@@ -191,16 +180,6 @@ def model_status(rekognition: Any, outputs: Mapping[str, Any]) -> str:
     return str(found.get("Status") or "UNKNOWN") if found is not None else "NOT_FOUND"
 
 
-def count_keys(s3: Any, bucket: str, prefix: str = "", suffix: str = "") -> int:
-    paginator = s3.get_paginator("list_objects_v2")
-    return sum(
-        1
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-        for item in page.get("Contents", ())
-        if item["Key"].endswith(suffix)
-    )
-
-
 def result_keys(s3: Any, outputs: Mapping[str, Any]) -> dict[str, list[str]]:
     """Final bucket keys by kind: results (image JSONs), failed, runs, images."""
     bucket = outputs[out.FINAL_BUCKET]
@@ -225,7 +204,6 @@ __all__ = [
     "TERMINAL",
     "RunResult",
     "body_of",
-    "count_keys",
     "describe_model_version",
     "finish_run",
     "model_status",
@@ -233,7 +211,6 @@ __all__ = [
     "queue_depth",
     "read_summary",
     "result_keys",
-    "run_workflow",
     "start_run",
     "wait_for_run",
 ]

@@ -182,11 +182,10 @@ ADVICE_TOLERANCE = 0.2
 
 
 def run_plan(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
-    """The plan a running (or finished) execution made, from its history: units,
+    """The plan a running (or finished) execution made, from its history (read from
+    the start: the plan is made in the first few states): units,
     concurrency, planned images/s, and the backlog it planned for."""
-    pages = sfn.get_paginator("get_execution_history").paginate(
-        executionArn=execution_arn, reverseOrder=True
-    )
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
     for page in pages:
         for event in page.get("events", []):
             details = event.get("stateExitedEventDetails") or {}

@@ -25,9 +25,9 @@ from infra.contract import DEFAULT_RUNS_PREFIX
 from runtime.arns import VERSION_ARN
 
 from .errors import UserError
+from .operations import DEFAULT_FAILED_PREFIX
 
 DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR = 4.0  # USD, Custom Labels list price in us-east-1
-DEFAULT_FAILED_PREFIX = "failed/"
 
 # Outputs that can be given one by one (flag + environment variable).
 SETTABLE: tuple[str, ...] = (

@@ -148,6 +148,11 @@ def to_croniter(fields_text: str) -> str:
         raise ScheduleError(f"cron({fields_text}): a day-of-week with '#' takes one value")
     dow = ",".join(_day_of_week(part) for part in dow.split(",")) if dow != "?" else "*"
     dom = "*" if dom == "?" else dom
+    if any(int(y) > CRONITER_LAST_YEAR for y in re.findall(r"\d+", year) if len(y) == 4):
+        raise ScheduleError(
+            f"cron({fields_text}): years after {CRONITER_LAST_YEAR} can not be run by the "
+            "emulator's scheduler (AWS accepts up to 2199)"
+        )
     converted = f"{minutes} {hours} {dom} {month} {dow} 0 {year}"
     try:
         # Both day fields restricted never happens (one is '?'), so OR vs AND is moot.

@@ -29,7 +29,6 @@ from typing import Any, Protocol
 # ChangeMessageVisibilityBatch: at most 10 entries per request; a VisibilityTimeout
 # of 0..43200 s (12 hours) (SQS API reference).
 SQS_MAX_BATCH_ENTRIES = 10
-SQS_MAX_VISIBILITY_SECONDS = 43200
 
 # The longest the handler waits for its ChangeMessageVisibilityBatch calls; less
 # when the invocation has less time left (its safety margin is at least 1 s).

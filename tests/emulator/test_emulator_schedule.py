@@ -106,6 +106,8 @@ def test_cron_is_evaluated_on_the_wall_clock_of_the_time_zone():
         ("cron(0 9 ? * 2/2 *)", "day-of-week"),  # no '/' in day-of-week
         ("cron(61 9 * * ? *)", "cron("),
         ("cron(0 9 LW * ? *)", "cron("),  # not in AWS's table, not in croniter
+        ("cron(0 9 * * ? 2150)", "after 2099"),  # AWS: up to 2199; croniter ends at 2099
+        ("cron(0 9 * * ? 2098-2101)", "after 2099"),
     ],
 )
 def test_cron_expressions_aws_refuses_are_refused(expression, complaint):
