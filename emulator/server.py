@@ -142,9 +142,10 @@ class LocalAws:
         with _active_lock:
             _active.append(self)
         if self._install_shims:
-            from emulator import shims
+            from emulator import apishims, shims
 
             shims.install(active_endpoint)
+            apishims.install()
         log.info("local AWS listening on %s", self.endpoint)
         return self
 
@@ -188,6 +189,10 @@ class LocalAws:
             **CREDENTIALS,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
+            # Operations with a host prefix (Step Functions' TestState and
+            # StartSyncExecution: "sync-") would go to sync-127.0.0.1; the SDKs'
+            # setting for custom endpoints turns the prefix off.
+            "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         }
 
     def client(self, service: str, **kwargs: Any) -> Any:
@@ -195,7 +200,10 @@ class LocalAws:
         self._require_started()
         kwargs.setdefault("endpoint_url", self.endpoint)
         kwargs.setdefault("region_name", self.region)
-        kwargs.setdefault("config", Config(retries={"mode": "standard", "total_max_attempts": 3}))
+        kwargs.setdefault(
+            "config",
+            Config(retries={"mode": "standard", "total_max_attempts": 3}, inject_host_prefix=False),
+        )
         with self._session_lock:
             if self._session is None:
                 self._session = boto3.session.Session(

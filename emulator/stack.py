@@ -35,7 +35,7 @@ from infra.config import (
     retry_visibility,
     visibility_timeout,
 )
-from infra.contract import DEFAULT_RUNS_PREFIX, notification_suffixes
+from infra.contract import DEFAULT_RUNS_PREFIX, SCHEDULE_INPUT, notification_suffixes
 from runtime.settings import Settings
 
 HANDLER = "runtime.handler.lambda_handler"  # as infra/inference.py deploys it
@@ -278,3 +278,51 @@ def _queue_arn(sqs: Any, url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+
+
+def provision_operations(
+    aws: Any,
+    outputs: dict[str, Any],
+    *,
+    stack: str = "dev",
+    schedule: str | None = None,
+    timezone: str | None = None,
+) -> dict[str, str]:
+    """What infra/ adds around the pipeline for the people who run it: the alarm
+    topic (with a confirmed subscriber, an SQS queue here, an e-mail on AWS),
+    the function's log group, and the EventBridge Scheduler schedule record
+    (as infra/workflow.py declares it, ENABLED; emulator/schedule.py is what
+    fires it locally). ``rekbatch doctor`` reads all three."""
+    from infra.config import KEYS_BY_NAME
+
+    sns, sqs, logs = aws.client("sns"), aws.client("sqs"), aws.client("logs")
+    prefix = f"rekbatch-{stack}"
+    topic_arn = sns.create_topic(Name=f"{prefix}-alarms")["TopicArn"]
+    inbox_url = sqs.create_queue(QueueName=f"{prefix}-alarms-inbox")["QueueUrl"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=_queue_arn(sqs, inbox_url))
+    logs.create_log_group(logGroupName=f"/aws/lambda/{outputs[out.FUNCTION_NAME]}")
+    iam = aws.client("iam")
+    role_arn = iam.create_role(
+        RoleName=f"{prefix}-scheduler-role",
+        AssumeRolePolicyDocument=json.dumps(
+            policies.assume_role_policy("scheduler.amazonaws.com", aws.account_id)
+        ),
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=f"{prefix}-scheduler-role",
+        PolicyName="start-the-workflow",
+        PolicyDocument=json.dumps(policies.scheduler_policy(outputs[out.STATE_MACHINE_ARN])),
+    )
+    aws.client("scheduler").create_schedule(
+        Name=f"{prefix}-schedule",
+        ScheduleExpression=schedule or str(KEYS_BY_NAME["schedule"].default),
+        ScheduleExpressionTimezone=timezone or str(KEYS_BY_NAME["scheduleTimezone"].default),
+        FlexibleTimeWindow={"Mode": "OFF"},
+        State="ENABLED",
+        Target={
+            "Arn": outputs[out.STATE_MACHINE_ARN],
+            "RoleArn": role_arn,
+            "Input": json.dumps(dict(SCHEDULE_INPUT)),
+        },
+    )
+    return {out.ALARM_TOPIC_ARN: topic_arn}

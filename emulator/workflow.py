@@ -21,7 +21,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from infra import outputs as out
-from infra.policies import default_event_bus_arn
+from infra.policies import (
+    default_event_bus_arn,
+    event_source_mapping_arn,
+    state_machine_policy,
+)
 from infra.statemachine import (
     OWNERSHIP_EXCLUSIVE,
     RESOURCE_FIELDS,
@@ -115,13 +119,42 @@ def deploy_state_machine(aws: Any, outputs: Mapping[str, Any], **workflow_option
     definition = json.dumps(build_definition(params))
     sfn = aws.client("stepfunctions")
     arn = outputs.get(out.STATE_MACHINE_ARN)
+    iam = aws.client("iam")
     if arn:
         sfn.update_state_machine(stateMachineArn=arn, definition=definition)
-        return arn
-    role_arn = _ensure_role(aws.client("iam"))
-    return sfn.create_state_machine(
-        name=STATE_MACHINE_NAME, definition=definition, roleArn=role_arn, type="STANDARD"
-    )["stateMachineArn"]
+    else:
+        arn = sfn.create_state_machine(
+            name=STATE_MACHINE_NAME,
+            definition=definition,
+            roleArn=_ensure_role(iam),
+            type="STANDARD",
+        )["stateMachineArn"]
+    # The role's grants, as infra/workflow.py attaches them (moto does not enforce
+    # them in executions; `rekbatch doctor` simulates them).
+    iam.put_role_policy(
+        RoleName=ROLE_NAME,
+        PolicyName=f"{ROLE_NAME}-policy",
+        PolicyDocument=json.dumps(_role_policy(aws, outputs, params, arn)),
+    )
+    return str(arn)
+
+
+def _role_policy(
+    aws: Any, outputs: Mapping[str, Any], params: WorkflowParams, state_machine_arn: str
+) -> dict[str, Any]:
+    return state_machine_policy(
+        state_machine_arn=state_machine_arn,
+        queue_arn=outputs[out.QUEUE_ARN],
+        project_arn=params.project_arn,
+        project_version_arn=params.project_version_arn,
+        event_source_mapping_arn=event_source_mapping_arn(
+            "aws", aws.region, aws.account_id, outputs[out.EVENT_SOURCE_MAPPING_UUID]
+        ),
+        final_bucket_arn=f"arn:aws:s3:::{outputs[out.FINAL_BUCKET]}",
+        runs_prefix=params.runs_prefix,
+        notification_topic_arn=params.notification_topic_arn,
+        event_bus_arn=params.event_bus_arn,
+    )
 
 
 def provision_stack(aws: Any, **options: Any) -> dict[str, Any]:
@@ -132,7 +165,7 @@ def provision_stack(aws: Any, **options: Any) -> dict[str, Any]:
     to :func:`emulator.stack.provision_data_path`. Without workflow options
     the scaled-down waits of :data:`FAST_WORKFLOW` are used.
     """
-    from emulator.stack import provision_data_path, provision_notifications
+    from emulator.stack import provision_data_path, provision_notifications, provision_operations
 
     # Settings both sides know (runs prefix, inference units) go to the data path,
     # whose outputs the workflow reads them from.
@@ -143,6 +176,7 @@ def provision_stack(aws: Any, **options: Any) -> dict[str, Any]:
     outputs[out.STATE_MACHINE_ARN] = deploy_state_machine(
         aws, outputs, **{**FAST_WORKFLOW, **workflow_options}
     )
+    outputs.update(provision_operations(aws, outputs, stack=options.get("stack", "dev")))
     return outputs
 
 

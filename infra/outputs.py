@@ -22,6 +22,9 @@ UPLOAD_COMMAND = "uploadCommand"
 CONSOLE_URLS = "consoleUrls"
 NOTIFICATION_TOPIC_ARN = "notificationTopicArn"  # run-end notifications (SNS)
 DASHBOARD_URL = "dashboardUrl"  # the pipeline's CloudWatch dashboard
+ALARM_TOPIC_ARN = (
+    "alarmTopicArn"  # the alarms' SNS topic (`rekbatch doctor` checks its subscriptions)
+)
 KMS_KEY_ARN = "kmsKeyArn"  # only with a customer-managed key (config kmsKey)
 # Emulator only: the SQS queue subscribed to the notification topic (demo, tests).
 NOTIFICATION_QUEUE_URL = "notificationQueueUrl"

@@ -286,6 +286,7 @@ class Pipeline(pulumi.ComponentResource):
             outputs.FAILED_PREFIX: self.failed_prefix,
             outputs.NOTIFICATION_TOPIC_ARN: self.notifications.topic.arn,
             outputs.DASHBOARD_URL: self.dashboard.url,
+            outputs.ALARM_TOPIC_ARN: self.alarms.topic.arn,
             outputs.UPLOAD_COMMAND: source.apply(
                 lambda b: upload_command(b, cfg.region, cfg.image_suffixes)
             ),

@@ -7,6 +7,7 @@ import io
 import json
 import time
 import zipfile
+from pathlib import Path
 
 import boto3
 import moto
@@ -623,3 +624,148 @@ def test_tripwire_moto_notifies_put_inside_complete_multipart_upload():
     put_call = put_call[: put_call.index(")\n")]
     assert "disable_notification" not in put_call
     assert "OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD_EVENT" in source
+
+
+# ------------------------------------------------ TestState, SimulatePrincipalPolicy
+
+
+def _queue_state(url: str, **extra) -> dict:
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:sqs:getQueueAttributes",
+        "Parameters": {"QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages"]},
+        "ResultSelector": {
+            "visible.$": "States.StringToJson($.Attributes.ApproximateNumberOfMessages)"
+        },
+        "ResultPath": "$.queue",
+        "End": True,
+    }
+    state.update(extra)
+    return state
+
+
+def test_test_state_runs_one_state_and_answers_with_inspection_data(aws):
+    url = aws.client("sqs").create_queue(QueueName="work")["QueueUrl"]
+    answer = aws.client("stepfunctions").test_state(
+        definition=json.dumps(_queue_state(url)),
+        roleArn=f"arn:aws:iam::{aws.account_id}:role/r",
+        input=json.dumps({"keep": 1}),
+        inspectionLevel="DEBUG",
+    )
+    assert answer["status"] == "SUCCEEDED"
+    assert json.loads(answer["output"]) == {"keep": 1, "queue": {"visible": 0}}
+    data = answer["inspectionData"]
+    assert json.loads(data["afterParameters"])["QueueUrl"] == url
+    assert json.loads(data["result"]) == {"Attributes": {"ApproximateNumberOfMessages": "0"}}
+    assert json.loads(data["afterResultSelector"]) == {"visible": 0}
+
+
+def test_test_state_reports_a_caught_error_with_the_catchers_next_state(aws):
+    state = _queue_state(
+        f"{aws.endpoint}/{aws.account_id}/no-such-queue",
+        Catch=[{"ErrorEquals": ["States.ALL"], "Next": "Cleanup"}],
+    )
+    answer = aws.client("stepfunctions").test_state(
+        definition=json.dumps(state), roleArn=f"arn:aws:iam::{aws.account_id}:role/r"
+    )
+    assert answer["status"] == "CAUGHT_ERROR"
+    assert answer["nextState"] == "Cleanup"
+    assert answer["error"]
+
+
+def test_test_state_refuses_states_it_can_not_run_as_invalid_definition(aws):
+    with pytest.raises(aws.client("stepfunctions").exceptions.InvalidDefinition):
+        aws.client("stepfunctions").test_state(
+            definition=json.dumps({"Type": "Parallel", "Branches": [], "End": True}),
+            roleArn=f"arn:aws:iam::{aws.account_id}:role/r",
+        )
+
+
+def test_tripwire_moto_serves_no_test_state():
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    from emulator import apishims
+
+    shim = StepFunctionResponse.__dict__["test_state"]
+    assert getattr(shim, apishims.SHIM_MARK, False)
+    import moto.stepfunctions.responses as module
+
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    assert "def test_state" not in source  # moto serves it itself: drop the shim
+
+
+def _role_with(aws, statements: list[dict]) -> str:
+    iam = aws.client("iam")
+    arn = iam.create_role(RoleName="wf", AssumeRolePolicyDocument=ROLE_POLICY)["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName="wf",
+        PolicyName="grants",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
+    return arn
+
+
+def _decisions(aws, role: str, actions: list[str], resource: str, **kw) -> dict[str, dict]:
+    results = aws.client("iam").simulate_principal_policy(
+        PolicySourceArn=role, ActionNames=actions, ResourceArns=[resource], **kw
+    )["EvaluationResults"]
+    return {r["EvalActionName"]: r for r in results}
+
+
+def test_simulate_principal_policy_allows_denies_and_matches_wildcards(aws):
+    queue = f"arn:aws:sqs:{aws.region}:{aws.account_id}:work"
+    role = _role_with(
+        aws,
+        [
+            {"Effect": "Allow", "Action": "sqs:Get*", "Resource": queue},
+            {"Effect": "Allow", "Action": "SQS:ReceiveMessage", "Resource": f"{queue[:-4]}w?rk"},
+            {"Effect": "Deny", "Action": "sqs:GetQueueUrl", "Resource": "*"},
+        ],
+    )
+    found = _decisions(
+        aws,
+        role,
+        ["sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:GetQueueUrl", "sqs:DeleteMessage"],
+        queue,
+    )
+    assert found["sqs:GetQueueAttributes"]["EvalDecision"] == "allowed"
+    assert found["sqs:ReceiveMessage"]["EvalDecision"] == "allowed"  # actions ignore case
+    assert found["sqs:GetQueueUrl"]["EvalDecision"] == "explicitDeny"
+    assert found["sqs:DeleteMessage"]["EvalDecision"] == "implicitDeny"
+    other = _decisions(aws, role, ["sqs:GetQueueAttributes"], queue.upper())
+    assert other["sqs:GetQueueAttributes"]["EvalDecision"] == "implicitDeny"  # resources do not
+
+
+def test_simulate_principal_policy_names_a_condition_key_it_was_not_given(aws):
+    bus = f"arn:aws:events:{aws.region}:{aws.account_id}:event-bus/default"
+    role = _role_with(
+        aws,
+        [
+            {
+                "Effect": "Allow",
+                "Action": "events:PutEvents",
+                "Resource": bus,
+                "Condition": {"StringEquals": {"events:source": "rekognition-batch"}},
+            }
+        ],
+    )
+    without = _decisions(aws, role, ["events:PutEvents"], bus)["events:PutEvents"]
+    assert without["EvalDecision"] == "implicitDeny"
+    assert without["MissingContextValues"] == ["events:source"]
+    entry = {
+        "ContextKeyName": "events:source",
+        "ContextKeyValues": ["rekognition-batch"],
+        "ContextKeyType": "string",
+    }
+    given = _decisions(aws, role, ["events:PutEvents"], bus, ContextEntries=[entry])
+    assert given["events:PutEvents"]["EvalDecision"] == "allowed"
+    entry["ContextKeyValues"] = ["someone-else"]
+    wrong = _decisions(aws, role, ["events:PutEvents"], bus, ContextEntries=[entry])
+    assert wrong["events:PutEvents"]["EvalDecision"] == "implicitDeny"
+
+
+def test_tripwire_moto_serves_no_simulate_principal_policy():
+    import moto.iam.responses as module
+
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    assert "def simulate_principal_policy" not in source  # moto serves it: drop the shim
