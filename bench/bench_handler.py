@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.pop(name, None)
         import boto3
 
-        from runtime.handler import make_handler
+        from runtime.handler import BatchHandler
         from runtime.settings import Settings
 
         s3 = boto3.client("s3")
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(
             final_bucket=FINAL, project_version_arn=VERSION_ARN, max_concurrency=args.concurrency
         )
-        handler = make_handler(settings)
+        handler = BatchHandler(settings)
         body = png()
 
         # Warm both: clients created, connections open, labels cached.

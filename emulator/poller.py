@@ -11,8 +11,11 @@ disabling it, a new BatchSize, MaximumConcurrency) takes effect:
   SQS poller count) each gather a batch: up to ``BatchSize`` messages, waiting
   at most ``MaximumBatchingWindowInSeconds`` for a full batch;
 - each batch becomes an SQS event built like Lambda builds it and runs the
-  real handler in-process (``runtime.handler.make_handler`` with settings from
-  the function's Environment, read from GetFunctionConfiguration);
+  real handler in-process (``runtime.handler.BatchHandler`` with settings from
+  the function's Environment, read from GetFunctionConfiguration). Each poller
+  thread holds its own handler (one event loop, its own clients), as each
+  Lambda execution environment does, built when the thread starts polling and
+  rebuilt when the function's Environment changes;
 - a returned ``batchItemFailures`` list (with ReportBatchItemFailures) keeps
   those messages; all others are deleted. A raised exception, a timeout or an
   invalid failure list keeps the whole batch. Kept messages reappear after the
@@ -51,18 +54,63 @@ SQS_MAX_RECEIVE = 10
 
 
 def runtime_handler(environment: Mapping[str, str]) -> Handler:
-    """The real inference handler, configured from a function environment.
+    """The real inference handler, configured from a function environment, clients open.
 
-    Warmed as Lambda's init phase warms it (``runtime.handler.lambda_handler``):
-    the process-wide costs of a cold start (imports, parsed service models) are
-    paid once here, before the first batch, not by every poller thread at once.
+    Opening the clients here (the poller thread's cold start) rather than in the
+    first invocation keeps that cost out of the first batch's time limit.
     """
-    from runtime.handler import make_handler
+    from runtime.handler import BatchHandler
     from runtime.settings import Settings
 
-    handler = make_handler(Settings.from_env(environment))
-    handler.warm()
+    handler = BatchHandler(Settings.from_env(environment))
+    try:
+        handler.resources()
+    except BaseException:
+        handler.close()
+        raise
     return handler
+
+
+class ThreadHandler:
+    """One poller thread's handler, built from the function's environment.
+
+    Like a Lambda execution environment: built (the cold start) before the
+    thread's first receive, kept for its warm invocations, replaced when the
+    function's Environment changes, closed when the thread stops. A factory that
+    fails is retried when a batch arrives, and the batch then fails with its
+    error, as an invocation fails when the function's init does.
+    """
+
+    def __init__(self, factory: HandlerFactory) -> None:
+        self._factory = factory
+        self._handler: Handler | None = None
+        self._environment: Mapping[str, str] = {}
+        self._key: str | None = None
+        self._failed = False
+
+    def prepare(self, environment: Mapping[str, str], key: str) -> None:
+        """Build the handler for this environment now, unless it is already built."""
+        if key != self._key:
+            self.close()
+            self._environment, self._key = environment, key
+        if self._handler is None and not self._failed:
+            try:
+                self._handler = self._factory(environment)
+            except Exception:
+                self._failed = True
+                log.exception("the function's handler could not be built")
+
+    def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        if self._handler is None:
+            self._failed = False
+            self._handler = self._factory(self._environment)
+        return self._handler(event, context)
+
+    def close(self) -> None:
+        handler, self._handler, self._failed = self._handler, None, False
+        close = getattr(handler, "close", None)
+        if callable(close):
+            close()
 
 
 class LambdaContext:
@@ -184,9 +232,9 @@ class LambdaPoller:
         self._mapping: _Mapping | None = None
         self._mapping_read = 0.0
         self._queue_url: str | None = None
-        self._handler: Handler | None = None
-        self._handler_env: str | None = None
         self._function: dict[str, Any] = {}
+        self._environment: dict[str, str] = {}
+        self._environment_key: str | None = None
         self._threads: list[threading.Thread] = []
         self._refresher: threading.Thread | None = None
 
@@ -207,14 +255,12 @@ class LambdaPoller:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop receiving; batches already running finish first (as in Lambda)."""
+        """Stop receiving; batches already running finish first (as in Lambda), then
+        each poller thread closes its handler."""
         self._stop.set()
         deadline = time.monotonic() + timeout
         for thread in [*self._threads, *([self._refresher] if self._refresher else [])]:
             thread.join(max(0.0, deadline - time.monotonic()))
-        close = getattr(self._handler, "close", None)
-        if callable(close):
-            close()
 
     def __enter__(self) -> LambdaPoller:
         return self.start()
@@ -290,36 +336,37 @@ class LambdaPoller:
     def _load_function(self, function: str) -> None:
         config = self._lambda.get_function_configuration(FunctionName=function)
         env = (config.get("Environment") or {}).get("Variables") or {}
-        key = json.dumps(env, sort_keys=True)
         with self._lock:
             self._function = config
-            if key == self._handler_env:
-                return
-        handler = self._factory(env)  # fails loudly on a bad environment, as a cold start does
-        with self._lock:
-            old, self._handler, self._handler_env = self._handler, handler, key
-        close = getattr(old, "close", None)
-        if callable(close):
-            close()
+            self._environment = dict(env)
+            self._environment_key = json.dumps(env, sort_keys=True)
 
     # -- polling ------------------------------------------------------------------
 
     def _poll_loop(self, index: int) -> None:
-        while not self._stop.is_set():
-            mapping = self._mapping
-            if mapping is None or not mapping.enabled or index >= mapping.pollers:
-                self._stop.wait(self._idle_s)
-                continue
-            try:
-                batch = self._gather(mapping)
-            except Exception:
-                log.exception("receiving from %s failed", mapping.queue_arn)
-                self._stop.wait(self._idle_s)
-                continue
-            if batch:
-                self._invoke(mapping, batch)
-            else:
-                self._stop.wait(self._idle_s)
+        handler = ThreadHandler(self._factory)
+        try:
+            while not self._stop.is_set():
+                mapping = self._mapping
+                if mapping is None or not mapping.enabled or index >= mapping.pollers:
+                    self._stop.wait(self._idle_s)
+                    continue
+                with self._lock:
+                    environment, key = self._environment, self._environment_key
+                if key is not None:
+                    handler.prepare(environment, key)
+                try:
+                    batch = self._gather(mapping)
+                except Exception:
+                    log.exception("receiving from %s failed", mapping.queue_arn)
+                    self._stop.wait(self._idle_s)
+                    continue
+                if batch:
+                    self._invoke(mapping, batch, handler)
+                else:
+                    self._stop.wait(self._idle_s)
+        finally:
+            handler.close()
 
     def _gather(self, mapping: _Mapping) -> list[dict[str, Any]]:
         """Up to BatchSize messages, waiting at most the batching window for more.
@@ -354,9 +401,9 @@ class LambdaPoller:
                 self._stop.wait(min(self._idle_s, remaining))
         return batch
 
-    def _invoke(self, mapping: _Mapping, messages: list[dict[str, Any]]) -> None:
+    def _invoke(self, mapping: _Mapping, messages: list[dict[str, Any]], handler: Handler) -> None:
         with self._lock:
-            handler, function = self._handler, self._function
+            function = self._function
             self._running += 1
             self._stats.max_parallel = max(self._stats.max_parallel, self._running)
         event = {"Records": [sqs_record(m, mapping.queue_arn, self._region) for m in messages]}
@@ -364,8 +411,6 @@ class LambdaPoller:
         failed_ids: set[str] | None
         started = time.monotonic()
         try:
-            if handler is None:
-                raise RuntimeError("function handler is not loaded")
             result = handler(event, LambdaContext(function, timeout_s))
             if time.monotonic() - started > timeout_s:
                 raise TimeoutError(f"Task timed out after {timeout_s:.2f} seconds")

@@ -1,38 +1,32 @@
 """The inference Lambda: SQS batch of S3 notifications in, partial batch response out.
 
-Entry points:
+Shaped like Powertools' async batch example: ``lambda_handler`` is a plain
+function, the per-message logic is :func:`handle_message`, and the processor
+belongs to one :class:`BatchHandler`, built from the environment on the first
+invocation (a missing or invalid variable fails it with a ``SettingsError``
+naming the variable) and kept for the life of the execution environment.
 
-- ``runtime.handler.lambda_handler`` - the Lambda handler. Its settings are read
-  from the environment when the Lambda runtime resolves this attribute during
-  the init phase (cold start), so a missing variable fails the cold start with
-  a message naming it. Importing the module alone needs no environment, which
-  lets the local poller and the tests use :func:`make_handler`.
-- :func:`make_handler` - the same handler for explicit settings.
+One event loop. Powertools' ``AsyncBatchProcessor.async_process`` runs the
+records with ``asyncio.run`` outside Lambda (a new loop per call: clients cached
+from a previous invocation die with it) and with ``asyncio.get_event_loop``
+inside. A handler therefore owns one loop, opens its clients in it once (see
+``runtime.clients``) and runs Powertools' per-record processing on it
+(:class:`LoopBatchProcessor`). A handler serves one invocation at a time, as
+Lambda calls it; whoever runs several at once holds one handler per thread
+(the local poller, ``emulator/poller.py``).
 
-Event loops. Powertools' ``AsyncBatchProcessor.async_process`` runs its records
-with ``asyncio.run`` outside Lambda (a new loop per call, closed afterwards) and
-with ``asyncio.get_event_loop`` inside Lambda; neither gives a loop that is
-stable per thread, and the first kills any client cached from a previous
-invocation. The handler therefore owns one event loop per thread (created on
-the thread's first invocation, reused by its warm invocations) and a processor
-subclass runs Powertools' per-record processing on that loop. Clients and
-semaphores are created inside that loop (see ``runtime.clients``), so nothing
-bound to a loop is ever shared across loops or threads, and a handler may be
-called from several threads at once (the local poller does).
-
-Powertools objects: the ``Logger`` is module-level (stdlib logging is thread
-safe; per-invocation keys go through ``thread_safe_append_keys``). ``Metrics``
-keeps its metric set in class attributes shared by every instance and thread,
-so each invocation uses its own ``AmazonCloudWatchEMFProvider`` and flushes it
-at the end: same EMF output, no cross-thread mixing.
+Powertools objects: the ``Logger`` is module-level; per-invocation keys go
+through ``thread_safe_append_keys`` because the local poller runs handlers on
+several threads of one process. For the same reason each invocation records
+its metrics in its own ``AmazonCloudWatchEMFProvider`` (``Metrics`` keeps its
+metric set in class attributes shared by every instance) and flushes it at
+the end: the EMF output Lambda would see.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import threading
-from collections.abc import Callable
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger
@@ -77,21 +71,26 @@ SAFETY_MARGIN_FRACTION = 0.1
 
 METRIC_INVALID_MESSAGES = "InvalidMessages"
 
-LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
 
 class RetryMessage(Exception):
     """Some images of an SQS message must be retried: the message goes into batchItemFailures."""
 
 
-class _LoopBatchProcessor(AsyncBatchProcessor):
-    """Powertools' async batch processor, run on the handler's per-thread loop."""
+class LoopBatchProcessor(AsyncBatchProcessor):
+    """Powertools' async batch processor, run on a loop the caller owns.
+
+    Relies on two Powertools internals (pinned: requirements/runtime.txt; a
+    tripwire test, tests/runtime/test_powertools_internals.py, fails when they
+    change): ``async_process`` is what ``async_process_partial_response`` calls
+    inside the processor's context, and ``_async_process_record`` processes one
+    record into a success or failure entry.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Entire-batch failure is reported record by record rather than raised:
         # the response is the same for SQS, and the caller always gets a dict.
         super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
-        self._loop = loop
+        self.loop = loop
 
     def async_process(self) -> list[tuple[Any, ...]]:
         async def process_all() -> list[tuple[Any, ...]]:
@@ -99,53 +98,30 @@ class _LoopBatchProcessor(AsyncBatchProcessor):
                 await asyncio.gather(*(self._async_process_record(r) for r in self.records))
             )
 
-        return self._loop.run_until_complete(process_all())
-
-
-class _ThreadState:
-    """One thread's event loop and the resources opened inside it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.resources: LoopResources | None = None
-        self.busy = False  # an invocation is running on this loop
-        self.detached = False  # close() was called: finish, shut down, never reuse
-
-    def shutdown(self) -> None:
-        """Close the clients, then the loop; only while no invocation runs on it."""
-        if self.loop.is_closed():
-            return
-        try:
-            if self.resources is not None:
-                self.loop.run_until_complete(self.resources.aclose())
-                self.resources = None
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        finally:
-            self.loop.close()
+        return self.loop.run_until_complete(process_all())
 
 
 class BatchHandler:
-    """The Lambda handler for given settings; callable as ``handler(event, context)``."""
+    """The handler for given settings: one event loop, the clients opened in it, one processor.
+
+    Callable as ``handler(event, context)`` by one thread at a time; the loop
+    and clients serve every later call (warm invocations) until :meth:`close`.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._local = threading.local()
-        self._states: list[_ThreadState] = []
-        self._states_lock = threading.Lock()
+        self.loop = asyncio.new_event_loop()
+        self.processor = LoopBatchProcessor(self.loop)
+        self._resources: LoopResources | None = None
+
+    def resources(self) -> LoopResources:
+        """The loop's clients and limits, opened on first use and kept while the loop lives."""
+        if self._resources is None:
+            self._resources = self.loop.run_until_complete(LoopResources.open(self.settings))
+        return self._resources
 
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        state = self._enter()
-        try:
-            return self._invoke(state, event, context)
-        finally:
-            self._leave(state)
-
-    def _invoke(self, state: _ThreadState, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        loop = state.loop
-        if state.resources is None:
-            state.resources = loop.run_until_complete(LoopResources.open(self.settings))
-        resources = state.resources
-
+        resources = self.resources()
         metrics = AmazonCloudWatchEMFProvider(
             namespace=_env_or_default(env_names.POWERTOOLS_METRICS_NAMESPACE),
             service=_env_or_default(env_names.POWERTOOLS_SERVICE_NAME),
@@ -161,22 +137,21 @@ class BatchHandler:
             image_slots=resources.image_slots,
             logger=logger,
             metrics=metrics,
-            deadline=_deadline(loop, context),
+            deadline=_deadline(self.loop, context),
         )
 
         async def record_handler(record: SQSRecord) -> int:
-            return await _handle_message(pipeline, metrics, record)
+            return await handle_message(pipeline, metrics, record)
 
         try:
             response = async_process_partial_response(
                 event=event,
                 record_handler=record_handler,
-                processor=_LoopBatchProcessor(loop),
+                processor=self.processor,
                 context=context,
             )
-            # A TypedDict: a plain dict at run time.
-            result = cast(dict[str, Any], response)
-            self._retry_soon(loop, resources, event, result, context)
+            result = cast(dict[str, Any], response)  # a TypedDict: a plain dict at run time
+            self._retry_soon(resources, event, result, context)
             return result
         finally:
             if metrics.metric_set:
@@ -186,7 +161,6 @@ class BatchHandler:
 
     def _retry_soon(
         self,
-        loop: asyncio.AbstractEventLoop,
         resources: LoopResources,
         event: dict[str, Any],
         response: dict[str, Any],
@@ -218,7 +192,7 @@ class BatchHandler:
                 sqs = await resources.sqs()  # local work: no request is sent
                 await change_visibility(sqs, entries, budget_s=timeout, logger=logger)
 
-            loop.run_until_complete(shorten())
+            self.loop.run_until_complete(shorten())
         except Exception:
             logger.exception(
                 "could not shorten the visibility of records to retry; they come back after "
@@ -226,61 +200,20 @@ class BatchHandler:
                 extra={"records": len(ids)},
             )
 
-    def warm(self) -> None:
-        """Open this thread's event loop and clients now instead of at the first invocation.
-
-        Lambda's init phase (resolving ``lambda_handler``) runs on the thread
-        that then serves every invocation, so the cold start pays for imports,
-        parsed service models and client creation before the first batch is
-        delivered rather than while it waits; warm invocations are unchanged.
-        """
-        state = self._enter()
-        try:
-            if state.resources is None:
-                state.resources = state.loop.run_until_complete(LoopResources.open(self.settings))
-        finally:
-            self._leave(state)
-
     def close(self) -> None:
-        """Close every thread's clients and loop (for the local poller and tests).
-
-        Lambda never calls this: its process is frozen and discarded. Loops idle
-        now are closed here; a loop with an invocation running is closed by its
-        own thread when that invocation returns. Calling the handler again after
-        ``close`` opens fresh loops and clients.
-        """
-        with self._states_lock:
-            states, self._states = self._states, []
-            for state in states:
-                state.detached = True
-            idle = [state for state in states if not state.busy]
-        for state in idle:
-            state.shutdown()
-
-    def _enter(self) -> _ThreadState:
-        state: _ThreadState | None = getattr(self._local, "state", None)
-        with self._states_lock:
-            if state is None or state.detached or state.loop.is_closed():
-                state = _ThreadState()
-                self._local.state = state
-                self._states.append(state)
-            state.busy = True
-        return state
-
-    def _leave(self, state: _ThreadState) -> None:
-        with self._states_lock:
-            state.busy = False
-            closing = state.detached
-        if closing:
-            state.shutdown()
+        """Close the clients, then the loop (the local poller and tests; Lambda discards the process)."""
+        if self.loop.is_closed():
+            return
+        try:
+            if self._resources is not None:
+                self.loop.run_until_complete(self._resources.aclose())
+                self._resources = None
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
 
 
-def make_handler(settings: Settings) -> BatchHandler:
-    """The Lambda handler for explicit settings (thread safe; one loop per calling thread)."""
-    return BatchHandler(settings)
-
-
-async def _handle_message(pipeline: ImagePipeline, metrics: Any, record: SQSRecord) -> int:
+async def handle_message(pipeline: ImagePipeline, metrics: Any, record: SQSRecord) -> int:
     """Process every image of one SQS message; raise to have the message retried.
 
     Returns the number of images handled. Images of one message run
@@ -353,22 +286,12 @@ def _visibility_call_timeout(context: Any) -> float:
     return max(0.0, min(CALL_TIMEOUT_S, float(remaining()) / 1000 - CALL_TIMEOUT_MARGIN_S))
 
 
-_lambda_handler: BatchHandler | None = None
-_init_lock = threading.Lock()
+_handler: BatchHandler | None = None
 
 
-def __getattr__(name: str) -> Any:
-    """Build ``lambda_handler`` from the environment when the Lambda runtime looks it up.
-
-    The runtime resolves the handler attribute during init, so a missing or
-    invalid variable fails the cold start with a ``SettingsError`` naming it.
-    """
-    if name != "lambda_handler":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    global _lambda_handler
-    with _init_lock:
-        if _lambda_handler is None:
-            handler = make_handler(Settings.from_env())
-            handler.warm()
-            _lambda_handler = handler
-    return _lambda_handler
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point (``runtime.handler.lambda_handler``)."""
+    global _handler
+    if _handler is None:
+        _handler = BatchHandler(Settings.from_env())
+    return _handler(event, context)

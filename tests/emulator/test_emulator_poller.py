@@ -255,3 +255,53 @@ def test_refuses_to_run_the_handler_against_another_endpoint(aws, stack, monkeyp
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://example.invalid")
     with pytest.raises(RuntimeError, match="emulator"):
         LambdaPoller(aws, stack[out.EVENT_SOURCE_MAPPING_UUID], handler_factory=Recorder()).start()
+
+
+class Closable:
+    """A handler that remembers the threads that called it and whether it was closed."""
+
+    def __init__(self) -> None:
+        self.threads: set[int] = set()
+        self.closed = False
+
+    def __call__(self, event, context):
+        self.threads.add(threading.get_ident())
+        time.sleep(0.1)  # let the other poller take the next batch
+        return {"batchItemFailures": []}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_each_poller_thread_holds_its_own_handler_and_closes_it_at_stop(aws, stack):
+    built: list[Closable] = []
+
+    def factory(environment):
+        built.append(Closable())
+        return built[-1]
+
+    send(aws, stack, [f"m{i}" for i in range(8)])
+    set_enabled(aws, stack, True, BatchSize=1, MaximumBatchingWindowInSeconds=0)
+    with LambdaPoller(aws, stack[out.EVENT_SOURCE_MAPPING_UUID], handler_factory=factory) as p:
+        wait_until(lambda: counts(aws, stack[out.QUEUE_URL]) == (0, 0))
+        assert not any(h.closed for h in built)
+    assert p.stats().max_parallel == 2
+    assert len(built) == 2, "one handler per poller thread (MaximumConcurrency 2)"
+    assert all(len(h.threads) == 1 for h in built)
+    assert built[0].threads != built[1].threads
+    assert all(h.closed for h in built)
+
+
+def test_a_handler_that_can_not_be_built_fails_the_batch_like_a_failed_init(aws, stack):
+    attempts: list[int] = []
+
+    def factory(environment):
+        attempts.append(1)
+        raise RuntimeError("bad environment")
+
+    send(aws, stack, ["a"])
+    set_enabled(aws, stack, True)
+    with LambdaPoller(aws, stack[out.EVENT_SOURCE_MAPPING_UUID], handler_factory=factory) as p:
+        wait_until(lambda: p.stats().function_errors >= 1)
+    assert p.stats().deleted == 0
+    assert len(attempts) >= 3, "built before polling, then again for the batch"

@@ -13,6 +13,7 @@ from infra.config import DISABLE_GRACE_MARGIN_SECONDS, visibility_timeout
 from infra.sizing import derive_concurrency
 from infra.statemachine import OWNERSHIP_SHARED, WorkflowParams, build_definition
 from runtime import settings as runtime_settings
+from tests.factories import s3_test_event_body, sqs_event, sqs_record
 from tests.infra.conftest import (
     ACCOUNT,
     PROJECT_ARN,
@@ -722,8 +723,8 @@ def _all_states(definition: dict):
 def test_the_handler_starts_with_the_environment_the_program_sets(
     program: ProgramRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Resolve the configured handler the way the Lambda runtime does, with exactly
-    the function's environment: a missing or invalid variable would fail here."""
+    """Resolve the configured handler as the Lambda runtime does and invoke it, with
+    exactly the function's environment: a missing or invalid variable fails here."""
     import importlib
 
     fn = program.one(FUNCTION).inputs
@@ -734,10 +735,14 @@ def test_the_handler_starts_with_the_environment_the_program_sets(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     module = importlib.import_module(module_name)
-    if hasattr(module, "_lambda_handler"):
-        monkeypatch.setattr(module, "_lambda_handler", None)  # force a fresh cold start
+    monkeypatch.setattr(module, "_handler", None)  # a fresh execution environment
     handler = getattr(module, attribute)
-    assert callable(handler)
+    try:
+        # The s3:TestEvent message: the handler is built, no AWS call is made.
+        event = sqs_event(sqs_record(s3_test_event_body(), message_id="test-event"))
+        assert handler(event, None) == {"batchItemFailures": []}
+    finally:
+        module._handler.close()
 
 
 def test_without_a_prebuilt_archive_the_program_builds_the_bundle_for_its_architecture(

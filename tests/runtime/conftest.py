@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from runtime import documents
-from runtime.handler import BatchHandler, make_handler
+from runtime.handler import BatchHandler
 from runtime.handler import logger as runtime_logger
 from runtime.settings import Settings
 from tests.factories import SOURCE_BUCKET, s3_event_body, sqs_event, sqs_record, square_image
@@ -67,7 +67,7 @@ class Env:
     handlers: list[BatchHandler] = field(default_factory=list)
 
     def handler(self, **changes: Any) -> BatchHandler:
-        handler = make_handler(replace(self.settings, **changes))
+        handler = BatchHandler(replace(self.settings, **changes))
         self.handlers.append(handler)
         return handler
 

@@ -15,29 +15,18 @@ from tests.runtime.conftest import FINAL, SOURCE, FakeContext, model_delay
 # -- event loops and threads ---------------------------------------------------
 
 
-def test_warm_opens_the_clients_the_first_invocation_then_uses(env, context, put_and_event):
+def test_the_first_invocation_opens_the_clients_warm_ones_reuse_loop_and_clients(
+    env, context, put_and_event
+):
     handler = env.handler()
-    handler.warm()
-    state = handler._local.state
-    resources = state.resources
-    assert resources is not None
-
-    assert handler(put_and_event("warmed.png"), context) == {"batchItemFailures": []}
-    assert handler._local.state is state and state.resources is resources
-    handler.warm()
-    assert state.resources is resources, "warming twice opens nothing new"
-
-
-def test_warm_invocations_on_one_thread_reuse_loop_and_clients(env, context, put_and_event):
-    handler = env.handler()
+    loop = handler.loop
     assert handler(put_and_event("w1.png"), context) == {"batchItemFailures": []}
-    state = handler._local.state
-    loop, resources = state.loop, state.resources
+    resources = handler.resources()
 
     assert handler(put_and_event("w2.png"), context) == {"batchItemFailures": []}
 
-    assert handler._local.state.loop is loop and not loop.is_closed()
-    assert handler._local.state.resources is resources
+    assert handler.loop is loop and not loop.is_closed()
+    assert handler.resources() is resources, "a warm invocation opens nothing new"
     assert env.keys(SOURCE) == set()
 
 
@@ -61,10 +50,12 @@ def test_another_asyncio_run_between_invocations_does_not_break_the_handler(
     assert env.keys(SOURCE) == set()
 
 
-def test_handler_called_from_several_threads_at_once(env, context):
+def test_one_handler_per_thread_several_threads_at_once(env):
+    """The local poller's shape: each thread its own handler, all in one process
+    (module-level logger, shared service models, per-invocation metrics)."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    handler = env.handler(max_concurrency=2)
     env.aws.model.configure(latency=model_delay(0.05))
     batches = []
     for t in range(4):
@@ -73,13 +64,16 @@ def test_handler_called_from_several_threads_at_once(env, context):
             env.put(key)
         batches.append(sqs_event(*(sqs_record(s3_event_body(k), k) for k in keys)))
 
+    local = threading.local()
+    handlers_lock = threading.Lock()
     loops: dict[int, object] = {}
 
     def invoke(event):
-        import threading
-
-        response = handler(event, FakeContext())
-        loops[threading.get_ident()] = handler._local.state.loop
+        if not hasattr(local, "handler"):
+            with handlers_lock:
+                local.handler = env.handler(max_concurrency=2)
+        response = local.handler(event, FakeContext())
+        loops[threading.get_ident()] = local.handler.loop
         return response
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -97,14 +91,12 @@ def test_handler_called_from_several_threads_at_once(env, context):
     assert len([k for k in env.keys(FINAL) if k.endswith(".json")]) == 20
 
 
-def test_close_releases_every_thread_loop(env, context, put_and_event):
+def test_close_releases_the_clients_and_the_loop(env, context, put_and_event):
     handler = env.handler()
     handler(put_and_event("c.png"), context)
-    loop = handler._local.state.loop
     handler.close()
-    assert loop.is_closed()
-    # A closed handler opens a fresh loop when called again.
-    assert handler(put_and_event("d.png"), context) == {"batchItemFailures": []}
+    assert handler.loop.is_closed()
+    handler.close()  # closing twice is harmless
 
 
 def test_inside_lambda_the_same_loop_serves_warm_invocations(
@@ -115,43 +107,9 @@ def test_inside_lambda_the_same_loop_serves_warm_invocations(
     monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
     handler = env.handler()
     assert handler(put_and_event("l1.png"), context) == {"batchItemFailures": []}
-    loop = handler._local.state.loop
     assert handler(put_and_event("l2.png"), context) == {"batchItemFailures": []}
-    assert handler._local.state.loop is loop
     assert env.keys(SOURCE) == set()
-
-
-def test_close_during_an_invocation_lets_it_finish_then_closes_its_loop(
-    env, context, put_and_event
-):
-    import threading
-
-    in_model, release = threading.Event(), threading.Event()
-
-    def latency() -> float:
-        in_model.set()
-        release.wait(5)
-        return 0.0
-
-    env.aws.model.configure(latency=latency)
-    handler = env.handler()
-    event = put_and_event("busy.png")
-    result: dict[str, Any] = {}
-
-    def invoke() -> None:
-        result["response"] = handler(event, FakeContext())
-        result["loop"] = handler._local.state.loop
-
-    worker = threading.Thread(target=invoke)
-    worker.start()
-    assert in_model.wait(10)
-    handler.close()  # the invocation on the worker thread is still running
-    release.set()
-    worker.join(10)
-
-    assert result["response"] == {"batchItemFailures": []}
-    assert result["loop"].is_closed()
-    assert env.keys(SOURCE) == set()
+    assert not handler.loop.is_closed()
 
 
 # -- concurrency ---------------------------------------------------------------
@@ -189,7 +147,7 @@ def test_model_calls_are_bounded_by_max_concurrency(env, context):
 def test_connection_pools_are_sized_to_the_concurrency(env, context, put_and_event):
     handler = env.handler(max_concurrency=5)
     handler(put_and_event("p.png"), context)
-    resources = handler._local.state.resources
+    resources = handler.resources()
     assert resources.rekognition.meta.config.max_pool_connections == 5
     assert resources.s3.meta.config.max_pool_connections == 10  # 2 images per model slot
     assert resources.rekognition.meta.config.retries == {

@@ -48,8 +48,14 @@ def test_a_source_s3_would_not_delete_is_retried_and_the_others_acknowledged(
             return await original(self, operation, params)
         objects = params["Delete"]["Objects"]
         kept = [o for o in objects if o["Key"] != "keep/me.png"]
-        response = await original(
-            self, operation, {**params, "Delete": {**params["Delete"], "Objects": kept}}
+        # The two images may finish apart (a loaded machine): the refused key alone
+        # is a request with no objects left, which S3 would refuse as malformed.
+        response = (
+            await original(
+                self, operation, {**params, "Delete": {**params["Delete"], "Objects": kept}}
+            )
+            if kept
+            else {}
         )
         if len(kept) < len(objects):
             response.setdefault("Errors", []).append(

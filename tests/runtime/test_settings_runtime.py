@@ -9,6 +9,7 @@ import pytest
 
 from runtime import settings as s
 from runtime.settings import Settings, SettingsError
+from tests.factories import s3_test_event_body, sqs_event, sqs_record
 
 ARN = "arn:aws:rekognition:us-east-1:123456789012:project/p/version/v1/1"
 BASE = {s.FINAL_BUCKET: "final", s.PROJECT_VERSION_ARN: ARN}
@@ -69,22 +70,27 @@ def test_to_env_round_trips_the_new_fields():
     assert set(settings.to_env()) == set(s.ENV)
 
 
+# The s3:TestEvent message: acknowledged without any AWS call.
+TEST_EVENT = sqs_event(sqs_record(s3_test_event_body(), message_id="test-event"))
+
+
 def test_importing_the_handler_module_needs_no_environment(monkeypatch):
     for name in s.ENV:
         monkeypatch.delenv(name, raising=False)
     sys.modules.pop("runtime.handler", None)
     module = importlib.import_module("runtime.handler")
-    assert callable(module.make_handler)
+    assert callable(module.lambda_handler) and callable(module.BatchHandler)
 
 
-def test_lambda_handler_lookup_fails_naming_the_missing_variable(monkeypatch):
+def test_the_first_invocation_fails_naming_the_missing_variable(monkeypatch):
     import runtime.handler as handler
 
     monkeypatch.delenv(s.FINAL_BUCKET, raising=False)
     monkeypatch.setenv(s.PROJECT_VERSION_ARN, ARN)
-    monkeypatch.setattr(handler, "_lambda_handler", None)
+    monkeypatch.setattr(handler, "_handler", None)
     with pytest.raises(SettingsError, match=s.FINAL_BUCKET):
-        handler.lambda_handler  # noqa: B018 - the Lambda runtime's attribute lookup
+        handler.lambda_handler(TEST_EVENT, None)
+    assert handler._handler is None, "the next invocation tries again"
 
 
 def test_lambda_handler_is_built_once_from_the_environment(monkeypatch):
@@ -95,14 +101,15 @@ def test_lambda_handler_is_built_once_from_the_environment(monkeypatch):
     monkeypatch.setenv(s.MAX_CONCURRENCY, "3")
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):  # Lambda always sets both
         monkeypatch.setenv(name, "eu-west-1")
-    monkeypatch.setattr(handler, "_lambda_handler", None)
-    first = handler.lambda_handler
+    monkeypatch.setattr(handler, "_handler", None)
+    assert handler.lambda_handler(TEST_EVENT, None) == {"batchItemFailures": []}
+    first = handler._handler
+    assert first is not None
     try:
-        assert first is handler.lambda_handler
+        assert handler.lambda_handler(TEST_EVENT, None) == {"batchItemFailures": []}
+        assert handler._handler is first
         assert first.settings.final_bucket == "final-from-env"
         assert first.settings.max_concurrency == 3
-        state = first._local.state
-        assert state.resources is not None, "init opened this thread's loop and clients"
-        assert state.resources.s3.meta.region_name == "eu-west-1"
+        assert first.resources().s3.meta.region_name == "eu-west-1"
     finally:
         first.close()

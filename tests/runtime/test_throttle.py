@@ -118,5 +118,5 @@ def test_botocore_no_longer_retries_throttles_but_still_retries_server_errors(en
     assert failed_ids(response) == {"ise.png"}
     assert env.aws.model.meter()["detect_calls"] == 3, "MAX_ATTEMPTS still applies to 5xx"
 
-    rekognition = handler._local.state.resources.rekognition
+    rekognition = handler.resources().rekognition
     assert rekognition.meta.config.retries["mode"] == "standard"
