@@ -24,10 +24,11 @@ from cli.errors import error_code
 from infra import outputs as out
 from infra.contract import BACKLOG_ATTRIBUTES, DEFAULT_RUNS_PREFIX, backlog_counts, summary_key
 from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
-from runtime.settings import FAILED_PREFIX
+from runtime.settings import FAILED_PREFIX, RESULTS_PREFIX
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 DEFAULT_FAILED_PREFIX = RUNTIME_DEFAULTS[FAILED_PREFIX]  # the runtime owns it
+DEFAULT_RESULTS_PREFIX = RUNTIME_DEFAULTS[RESULTS_PREFIX]
 RUN_INPUT: Mapping[str, str] = {"trigger": "rekbatch run"}
 
 
@@ -181,16 +182,26 @@ def model_status(rekognition: Any, outputs: Mapping[str, Any]) -> str:
 
 
 def result_keys(s3: Any, outputs: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Final bucket keys by kind: results (image JSONs), failed, runs, images."""
+    """Final bucket keys by kind: results (image JSONs), failed, runs, dataset
+    (the JSON Lines objects), images."""
     bucket = outputs[out.FINAL_BUCKET]
     failed = outputs.get(out.FAILED_PREFIX) or DEFAULT_FAILED_PREFIX
     runs = outputs.get(out.RUNS_PREFIX) or DEFAULT_RUNS_PREFIX
-    kinds: dict[str, list[str]] = {"results": [], "failed": [], "runs": [], "images": []}
+    dataset = outputs.get(out.RESULTS_PREFIX) or DEFAULT_RESULTS_PREFIX
+    kinds: dict[str, list[str]] = {
+        "results": [],
+        "failed": [],
+        "runs": [],
+        "dataset": [],
+        "images": [],
+    }
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", ()):
             key = item["Key"]
             if key.startswith(runs):
                 kinds["runs"].append(key)
+            elif key.startswith(dataset):
+                kinds["dataset"].append(key)
             elif key.startswith(failed):
                 kinds["failed"].append(key)
             elif key.endswith(".json"):

@@ -44,6 +44,7 @@ SETTABLE: tuple[str, ...] = (
     out.PRICE_PER_INFERENCE_UNIT_HOUR,
     out.RUNS_PREFIX,
     out.FAILED_PREFIX,
+    out.RESULTS_PREFIX,
 )
 
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:([a-z0-9-]+):")

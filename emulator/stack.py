@@ -250,6 +250,7 @@ def provision_data_path(
         out.PRICE_PER_INFERENCE_UNIT_HOUR: price_per_inference_unit_hour,
         out.RUNS_PREFIX: runs_prefix,
         out.FAILED_PREFIX: settings.failed_prefix,
+        out.RESULTS_PREFIX: settings.results_prefix,
         out.UPLOAD_COMMAND: (
             f"aws --endpoint-url {aws.endpoint} s3 cp ./images s3://{source_bucket}/ --recursive"
         ),

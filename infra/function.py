@@ -11,7 +11,7 @@ from pathlib import Path
 from infra import bundle as bundle_module
 from infra import config as stack_config
 from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
-from runtime.settings import FAILED_PREFIX, POWERTOOLS_SERVICE_NAME, Settings
+from runtime.settings import FAILED_PREFIX, POWERTOOLS_SERVICE_NAME, RESULTS_PREFIX, Settings
 
 ROOT = bundle_module.ROOT
 
@@ -43,6 +43,7 @@ def function_environment(
         max_results=cfg.max_results,
         max_concurrency=cfg.handler_concurrency,
         failed_prefix=RUNTIME_DEFAULTS[FAILED_PREFIX],
+        results_prefix=RUNTIME_DEFAULTS[RESULTS_PREFIX],
         image_suffixes=cfg.image_suffixes,
         retry_visibility_base_seconds=cfg.retry_visibility[0],
         retry_visibility_max_seconds=cfg.retry_visibility[1],

@@ -44,6 +44,7 @@ from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
 from runtime.settings import (
     FAILED_PREFIX,
     POWERTOOLS_METRICS_NAMESPACE,
+    RESULTS_PREFIX,
 )
 
 TYPE = "rekognition-batch:pipeline:Pipeline"
@@ -96,6 +97,7 @@ class Pipeline(pulumi.ComponentResource):
         self.resource_prefix = prefix
         self.runs_prefix = contract.DEFAULT_RUNS_PREFIX
         self.failed_prefix = RUNTIME_DEFAULTS[FAILED_PREFIX]
+        self.results_prefix = RUNTIME_DEFAULTS[RESULTS_PREFIX]
         function_log_group = f"/aws/lambda/{prefix}-inference"
         # /aws/vendedlogs/ keeps Step Functions' log resource policy small (AWS advice).
         workflow_log_group = f"/aws/vendedlogs/states/{prefix}-workflow"
@@ -284,6 +286,7 @@ class Pipeline(pulumi.ComponentResource):
             outputs.PRICE_PER_INFERENCE_UNIT_HOUR: cfg.price_per_inference_unit_hour,
             outputs.RUNS_PREFIX: self.runs_prefix,
             outputs.FAILED_PREFIX: self.failed_prefix,
+            outputs.RESULTS_PREFIX: self.results_prefix,
             outputs.NOTIFICATION_TOPIC_ARN: self.notifications.topic.arn,
             outputs.DASHBOARD_URL: self.dashboard.url,
             outputs.ALARM_TOPIC_ARN: self.alarms.topic.arn,

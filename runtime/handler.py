@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger
@@ -40,6 +41,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from runtime import dataset
 from runtime import settings as env_names
 from runtime.clients import LoopResources
 from runtime.errors import RetryImage
@@ -70,6 +72,8 @@ MAX_SAFETY_MARGIN_S = 5.0
 SAFETY_MARGIN_FRACTION = 0.1
 
 METRIC_INVALID_MESSAGES = "InvalidMessages"
+METRIC_DATASET_WRITE_FAILED = "DatasetWriteFailed"
+METRIC_DATASET_LINES_MISSING = "DatasetLinesMissing"
 
 
 class RetryMessage(Exception):
@@ -129,6 +133,7 @@ class BatchHandler:
         request_id = getattr(context, "aws_request_id", None)
         if request_id:
             logger.thread_safe_append_keys(request_id=request_id)
+        lines = dataset.DatasetBatch(request_id or dataset.new_request_id())
         pipeline = ImagePipeline(
             self.settings,
             s3=resources.s3,
@@ -138,6 +143,7 @@ class BatchHandler:
             logger=logger,
             metrics=metrics,
             deadline=_deadline(self.loop, context),
+            dataset=lines,
         )
 
         async def record_handler(record: SQSRecord) -> int:
@@ -151,6 +157,7 @@ class BatchHandler:
                 context=context,
             )
             result = cast(dict[str, Any], response)  # a TypedDict: a plain dict at run time
+            result = self._write_dataset(resources, lines, result, metrics)
             self._retry_soon(resources, event, result, context)
             return result
         finally:
@@ -158,6 +165,46 @@ class BatchHandler:
                 metrics.flush_metrics()
             if request_id:
                 logger.thread_safe_remove_keys(["request_id"])
+
+    def _write_dataset(
+        self,
+        resources: LoopResources,
+        lines: dataset.DatasetBatch,
+        response: dict[str, Any],
+        metrics: Any,
+    ) -> dict[str, Any]:
+        """The invocation's JSON Lines object, after its images (runtime/dataset.py).
+
+        If it can not be written, the messages of its lines are reported for
+        retry: their images are done, and the redelivery writes the lines from
+        the stored documents.
+        """
+        if lines.unreadable:
+            metrics.add_metric(METRIC_DATASET_LINES_MISSING, "Count", lines.unreadable)
+            logger.warning(
+                "images finished without a readable document: no dataset line for them",
+                extra={"images": lines.unreadable},
+            )
+        try:
+            key = self.loop.run_until_complete(
+                dataset.write_batch(
+                    resources.s3,
+                    self.settings.final_bucket,
+                    self.settings.results_prefix,
+                    lines,
+                    datetime.now(UTC),
+                )
+            )
+        except Exception:
+            metrics.add_metric(METRIC_DATASET_WRITE_FAILED, "Count", 1)
+            logger.exception(
+                "could not write the dataset lines; their messages are reported for retry",
+                extra={"lines": len(lines.lines), "messages": len(lines.message_ids)},
+            )
+            return dataset.with_retries(response, lines.message_ids)
+        if key is not None:
+            logger.debug("dataset lines written", extra={"key": key, "lines": len(lines.lines)})
+        return response
 
     def _retry_soon(
         self,

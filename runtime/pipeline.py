@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from runtime import documents, errors, throttle
+from runtime.dataset import DatasetBatch
 from runtime.deletes import SourceDeleter
 from runtime.errors import Classification, PermanentImageError, RetryImage
 from runtime.events import ObjectRef
@@ -106,6 +107,9 @@ class ImagePipeline:
 
     ``deadline`` is a ``loop.time()`` value: images not finished by then are
     cancelled and retried (safe at any step, see the module docstring).
+    ``dataset`` collects the invocation's dataset lines: every document written
+    or read back is noted, and an image whose outcome is final gets its line
+    (runtime/dataset.py).
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class ImagePipeline:
         metrics: MetricsSink,
         deadline: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        dataset: DatasetBatch | None = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
@@ -130,6 +135,7 @@ class ImagePipeline:
         self.metrics = metrics
         self.deadline = deadline
         self.clock = clock
+        self.dataset = dataset
         # Sources are deleted in bursts (one DeleteObjects per group of images
         # finishing together), each image still waiting for its own key.
         self.deleter = SourceDeleter(s3)
@@ -144,10 +150,12 @@ class ImagePipeline:
         if message_id:
             extra["message_id"] = message_id
         deadline = asyncio.timeout_at(self.deadline)
+        done = False
         try:
             async with deadline, self.image_slots:
                 with self.deleter.working():
                     outcome, detail = await self._process(ref)
+            done = True
         except asyncio.CancelledError:
             raise
         except TimeoutError as exc:
@@ -165,6 +173,9 @@ class ImagePipeline:
             cause = errors.classify(exc)
             self._record(Outcome.RETRY, started, extra, cause, exc_info=exc)
             raise RetryImage(cause.code, cause.message) from exc
+        finally:
+            if self.dataset is not None:
+                self.dataset.finish(ref.bucket, ref.key, message_id, done=done)
         self._record(outcome, started, extra, detail)
         return outcome
 
@@ -232,6 +243,15 @@ class ImagePipeline:
                 errors.RESERVED_KEY_PREFIX,
                 f"source keys under {prefix!r} would overwrite the final bucket's "
                 f"{prefix!r} area: upload the image under another prefix",
+            )
+        results = self.settings.results_prefix
+        if key.startswith(results):
+            # Its copy and document would sit inside the results table's location,
+            # where every object is read as JSON Lines.
+            raise PermanentImageError(
+                errors.RESERVED_KEY_PREFIX,
+                f"source keys under {results!r} would land in the final bucket's results "
+                "dataset: upload the image under another prefix",
             )
         if not documents.can_have_result(key):
             raise PermanentImageError(
@@ -315,9 +335,6 @@ class ImagePipeline:
             size=int(response.get("ContentLength", 0)),
         )
 
-    async def _exists(self, bucket: str, key: str) -> bool:
-        return await self._head(bucket, key) is not None
-
     async def _put_document(self, key: str, document: dict[str, Any]) -> None:
         await self.s3.put_object(
             Bucket=self.settings.final_bucket,
@@ -325,6 +342,8 @@ class ImagePipeline:
             Body=documents.dumps(document),
             ContentType=documents.CONTENT_TYPE,
         )
+        if self.dataset is not None:
+            self.dataset.note(document)
 
     async def _copy(self, ref: ObjectRef, head: HeadInfo, target_key: str) -> bool:
         """Copy the source (metadata and ContentType kept); False when the source is gone.
@@ -391,7 +410,9 @@ class ImagePipeline:
             result = await self._get_document(final, documents.result_key(ref.key))
             if result is not None:
                 return await self._verify_result(ref, result)
-        if await self._exists(final, documents.failed_document_key(prefix, ref.key)):
+        # Read, not only HEAD (same request price): its dataset line is made from it.
+        failed_key = documents.failed_document_key(prefix, ref.key)
+        if await self._get_document(final, failed_key) is not None:
             return Outcome.ALREADY_FAILED, None
         cause = Classification(
             errors.SOURCE_MISSING,
@@ -459,7 +480,11 @@ class ImagePipeline:
             document = json.loads(raw)
         except ValueError:
             return {}  # not ours to judge: present is what counts
-        return document if isinstance(document, dict) else {}
+        if not isinstance(document, dict):
+            return {}
+        if self.dataset is not None:
+            self.dataset.note(document)
+        return document
 
     # -- observability -------------------------------------------------------
 

@@ -22,6 +22,7 @@ MIN_CONFIDENCE = "MIN_CONFIDENCE"
 MAX_RESULTS = "MAX_RESULTS"
 MAX_CONCURRENCY = "MAX_CONCURRENCY"
 FAILED_PREFIX = "FAILED_PREFIX"
+RESULTS_PREFIX = "RESULTS_PREFIX"  # the JSON Lines dataset (runtime/dataset.py)
 IMAGE_SUFFIXES = "IMAGE_SUFFIXES"
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -43,6 +44,7 @@ DEFAULTS: dict[str, str] = {
     MAX_RESULTS: "0",  # 0 = let Rekognition return every label
     MAX_CONCURRENCY: "16",
     FAILED_PREFIX: "failed/",
+    RESULTS_PREFIX: "results/",
     IMAGE_SUFFIXES: ".jpg,.jpeg,.png",
     POWERTOOLS_SERVICE_NAME: "custom-labels-inference",
     POWERTOOLS_METRICS_NAMESPACE: "CustomLabelsPipeline",
@@ -75,6 +77,7 @@ class Settings:
     max_results: int = 0
     max_concurrency: int = 16
     failed_prefix: str = "failed/"
+    results_prefix: str = "results/"
     image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
     retry_mode: str = "standard"
     max_attempts: int = 5
@@ -109,6 +112,16 @@ class Settings:
         if not prefix.endswith("/") or prefix.startswith("/"):
             raise SettingsError(
                 f"{FAILED_PREFIX} must be a key prefix ending in '/', got {prefix!r}"
+            )
+        results_prefix = get(RESULTS_PREFIX)
+        if not results_prefix.endswith("/") or results_prefix.startswith("/"):
+            raise SettingsError(
+                f"{RESULTS_PREFIX} must be a key prefix ending in '/', got {results_prefix!r}"
+            )
+        if results_prefix.startswith(prefix) or prefix.startswith(results_prefix):
+            raise SettingsError(
+                f"{RESULTS_PREFIX} ({results_prefix!r}) and {FAILED_PREFIX} ({prefix!r}) "
+                "must not contain one another"
             )
         suffixes = tuple(s.strip().lower() for s in get(IMAGE_SUFFIXES).split(",") if s.strip())
         if not suffixes or any(not s.startswith(".") for s in suffixes):
@@ -148,6 +161,7 @@ class Settings:
             max_results=max_results,
             max_concurrency=concurrency,
             failed_prefix=prefix,
+            results_prefix=results_prefix,
             image_suffixes=suffixes,
             retry_mode=retry_mode,
             max_attempts=max_attempts,
@@ -164,6 +178,7 @@ class Settings:
             MAX_RESULTS: str(self.max_results),
             MAX_CONCURRENCY: str(self.max_concurrency),
             FAILED_PREFIX: self.failed_prefix,
+            RESULTS_PREFIX: self.results_prefix,
             IMAGE_SUFFIXES: ",".join(self.image_suffixes),
             RETRY_MODE: self.retry_mode,
             MAX_ATTEMPTS: str(self.max_attempts),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from runtime import documents
+from runtime import dataset, documents
 from runtime.handler import BatchHandler
 from runtime.handler import logger as runtime_logger
 from runtime.settings import Settings
@@ -85,10 +85,34 @@ class Env:
         return {k: (h["ETag"].strip('"'), h["ContentLength"]) for k, h in heads.items()}
 
     def keys(self, bucket: str) -> set[str]:
+        """The bucket's keys outside the results dataset (images and their documents)."""
         paginator = self.s3.get_paginator("list_objects_v2")
         return {
-            o["Key"] for page in paginator.paginate(Bucket=bucket) for o in page.get("Contents", [])
+            o["Key"]
+            for page in paginator.paginate(Bucket=bucket)
+            for o in page.get("Contents", [])
+            if not o["Key"].startswith(self.settings.results_prefix)
         }
+
+    def dataset_objects(self) -> list[str]:
+        """The JSON Lines objects of the results dataset in the final bucket."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        prefix = self.settings.results_prefix
+        return sorted(
+            o["Key"]
+            for page in paginator.paginate(Bucket=FINAL, Prefix=prefix)
+            for o in page.get("Contents", [])
+        )
+
+    def dataset_lines(self) -> list[dict[str, Any]]:
+        """Every line of the results dataset, object by object."""
+        return [
+            line
+            for key in self.dataset_objects()
+            for line in dataset.loads_lines(
+                self.s3.get_object(Bucket=FINAL, Key=key)["Body"].read()
+            )
+        ]
 
     def document(self, key: str) -> dict[str, Any]:
         return json.loads(self.s3.get_object(Bucket=FINAL, Key=key)["Body"].read())

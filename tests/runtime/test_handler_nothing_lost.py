@@ -75,3 +75,8 @@ def test_nothing_is_ever_lost_under_random_faults_and_redelivery(env, context):
     assert env.document("failed/lot/corrupt1.jpg.json")["code"] == "InvalidImageFormat"
     assert env.document("failed/lot/ghost.png.json")["code"] == "SourceMissing"
     assert env.aws.model.meter()["faults_injected"] > 0, "the faults really happened"
+    # Every image finished has its dataset line (duplicates allowed, never a gap).
+    lines = {(line["source_key"], line["status"]) for line in env.dataset_lines()}
+    assert lines == {(key, "succeeded") for key in good} | {
+        (key, "failed") for key in not_images + corrupt + never_uploaded
+    }
