@@ -113,6 +113,7 @@ class Report:
     test_events_dropped: int = 0  # s3:TestEvent messages the workflow's peek deleted
     # Run-end notifications received by the emulator's subscriber queue (printed as they came).
     notifications: list[Any] = field(default_factory=list)
+    doctor_ok: bool = True  # `rekbatch doctor` found nothing failing before the run
 
     @property
     def lost(self) -> int:
@@ -126,6 +127,7 @@ class Report:
     def ok(self) -> bool:
         return (
             self.lost == 0
+            and self.doctor_ok
             and not self.model_left_running
             and self.execution_status == "SUCCEEDED"
             and self.left_in_source == 0
@@ -285,6 +287,8 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
                 retry_interval_seconds=1,
             )
             with lambda_output_to(logs / LAMBDA_LOG), lambda_service(aws, outputs):
+                # What a user runs after `pulumi up`: prove the stack before its first run.
+                doctor_ok = _doctor(aws, outputs, console, plain=args.plain)
                 _upload(aws.client("s3"), outputs[out.SOURCE_BUCKET], files)
                 _wait_for_messages(aws, outputs, len(files), timeout=30)
                 sfn = aws.client("stepfunctions")
@@ -311,6 +315,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
             )
             report = _report(aws, outputs, len(files), result, args.price_per_iu_hour, final_status)
             report.notifications = _notifications(aws, outputs)
+            report.doctor_ok = doctor_ok
             downloaded = _download(aws.client("s3"), outputs[out.FINAL_BUCKET], args.out)
             report.report_html = _write_report(aws, outputs, args.out / REPORT_DIR)
         console.print(
@@ -321,6 +326,19 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
         return report
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _doctor(aws: Any, outputs: dict[str, Any], console: Console, *, plain: bool) -> bool:
+    """``rekbatch doctor`` on the demo's stack (its table, through the CLI's clients)."""
+    from cli.aws import Aws
+    from cli.doctor import print_report, run_doctor
+    from cli.stack import Stack
+    from cli.ui import Ui
+
+    console.print("rekbatch doctor: checking the stack before its first run", highlight=False)
+    report = run_doctor(Aws(aws.region), Stack(dict(outputs)))
+    print_report(Ui(console.file, interactive=console.is_terminal and not plain), report)
+    return report.ok
 
 
 def _write_report(aws: Any, outputs: dict[str, Any], folder: Path) -> Path:
@@ -422,6 +440,8 @@ def print_report(console: Console, report: Report, args: argparse.Namespace) -> 
         console.print("run notification: none received", highlight=False)
     if report.error:
         console.print(f"[red]workflow error[/red] {report.error}")
+    if not report.doctor_ok:
+        console.print("[red]rekbatch doctor found FAIL rows before the run[/red]")
     if report.lost:
         console.print(f"[red]{report.lost} image(s) unaccounted for[/red]")
     if report.model_left_running:

@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would be enqueued")
     p.add_argument("--suffixes", type=_suffixes, default=_suffixes(DEFAULT_SUFFIXES))
 
+    p = sub.add_parser(
+        "doctor",
+        parents=[common],
+        help="check a deployed stack on its account before its first run",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
     sub.add_parser(
         "demo",
         help="run the whole pipeline on the local emulator (see `rekbatch demo --help`)",
@@ -344,6 +351,20 @@ def cmd_backfill(args: argparse.Namespace, ui: Ui) -> int:
     return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace, ui: Ui) -> int:
+    from .aws import Aws
+    from .doctor import print_report, run_doctor
+
+    stack = stack_from(args, [out.STATE_MACHINE_ARN])
+    stack.require(out.STATE_MACHINE_ARN)
+    report = run_doctor(Aws.for_stack(stack), stack)
+    if args.json:
+        ui.line(json.dumps(report.to_json(), indent=2))
+    else:
+        print_report(ui, report)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def cmd_demo(args: argparse.Namespace, ui: Ui) -> int:
     try:
         from cli.demo import main as demo_main
@@ -359,6 +380,7 @@ COMMANDS = {
     "status": cmd_status,
     "report": cmd_report,
     "backfill": cmd_backfill,
+    "doctor": cmd_doctor,
     "demo": cmd_demo,
 }
 
