@@ -77,6 +77,8 @@ def provision_data_path(
     price_per_inference_unit_hour: float = DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR,
     register_model: bool = True,
     retry_visibility_seconds: tuple[int, int] | None = None,
+    label_thresholds: dict[str, float] | None = None,
+    alert_labels: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Create the data path on ``aws`` (a started LocalAws); return the stack outputs.
 
@@ -86,7 +88,11 @@ def provision_data_path(
     ``retry_visibility_seconds`` is the handler's (base, cap) retry visibility;
     by default what the stack sets for this queue (infra/stackconfig.py).
     ``register_model`` adds the version to the model emulator
-    (TRAINING_COMPLETED) unless it is already there.
+    (TRAINING_COMPLETED) unless it is already there. ``label_thresholds`` and
+    ``alert_labels`` are the config keys labelThresholds and alertLabels; with
+    alerts, the function's role may put them on the default bus and, emulator
+    only, a rule sends them to an SQS queue (output ``alertQueueUrl``) that the
+    demo and tests read.
     """
     if not 2 <= maximum_concurrency <= 1000:
         raise ValueError("maximum_concurrency must be 2..1000 (Lambda's ScalingConfig range)")
@@ -101,6 +107,8 @@ def provision_data_path(
         max_concurrency=handler_max_concurrency or handler_concurrency(batch_size),
         failed_prefix=failed_prefix,
         image_suffixes=tuple(s.lower() for s in image_suffixes),
+        label_thresholds=dict(label_thresholds or {}),
+        alert_labels=dict(alert_labels or {}),
     )
     if retry_visibility_seconds is None:
         retry_visibility_seconds = retry_visibility(
@@ -211,6 +219,11 @@ def provision_data_path(
                 queue_arn=queue_arn,
                 project_version_arn=project_version_arn,
                 log_group_arn=f"arn:aws:logs:{region}:{account}:log-group:{log_group}",
+                alert_event_bus_arn=(
+                    policies.default_event_bus_arn("aws", region, account)
+                    if settings.alert_labels
+                    else None
+                ),
             )
         ),
     )
@@ -234,7 +247,11 @@ def provision_data_path(
         ScalingConfig={"MaximumConcurrency": maximum_concurrency},
     )
 
+    alert_outputs = (
+        {out.ALERT_QUEUE_URL: _alert_inbox(aws, prefix)} if settings.alert_labels else {}
+    )
     return {
+        **alert_outputs,
         out.SOURCE_BUCKET: source_bucket,
         out.FINAL_BUCKET: final_bucket,
         out.QUEUE_URL: queue_url,
@@ -273,6 +290,19 @@ def provision_notifications(aws: Any, *, stack: str = "dev") -> dict[str, str]:
     inbox_url = sqs.create_queue(QueueName=f"{prefix}-notifications-inbox")["QueueUrl"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=_queue_arn(sqs, inbox_url))
     return {out.NOTIFICATION_TOPIC_ARN: topic_arn, out.NOTIFICATION_QUEUE_URL: inbox_url}
+
+
+def _alert_inbox(aws: Any, prefix: str) -> str:
+    """Emulator only: an EventBridge rule on the label alerts (the pattern of
+    infra/alerts.py) -> an SQS queue, so the demo and tests can read the alerts."""
+    from infra.alerts import event_pattern, rule_name
+
+    sqs, events = aws.client("sqs"), aws.client("events")
+    url = sqs.create_queue(QueueName=f"{prefix}-alerts-inbox")["QueueUrl"]
+    name = rule_name(prefix)
+    events.put_rule(Name=name, EventPattern=json.dumps(event_pattern()))
+    events.put_targets(Rule=name, Targets=[{"Id": "inbox", "Arn": _queue_arn(sqs, url)}])
+    return str(url)
 
 
 def _queue_arn(sqs: Any, url: str) -> str:

@@ -52,6 +52,7 @@ from infra.stackconfig import (
     visibility_timeout,
 )
 from infra.statemachine import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
+from runtime import thresholds
 from runtime.arns import PROJECT_ARN, VERSION_ARN
 
 # The public names of the stack config, wherever they are defined.
@@ -267,6 +268,24 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
     if notify_email is not None and not _EMAIL.match(notify_email):
         raise ConfigError("notifyEmail", f"is not an e-mail address: {notify_email!r}")
     notify_outcomes = _outcomes(raw("notifyOnOutcomes"))
+    min_confidence = number("minConfidence", 0, 100)
+    label_thresholds = r.label_rules("labelThresholds")
+    try:
+        thresholds.check_thresholds(label_thresholds, min_confidence)
+    except thresholds.RuleError as exc:
+        raise ConfigError("labelThresholds", str(exc)) from None
+    alert_labels = r.label_rules("alertLabels")
+    try:
+        thresholds.check_alerts(alert_labels, label_thresholds, min_confidence)
+    except thresholds.RuleError as exc:
+        raise ConfigError("alertLabels", str(exc)) from None
+    alert_email = string("alertEmail") or None
+    if alert_email is not None and not _EMAIL.match(alert_email):
+        raise ConfigError("alertEmail", f"is not an e-mail address: {alert_email!r}")
+    if alert_email is not None and not alert_labels:
+        raise ConfigError(
+            "alertEmail", "is set but alertLabels is empty: no label would ever be alerted"
+        )
     kms_key = string("kmsKey") or None
     if kms_key is not None and kms_key != KMS_CREATE:
         key = _KMS_KEY_ARN.match(kms_key)
@@ -287,7 +306,7 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
     return StackConfig(
         project_version_arn=version_arn,
         project_arn=project_arn,
-        min_confidence=number("minConfidence", 0, 100),
+        min_confidence=min_confidence,
         max_results=integer("maxResults", 0, 4096),
         schedule=schedule,
         schedule_timezone=timezone,
@@ -319,6 +338,9 @@ def load(get: Callable[[str], str | None]) -> StackConfig:
         notify_email=notify_email,
         notify_outcomes=notify_outcomes,
         kms_key=kms_key,
+        label_thresholds=label_thresholds,
+        alert_labels=alert_labels,
+        alert_email=alert_email,
         stall_alarm_minutes=stall,
         stall_alarm_minutes_derived=stall_derived,
     )

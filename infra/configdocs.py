@@ -14,7 +14,8 @@ def pulumi_yaml_config() -> dict[str, dict[str, Any]]:
     block: dict[str, dict[str, Any]] = {}
     for key in KEYS:
         entry: dict[str, Any] = {"description": key.description}
-        if key.type != "number":
+        # Pulumi types string/integer/boolean/array only: numbers and objects untyped.
+        if key.type not in ("number", "object"):
             entry = {"type": key.type, **entry}
         if key.type == "array":
             entry["items"] = {"type": "string"}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runtime.alerts import EVENT_SOURCE as ALERT_EVENT_SOURCE
+
 # Run outcomes, as written to the run summary's "outcome" field.
 OUTCOME_SKIPPED = "skipped"  # an older execution is running; nothing touched
 OUTCOME_NOTHING_TO_DO = "nothing-to-do"  # empty backlog; the model was not started
@@ -30,8 +32,9 @@ SUMMARY_SCHEMA_VERSION = 2
 # (config notifyOnOutcomes): the ones somebody may want to act on.
 DEFAULT_NOTIFY_OUTCOMES = (OUTCOME_DRAINED, OUTCOME_MAX_RUN, OUTCOME_FAILED)
 
-# The run-end event on the account's default EventBridge bus (PutEvents).
-EVENT_SOURCE = "rekognition-batch"
+# The run-end event on the account's default EventBridge bus (PutEvents); the same
+# source as the function's label alerts (runtime/alerts.py), which owns the name.
+EVENT_SOURCE = ALERT_EVENT_SOURCE
 EVENT_DETAIL_TYPE = "Rekognition Batch Run Finished"
 
 # The input the schedule starts each execution with (EventBridge Scheduler on

@@ -65,6 +65,7 @@ def key_policy(
     account_id: str,
     source_bucket_arn: pulumi.Input[str],
     log_group_names: list[str],
+    alert_rule_arn: str | None = None,
 ) -> aws.kms.KeyPolicy:
     """The key policy (keypolicies.kms_key_policy), a child of the key's component."""
     log_group_arns = [
@@ -81,6 +82,7 @@ def key_policy(
                     account_id=account_id,
                     source_bucket_arn=bucket_arn,
                     log_group_arns=log_group_arns,
+                    alert_rule_arn=alert_rule_arn,
                 )
             )
         ),

@@ -10,10 +10,19 @@ from pathlib import Path
 
 from infra import bundle as bundle_module
 from infra import config as stack_config
+from runtime.settings import (
+    ALERT_LABELS,
+    FAILED_PREFIX,
+    LABEL_THRESHOLDS,
+    POWERTOOLS_SERVICE_NAME,
+    RESULTS_PREFIX,
+    Settings,
+)
 from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
-from runtime.settings import FAILED_PREFIX, POWERTOOLS_SERVICE_NAME, RESULTS_PREFIX, Settings
 
 ROOT = bundle_module.ROOT
+# Lambda: "The total size of all environment variables doesn't exceed 4 KB" (keys + values).
+MAX_ENVIRONMENT_BYTES = 4096
 
 
 def lambda_code(cfg: stack_config.StackConfig, root: Path = ROOT) -> tuple[str, str]:
@@ -47,8 +56,23 @@ def function_environment(
         image_suffixes=cfg.image_suffixes,
         retry_visibility_base_seconds=cfg.retry_visibility[0],
         retry_visibility_max_seconds=cfg.retry_visibility[1],
+        label_thresholds=dict(cfg.label_thresholds),
+        alert_labels=dict(cfg.alert_labels),
     )
     env = settings.to_env()
     if Settings.from_env(env) != settings:  # the runtime would start with other values
         raise RuntimeError(f"the function environment does not round-trip: {env}")
-    return {**env, POWERTOOLS_SERVICE_NAME: service_name}
+    env = {**env, POWERTOOLS_SERVICE_NAME: service_name}
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in env.items())
+    if size > MAX_ENVIRONMENT_BYTES:
+        key = (
+            "labelThresholds"
+            if len(env[LABEL_THRESHOLDS]) >= len(env[ALERT_LABELS])
+            else "alertLabels"
+        )
+        raise stack_config.ConfigError(
+            key,
+            f"the function's environment would be {size} bytes, over Lambda's "
+            f"{MAX_ENVIRONMENT_BYTES}-byte limit: shorten labelThresholds/alertLabels",
+        )
+    return env

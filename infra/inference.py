@@ -41,6 +41,8 @@ class InferenceFunctionArgs:
     region: str = ""
     # What the encrypted log group needs first (the key policy admitting CloudWatch Logs).
     log_group_depends_on: Sequence[pulumi.Resource] = ()
+    # The default bus the function puts label alerts on (config alertLabels); None: no grant.
+    alert_event_bus_arn: str | None = None
 
 
 class InferenceFunction(pulumi.ComponentResource):
@@ -82,6 +84,7 @@ class InferenceFunction(pulumi.ComponentResource):
                         queue_arn=a[2],
                         project_version_arn=args.project_version_arn,
                         log_group_arn=a[3],
+                        alert_event_bus_arn=args.alert_event_bus_arn,
                     )
                 )
             ),

@@ -32,6 +32,7 @@ def kms_key_policy(
     account_id: str,
     source_bucket_arn: str,
     log_group_arns: list[str],
+    alert_rule_arn: str | None = None,
 ) -> Policy:
     """The key policy of the key this stack creates. ``Resource: "*"`` in a key
     policy means the key itself (AWS KMS key policy syntax).
@@ -40,9 +41,11 @@ def kms_key_policy(
       any AWS resource (the roles' grants are scoped by kms:ViaService);
     - S3 may encrypt the source bucket's notifications to the encrypted queue;
     - CloudWatch Logs may encrypt the stack's two log groups only;
-    - CloudWatch alarms of this account may publish to the encrypted alarm topic.
+    - CloudWatch alarms of this account may publish to the encrypted alarm topic;
+    - with ``alert_rule_arn`` (config alertEmail): EventBridge, for that rule only,
+      may publish to the encrypted label alert topic.
     """
-    return _doc(
+    policy = _doc(
         {
             "Sid": "AccountAdministersAndIamDelegates",
             "Effect": "Allow",
@@ -85,3 +88,15 @@ def kms_key_policy(
             },
         },
     )
+    if alert_rule_arn is not None:
+        policy["Statement"].append(
+            {
+                "Sid": "TheAlertRulePublishesToTheEncryptedTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": sorted(KMS_USE_ACTIONS),
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:SourceArn": alert_rule_arn}},
+            }
+        )
+    return policy

@@ -64,7 +64,9 @@ class Key:
     name: str
     # Pulumi project config types: string | integer | boolean | array. Pulumi has no
     # float type; "number" keys are declared untyped in Pulumi.yaml (Pulumi then skips
-    # its type check, so `pulumi config set minConfidence 62.5` works) and parsed here.
+    # its type check; "object" keys likewise: structured config, `pulumi config set --path
+    # 'labelThresholds.cat' 80` or a JSON string, read back as JSON text) and parsed here.
+    # its type check, so `pulumi config set minConfidence 62.5` works).
     type: str
     description: str
     default: Any = None  # None: required
@@ -162,6 +164,18 @@ KEYS: tuple[Key, ...] = (
         "Run outcomes that send the run-end notification (SNS + EventBridge event): any of "
         "drained, max-run-reached, failed, skipped, nothing-to-do.",
         default=list(DEFAULT_NOTIFY_OUTCOMES)),
+    Key("labelThresholds", "object",
+        "Per-label confidence (0-100) a label needs to count, applied after DetectCustomLabels, "
+        "e.g. {\"cat\": 80}; labels under theirs stay in the result under "
+        "labelsBelowThreshold. Each at least minConfidence (the floor sent to the API).",
+        default={}),
+    Key("alertLabels", "object",
+        "Label -> confidence at which an image with that label puts a 'Rekognition Batch Label "
+        "Detected' event on the default EventBridge bus, e.g. {\"defect\": 90}; each at least "
+        "the label's threshold.", default={}),
+    Key("alertEmail", "string",
+        "E-mail address subscribed (through an EventBridge rule and an SNS topic) to the label "
+        "alerts of alertLabels; empty = no rule, no topic.", default=""),
     Key("kmsKey", "string",
         "Encryption at rest: empty = SSE-S3 and SQS-managed keys; 'create' = a customer-managed "
         "KMS key of this stack (rotation on); or the ARN of an existing key (its policy must "
@@ -292,6 +306,15 @@ class RawConfig:
         if text in ("false", "0", "no"):
             return False
         raise ConfigError(name, f"must be true or false, got {value!r}")
+
+    def label_rules(self, name: str) -> dict[str, float]:
+        """A label -> confidence object (runtime/thresholds.py rules), failing naming the key."""
+        from runtime import thresholds
+
+        try:
+            return thresholds.parse_rules(self.raw(name))
+        except thresholds.RuleError as exc:
+            raise ConfigError(name, str(exc)) from None
 
     def choice(self, name: str, options: tuple[str, ...]) -> str:
         value = self.string(name)

@@ -28,8 +28,11 @@ ALARM_TOPIC_ARN = (
     "alarmTopicArn"  # the alarms' SNS topic (`rekbatch doctor` checks its subscriptions)
 )
 KMS_KEY_ARN = "kmsKeyArn"  # only with a customer-managed key (config kmsKey)
+ALERT_TOPIC_ARN = "alertTopicArn"  # only with config alertEmail: the label alert topic
 # Emulator only: the SQS queue subscribed to the notification topic (demo, tests).
 NOTIFICATION_QUEUE_URL = "notificationQueueUrl"
+# Emulator only: an SQS queue an EventBridge rule sends the label alerts to (demo, tests).
+ALERT_QUEUE_URL = "alertQueueUrl"
 
 REQUIRED_BY_CLI = (
     SOURCE_BUCKET,
@@ -42,6 +45,6 @@ REQUIRED_BY_CLI = (
     VERSION_NAME,
 )
 
-# Outputs a stack does not always have: the key only with kmsKey set, the
-# notification queue only on the emulator.
-CONDITIONAL = (KMS_KEY_ARN, NOTIFICATION_QUEUE_URL)
+# Outputs a stack does not always have: the key only with kmsKey set, the alert
+# topic only with alertEmail, the notification and alert queues only on the emulator.
+CONDITIONAL = (KMS_KEY_ARN, ALERT_TOPIC_ARN, NOTIFICATION_QUEUE_URL, ALERT_QUEUE_URL)

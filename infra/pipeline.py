@@ -30,6 +30,7 @@ from infra import alarms as alarms_module
 from infra import config as stack_config
 from infra import contract, inference, ingest, outputs, policies, storage, workflow
 from infra.alarms import Alarms, AlarmsArgs
+from infra.alerts import LabelAlerts, LabelAlertsArgs, rule_arn, rule_name
 from infra.console import console_urls, upload_command
 from infra.dashboard import Dashboard, DashboardArgs
 from infra.encryption import StackKey, StackKeyArgs, key_policy
@@ -135,6 +136,8 @@ class Pipeline(pulumi.ComponentResource):
             args=SecureBucketArgs(force_destroy=cfg.force_destroy, kms_key_arn=key_arn),
             **child("final"),
         )
+        alert_rule_name = rule_name(prefix)
+        alert_rule_arn = rule_arn(cfg.partition, cfg.region, cfg.account_id, alert_rule_name)
         if self.key is not None:
             key_ready = [
                 key_policy(
@@ -144,6 +147,7 @@ class Pipeline(pulumi.ComponentResource):
                     account_id=cfg.account_id,
                     source_bucket_arn=self.source.bucket.arn,
                     log_group_names=[function_log_group, workflow_log_group],
+                    alert_rule_arn=alert_rule_arn if cfg.alert_email else None,
                 )
             ]
 
@@ -182,9 +186,26 @@ class Pipeline(pulumi.ComponentResource):
                 kms_key_arn=key_arn,
                 region=cfg.region,
                 log_group_depends_on=key_ready,
+                alert_event_bus_arn=(
+                    policies.default_event_bus_arn(cfg.partition, cfg.region, cfg.account_id)
+                    if cfg.alert_labels
+                    else None
+                ),
             ),
             **child("inference"),
         )
+        self.alerts: LabelAlerts | None = None
+        if cfg.alert_email:
+            self.alerts = LabelAlerts(
+                args=LabelAlertsArgs(
+                    rule_name=alert_rule_name,
+                    rule_arn=alert_rule_arn,
+                    account_id=cfg.account_id,
+                    email=cfg.alert_email,
+                    kms_key_arn=key_arn,
+                ),
+                **child("alerts", depends_on=key_ready),
+            )
         self.notifications = RunNotifications(
             args=RunNotificationsArgs(
                 account_id=cfg.account_id, email=cfg.notify_email, kms_key_arn=key_arn
@@ -315,4 +336,6 @@ class Pipeline(pulumi.ComponentResource):
         }
         if self.kms_key_arn is not None:
             result[outputs.KMS_KEY_ARN] = self.kms_key_arn
+        if self.alerts is not None:
+            result[outputs.ALERT_TOPIC_ARN] = self.alerts.topic.arn
         return result

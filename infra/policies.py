@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.contract import EVENT_SOURCE
+from runtime import alerts
 
 Policy = dict[str, Any]
 VERSION = "2012-10-17"
@@ -154,6 +155,7 @@ def function_policy(
     queue_arn: str,
     project_version_arn: str,
     log_group_arn: str,
+    alert_event_bus_arn: str | None = None,
 ) -> Policy:
     """The inference Lambda: read/delete images, write results, detect, consume the queue.
 
@@ -174,8 +176,12 @@ def function_policy(
       (receive, delete, read attributes), and ChangeMessageVisibility, which the
       handler calls itself so that records it reports for retry come back in
       seconds instead of after the queue's visibility timeout.
+    - with ``alert_event_bus_arn`` (config alertLabels): PutEvents on that bus (the
+      default bus of the stack's account and region), only for the label alert's
+      source and detail-type (PutEvents' ``events:source`` and ``events:detail-type``
+      condition keys), so the role can not impersonate another event.
     """
-    return _doc(
+    policy = _doc(
         _allow(
             "ReadAndDeleteSourceImages", FUNCTION_S3_SOURCE_ACTIONS, objects_arn(source_bucket_arn)
         ),
@@ -192,6 +198,16 @@ def function_policy(
             log_streams_arn(log_group_arn),
         ),
     )
+    if alert_event_bus_arn is not None:
+        statement = _allow("PutLabelAlerts", ["events:PutEvents"], alert_event_bus_arn)
+        statement["Condition"] = {
+            "StringEquals": {
+                "events:source": alerts.EVENT_SOURCE,
+                "events:detail-type": alerts.DETAIL_TYPE,
+            }
+        }
+        policy["Statement"].append(statement)
+    return policy
 
 
 def state_machine_logging_policy() -> Policy:
@@ -269,6 +285,24 @@ def tls_only_topic_policy(topic_arn: str, account_id: str) -> Policy:
         },
         _deny_insecure_transport("sns:*", [topic_arn]),
     )
+
+
+def alert_topic_policy(topic_arn: str, account_id: str, rule_arn: str) -> Policy:
+    """The label alert topic: this account (its IAM policies decide who), and EventBridge
+    for the one rule that forwards the alerts (``aws:SourceArn``); TLS only."""
+    policy = tls_only_topic_policy(topic_arn, account_id)
+    policy["Statement"].insert(
+        1,
+        {
+            "Sid": "TheAlertRulePublishes",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+        },
+    )
+    return policy
 
 
 def default_event_bus_arn(partition: str, region: str, account_id: str) -> str:

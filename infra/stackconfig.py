@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from infra.contract import DEFAULT_NOTIFY_OUTCOMES
 from infra.keys import (
@@ -57,6 +57,9 @@ class StackConfig:
     notify_email: str | None = None
     notify_outcomes: tuple[str, ...] = DEFAULT_NOTIFY_OUTCOMES
     kms_key: str | None = None  # None: SSE-S3/SQS-managed; KMS_CREATE; or a key ARN
+    label_thresholds: dict[str, float] = field(default_factory=dict)  # label -> confidence
+    alert_labels: dict[str, float] = field(default_factory=dict)  # label -> confidence
+    alert_email: str | None = None  # an EventBridge rule -> SNS e-mail for the alerts
 
     @property
     def create_kms_key(self) -> bool:

@@ -46,6 +46,15 @@ SQS_CONFIG = AioConfig(
     retries={"mode": "standard", "total_max_attempts": 2},
 )
 
+# Label alerts (runtime/alerts.py): one PutEvents per group of images, retried by
+# the publisher itself within the invocation; botocore adds a quick second try.
+EVENTS_CONFIG = AioConfig(
+    max_pool_connections=10,
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "total_max_attempts": 2},
+)
+
 _loader: Loader | None = None
 _loader_lock = threading.Lock()
 
@@ -183,6 +192,7 @@ class LoopResources:
     _stack: contextlib.AsyncExitStack
     _session: aioboto3.Session | None = None
     _sqs: Any = None
+    _events: Any = None
 
     @classmethod
     async def open(
@@ -222,6 +232,16 @@ class LoopResources:
                 session.client("sqs", config=SQS_CONFIG)
             )
         return self._sqs
+
+    async def events(self) -> Any:
+        """The EventBridge client, entered on first use: only invocations with a label
+        alert to send need it (runtime/alerts.py)."""
+        if self._events is None:
+            session = self._session or new_session()
+            self._events = await self._stack.enter_async_context(
+                session.client("events", config=EVENTS_CONFIG)
+            )
+        return self._events
 
     async def aclose(self) -> None:
         """Close the clients (their HTTP sessions); the loop itself is the caller's."""

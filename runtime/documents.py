@@ -143,8 +143,16 @@ def build_result_document(
     labels: Iterable[Mapping[str, Any]],
     processed_at: str | None = None,
     max_results: int | None = None,
+    labels_below_threshold: Iterable[Mapping[str, Any]] = (),
+    label_thresholds: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The self-describing result of one image (schema version 1)."""
+    """The self-describing result of one image (schema version 1).
+
+    ``labels`` are the labels that count; ``labelsBelowThreshold`` the labels
+    Rekognition returned under their ``labelThresholds`` entry (same shape,
+    kept for review, never dropped); ``labelThresholds`` the thresholds that
+    were applied, so a reader knows why a label is where it is.
+    """
     key = source["key"]
     document: dict[str, Any] = {
         "schemaVersion": SCHEMA_VERSION,
@@ -158,6 +166,8 @@ def build_result_document(
         "projectVersionArn": project_version_arn,
         "minConfidence": min_confidence,
         "labels": clean_labels(labels),
+        "labelsBelowThreshold": clean_labels(labels_below_threshold),
+        "labelThresholds": dict(label_thresholds or {}),
         "processedAt": processed_at or utc_now(),
     }
     if max_results:

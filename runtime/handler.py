@@ -144,6 +144,7 @@ class BatchHandler:
             metrics=metrics,
             deadline=_deadline(self.loop, context),
             dataset=lines,
+            events=resources.events,
         )
 
         async def record_handler(record: SQSRecord) -> int:

@@ -20,14 +20,15 @@ even run at the same time) are resolved by looking at what exists:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from runtime import documents, errors, throttle
+from runtime import alerts, documents, errors, thresholds, throttle
 from runtime.dataset import DatasetBatch
 from runtime.deletes import SourceDeleter
 from runtime.errors import Classification, PermanentImageError, RetryImage
@@ -110,6 +111,8 @@ class ImagePipeline:
     ``dataset`` collects the invocation's dataset lines: every document written
     or read back is noted, and an image whose outcome is final gets its line
     (runtime/dataset.py).
+    ``events`` returns the EventBridge client for label alerts (runtime/alerts.py);
+    without it, or without ``ALERT_LABELS``, no alert is sent.
     """
 
     def __init__(
@@ -125,6 +128,7 @@ class ImagePipeline:
         deadline: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
         dataset: DatasetBatch | None = None,
+        events: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3
@@ -139,6 +143,12 @@ class ImagePipeline:
         # Sources are deleted in bursts (one DeleteObjects per group of images
         # finishing together), each image still waiting for its own key.
         self.deleter = SourceDeleter(s3)
+        # Label alerts of images finishing together share one PutEvents.
+        self.alerts = (
+            alerts.AlertPublisher(events, logger=logger, metrics=metrics, deadline=deadline)
+            if events is not None and settings.alert_labels
+            else None
+        )
 
     async def process(self, ref: ObjectRef, message_id: str | None = None) -> Outcome:
         """Process one image; raise :class:`RetryImage` when it must be retried.
@@ -153,7 +163,7 @@ class ImagePipeline:
         done = False
         try:
             async with deadline, self.image_slots:
-                with self.deleter.working():
+                with self.deleter.working(), self._alerts_working():
                     outcome, detail = await self._process(ref)
             done = True
         except asyncio.CancelledError:
@@ -218,21 +228,44 @@ class ImagePipeline:
                 return await self._resolve_missing(ref)
             return await self._file_as_failed(ref, head, source, cause)
 
-        await self._put_result(ref.key, source, labels)
+        document = await self._put_result(ref.key, source, labels)
         if not await self._copy(ref, head, documents.output_image_key(ref.key)):
             return await self._resolve_missing(ref)
+        # Before the delete: a crash until the event is accepted redoes the image (and
+        # its alert); after, the alert could be lost with nothing left to redo it.
+        await self._alert(document)
         return Outcome.PROCESSED, await self._delete_source(ref, head)
 
-    async def _put_result(self, key: str, source: dict[str, Any], labels: list[Any]) -> None:
+    def _alerts_working(self) -> contextlib.AbstractContextManager[None]:
+        return self.alerts.working() if self.alerts is not None else contextlib.nullcontext()
+
+    async def _alert(self, document: dict[str, Any]) -> None:
+        """Best effort: an alert event for the image's labels of interest, if any matched."""
+        if self.alerts is None:
+            return
+        matches = thresholds.alert_matches(document["labels"], self.settings.alert_labels)
+        if not matches:
+            return
+        detail = alerts.alert_detail(document, matches, self.settings.alert_labels)
+        await self.alerts.publish(alerts.build_entry(detail), document["source"]["key"])
+
+    async def _put_result(
+        self, key: str, source: dict[str, Any], labels: list[Any]
+    ) -> dict[str, Any]:
+        """Write the result document (labels split by labelThresholds); return it."""
+        kept, below = thresholds.split_labels(labels, self.settings.label_thresholds)
         document = documents.build_result_document(
             source=source,
             final_bucket=self.settings.final_bucket,
             project_version_arn=self.settings.project_version_arn,
             min_confidence=self.settings.min_confidence,
-            labels=labels,
+            labels=kept,
+            labels_below_threshold=below,
+            label_thresholds=self.settings.label_thresholds,
             max_results=self.settings.max_results,
         )
         await self._put_document(documents.result_key(key), document)
+        return document
 
     def _precheck(self, key: str, head: HeadInfo) -> None:
         prefix = self.settings.failed_prefix

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
+from runtime import thresholds as rules
 from runtime.arns import VERSION_ARN
 
 # Environment variable names (the contract with infra/ and emulator/).
@@ -31,6 +32,9 @@ RETRY_MODE = "RETRY_MODE"
 MAX_ATTEMPTS = "MAX_ATTEMPTS"
 RETRY_VISIBILITY_BASE_SECONDS = "RETRY_VISIBILITY_BASE_SECONDS"
 RETRY_VISIBILITY_MAX_SECONDS = "RETRY_VISIBILITY_MAX_SECONDS"
+# JSON objects label name -> confidence (runtime/thresholds.py); "{}" = none.
+LABEL_THRESHOLDS = "LABEL_THRESHOLDS"
+ALERT_LABELS = "ALERT_LABELS"
 
 # botocore retry modes the runtime accepts ("legacy" has no throttling back-off).
 RETRY_MODES: tuple[str, ...] = ("adaptive", "standard")
@@ -61,6 +65,8 @@ DEFAULTS: dict[str, str] = {
     # the infra lowers MAX to half the queue's visibility timeout when that is less.
     RETRY_VISIBILITY_BASE_SECONDS: "4",
     RETRY_VISIBILITY_MAX_SECONDS: "240",
+    LABEL_THRESHOLDS: "{}",
+    ALERT_LABELS: "{}",
 }
 ENV: tuple[str, ...] = REQUIRED + tuple(DEFAULTS)
 
@@ -83,6 +89,9 @@ class Settings:
     max_attempts: int = 5
     retry_visibility_base_seconds: int = 4
     retry_visibility_max_seconds: int = 240
+    # label -> confidence; never mutated (a frozen dataclass can not freeze a dict)
+    label_thresholds: dict[str, float] = field(default_factory=dict)
+    alert_labels: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -154,6 +163,16 @@ class Settings:
                 f"{RETRY_VISIBILITY_MAX_SECONDS} must be between {RETRY_VISIBILITY_BASE_SECONDS} "
                 f"({visibility_base}) and {SQS_MAX_VISIBILITY_SECONDS}, got {visibility_max}"
             )
+        try:
+            label_thresholds = rules.parse_rules(get(LABEL_THRESHOLDS))
+            rules.check_thresholds(label_thresholds, min_conf)
+        except rules.RuleError as exc:
+            raise SettingsError(f"{LABEL_THRESHOLDS} {exc}") from None
+        try:
+            alert_labels = rules.parse_rules(get(ALERT_LABELS))
+            rules.check_alerts(alert_labels, label_thresholds, min_conf)
+        except rules.RuleError as exc:
+            raise SettingsError(f"{ALERT_LABELS} {exc}") from None
         return cls(
             final_bucket=env[FINAL_BUCKET],
             project_version_arn=arn,
@@ -167,6 +186,8 @@ class Settings:
             max_attempts=max_attempts,
             retry_visibility_base_seconds=visibility_base,
             retry_visibility_max_seconds=visibility_max,
+            label_thresholds=label_thresholds,
+            alert_labels=alert_labels,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -184,6 +205,8 @@ class Settings:
             MAX_ATTEMPTS: str(self.max_attempts),
             RETRY_VISIBILITY_BASE_SECONDS: str(self.retry_visibility_base_seconds),
             RETRY_VISIBILITY_MAX_SECONDS: str(self.retry_visibility_max_seconds),
+            LABEL_THRESHOLDS: rules.dumps_rules(self.label_thresholds),
+            ALERT_LABELS: rules.dumps_rules(self.alert_labels),
             POWERTOOLS_SERVICE_NAME: DEFAULTS[POWERTOOLS_SERVICE_NAME],
             POWERTOOLS_METRICS_NAMESPACE: DEFAULTS[POWERTOOLS_METRICS_NAMESPACE],
             LOG_LEVEL: DEFAULTS[LOG_LEVEL],

@@ -146,6 +146,10 @@ class FakeAws(pulumi.runtime.Mocks):
             key_id = "1234abcd-12ab-34cd-56ef-" + hashlib.sha256(name.encode()).hexdigest()[:12]
             state.update(keyId=key_id, arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}")
             return key_id, state
+        if t == "aws:cloudwatch/eventRule:EventRule":
+            rule = state.setdefault("name", auto)
+            state["arn"] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}"
+            return rule, state
         if t == "aws:cloudwatch/metricAlarm:MetricAlarm":
             alarm = state.setdefault("name", auto)
             state["arn"] = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm}"

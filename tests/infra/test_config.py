@@ -48,7 +48,7 @@ def test_pulumi_yaml_declares_exactly_the_keys_with_types_defaults_descriptions(
     for key in config.KEYS:
         declared = project["config"][key.name]
         assert declared["description"]
-        if key.type != "number":  # Pulumi has no float type: number keys are untyped
+        if key.type not in ("number", "object"):  # no float or object type in Pulumi: untyped
             assert declared["type"] == key.type
         assert declared.get("default") == key.default
     assert "default" not in project["config"]["projectVersionArn"]  # required
@@ -254,3 +254,44 @@ def test_sizing_keys_reach_the_plan_with_a_concurrency_per_planned_size() -> Non
 def test_sizing_is_off_by_default() -> None:
     cfg = load_with()
     assert (cfg.target_run_minutes, cfg.tps_per_unit, cfg.max_planned_units) == (0, 5.0, 4)
+
+
+# --------------------------------------------------------------------------- label rules
+
+
+def test_label_rules_are_read_from_structured_config_json() -> None:
+    cfg = load_with(
+        minConfidence=60,
+        labelThresholds='{"cat": 80, "dog": 60}',
+        alertLabels='{"cat": 95}',
+        alertEmail="ops@example.com",
+    )
+    assert cfg.label_thresholds == {"cat": 80.0, "dog": 60.0}
+    assert cfg.alert_labels == {"cat": 95.0}
+    assert cfg.alert_email == "ops@example.com"
+    empty = load_with()
+    assert empty.label_thresholds == {} and empty.alert_labels == {}
+    assert empty.alert_email is None
+
+
+@pytest.mark.parametrize(
+    ("values", "key", "says"),
+    [
+        ({"labelThresholds": "[80]"}, "labelThresholds", "JSON object"),
+        ({"labelThresholds": '{"cat": 120}'}, "labelThresholds", "between 0 and 100"),
+        ({"labelThresholds": '{"": 80}'}, "labelThresholds", "non-empty"),
+        ({"labelThresholds": '{"cat": 40}'}, "labelThresholds", "below minConfidence"),
+        ({"alertLabels": '{"cat": "yes"}'}, "alertLabels", "must be a number"),
+        (
+            {"labelThresholds": '{"cat": 80}', "alertLabels": '{"cat": 70}'},
+            "alertLabels",
+            "threshold 80",
+        ),
+        ({"alertEmail": "not-an-address"}, "alertEmail", "not an e-mail"),
+        ({"alertEmail": "ops@example.com"}, "alertEmail", "alertLabels is empty"),
+    ],
+)
+def test_bad_label_rules_fail_naming_the_key(values: dict, key: str, says: str) -> None:
+    error = error_for(**values)
+    assert error.key == key
+    assert says in str(error)

@@ -304,15 +304,27 @@ def test_environment_follows_config(base_config: dict, monkeypatch) -> None:
         "imageSuffixes": [".png"],
         "batchSize": 25,
         "batchWindowSeconds": 5,
+        "labelThresholds": '{"cat": 80}',
+        "alertLabels": '{"cat": 95, "dog": 90}',
     }
     run = run_program(config, monkeypatch)
     settings = runtime_settings.Settings.from_env(
         run.one(FUNCTION).inputs["environment"]["variables"]
     )
     assert settings.min_confidence == 72.5
+    assert settings.label_thresholds == {"cat": 80}
+    assert settings.alert_labels == {"cat": 95, "dog": 90}
     assert settings.max_results == 3
     assert settings.image_suffixes == (".png",)
     assert settings.max_concurrency == 25
+
+
+def test_label_rules_too_large_for_the_function_environment_fail_naming_the_key(
+    base_config: dict, monkeypatch
+) -> None:
+    many = {f"label-{n:04d}-{'x' * 20}": 90 for n in range(200)}
+    with pytest.raises(Exception, match="labelThresholds: .*4096-byte limit"):
+        run_program({**base_config, "labelThresholds": json.dumps(many)}, monkeypatch)
 
 
 def test_mapping_is_created_disabled_with_partial_batch_responses(program: ProgramRun) -> None:

@@ -51,6 +51,8 @@ def test_result_document_has_the_design_fields():
             {"Name": "cat", "Confidence": 91.5, "Geometry": {"BoundingBox": {"Width": 0.1}}},
             {"Name": "dog", "Confidence": 60.0},
         ],
+        "labelsBelowThreshold": [],
+        "labelThresholds": {},
         "processedAt": "2026-11-25T10:00:00.000Z",
     }
 
