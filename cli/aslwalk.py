@@ -323,10 +323,10 @@ def _apply(state: Mapping[str, Any], document: Any) -> Any:
 
 def input_at(definition: Mapping[str, Any], target: str) -> Any:
     """The input the workflow gives state ``target``: the schedule's input, then
-    every state that lies on a path from the start to ``target``, in breadth-first
-    order from the start, writing at its ResultPath. A state reached on several
-    paths sees everything written on any of them (what a reader of a path can
-    find there, not one run's exact values)."""
+    what every state with a path to ``target`` writes at its ResultPath, in
+    breadth-first order from the start. A state reached on several paths sees
+    everything written on any of them (what a reader of a path can find there,
+    not one run's exact values)."""
     return _input_in_graph(definition, target, dict(SCHEDULE_INPUT))
 
 
@@ -345,9 +345,7 @@ def _input_in_graph(graph: Mapping[str, Any], target: str, start_input: Any) -> 
     reaches = _reaching(states, target)
     document = copy.deepcopy(start_input)
     for name in order:
-        if name == target:
-            return document
-        if name in reaches:
+        if name in reaches and name != target:
             document = _apply(states[name], document)
     return document
 

@@ -38,23 +38,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from infra import outputs as out
 
 from . import aslwalk, awsmodel
-from .errors import error_code, explain
+from .checkrows import FAIL, NOT_CHECKABLE, PASS, RANK, WARN, Row, aws_failure, worst
+from .errors import error_code
 from .stack import Stack
 
-PASS = "PASS"
-WARN = "WARN"
-FAIL = "FAIL"
-NOT_CHECKABLE = "NOT CHECKABLE"
-_RANK = {PASS: 0, WARN: 1, NOT_CHECKABLE: 2, FAIL: 3}
 WORKERS = 8  # AWS calls in flight at once (each check is a few small calls)
-
-
-@dataclass(frozen=True)
-class Row:
-    check: str
-    result: str
-    detail: str
-    advice: str = ""
 
 
 @dataclass
@@ -67,7 +55,7 @@ class Report:
         return not any(row.result == FAIL for row in self.rows)
 
     def counts(self) -> dict[str, int]:
-        found = dict.fromkeys(_RANK, 0)
+        found = dict.fromkeys(RANK, 0)
         for row in self.rows:
             found[row.result] += 1
         return found
@@ -79,15 +67,6 @@ class Report:
             "counts": self.counts(),
             "checks": [asdict(row) for row in self.rows],
         }
-
-
-def worst(*results: str) -> str:
-    return max(results, key=_RANK.__getitem__)
-
-
-def aws_failure(exc: BaseException, what: str) -> str:
-    """One line for an AWS error met while checking ``what``."""
-    return explain(exc, what) or f"{type(exc).__name__}: {exc}"
 
 
 # ------------------------------------------------------------------ the workflow

@@ -20,13 +20,21 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .aslwalk import READ_ONLY, SDK_PREFIX
-from .doctor import NOT_CHECKABLE, PASS, WARN, Row, aws_failure
+from .checkrows import NOT_CHECKABLE, PASS, WARN, Row, aws_failure
 
 PORTABILITY_MODULE = "infra.statemachine.portability"
 SIDE_EFFECT_FREE = {"Pass", "Choice", "Fail", "Succeed"}
 
-# What moto 5.2.5's interpreter answers for each example (status, error, output).
-EMULATOR_ANSWERS: dict[str, dict[str, Any]] = {}
+# What moto 5.2.5's interpreter (with the emulator's shims) answers for each
+# runnable example of the portability list (status, error, output), by rule code.
+EMULATOR_ANSWERS: dict[str, dict[str, Any]] = {
+    # States.ArrayLength($.items[*].id) over one item: moto keeps a one-element list.
+    "wildcard-path": {"status": "SUCCEEDED", "output": {"n": 1}},
+    # A Fail whose ErrorPath resolves to States.TaskFailed: moto refuses the name.
+    "fail-states-error": {"status": "FAILED", "error": "States.Runtime"},
+    # GetQueueAttributes on a queue that does not exist: the SDK's PascalCase prefix.
+    "one-error-spelling": {"status": "FAILED", "error": "Sqs.QueueDoesNotExistException"},
+}
 
 
 def rules() -> tuple[Any, ...]:

@@ -24,7 +24,7 @@ from infra import outputs as out
 from infra.contract import notification_suffixes
 from runtime.settings import DEFAULTS, IMAGE_SUFFIXES
 
-from .doctor import FAIL, NOT_CHECKABLE, PASS, WARN, Row, aws_failure
+from .checkrows import FAIL, NOT_CHECKABLE, PASS, WARN, Row, aws_failure
 
 # Statuses the workflow starts from (infra/statemachine/model.py); FAILED is a
 # failed start, which it retries within its bound.
