@@ -245,3 +245,42 @@ def kms_authorisations(task: TaskState, key_arn: str, region: str) -> list[Autho
     service, actions = use
     context = {"kms:ViaService": f"{service}.{region}.amazonaws.com"}
     return [Authorisation(action, key_arn, context) for action in actions]
+
+
+# ------------------------------------------------------- a response to mock with
+
+
+_SAMPLE_SCALARS: dict[str, Any] = {
+    "string": "sample",
+    "integer": 0,
+    "long": 0,
+    "boolean": False,
+    "float": 0.0,
+    "double": 0.0,
+    "timestamp": "2026-01-01T00:00:00Z",
+    "blob": "",
+}
+
+
+def sample_response(op: Any, depth: int = 4) -> dict[str, Any]:
+    """A response of the API's output shape (every member, Step Functions'
+    casing), for TestState's ``mock`` where the SDK has it."""
+    if op.output_shape is None:
+        return {}
+    value = _sample(op.output_shape, depth)
+    return value if isinstance(value, dict) else {}
+
+
+def _sample(shape: Any, depth: int) -> Any:
+    kind = shape.type_name
+    if kind == "structure":
+        if depth <= 0:
+            return {}
+        return {pascal(name): _sample(member, depth - 1) for name, member in shape.members.items()}
+    if kind == "list":
+        return [_sample(shape.member, depth - 1)] if depth > 0 else []
+    if kind == "map":
+        return {"key": _sample(shape.value, depth - 1)} if depth > 0 else {}
+    if kind == "string" and shape.enum:
+        return shape.enum[0]
+    return _SAMPLE_SCALARS.get(kind, "sample")

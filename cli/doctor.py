@@ -104,6 +104,27 @@ def mock_supported(sfn: Any) -> bool:
     return "mock" in shape.members
 
 
+def _mocked(
+    sfn: Any, flow: Workflow, task: aslwalk.TaskState, state: Mapping[str, Any], document: Any
+) -> tuple[str, str]:
+    """The state itself on a mocked response of the API's shape (validated STRICT by
+    Step Functions): its ResultSelector and ResultPath on AWS's interpreter."""
+    sample = awsmodel.sample_response(awsmodel.operation(task.service, task.action))
+    try:
+        answer = sfn.test_state(
+            definition=json.dumps(state),
+            roleArn=flow.role_arn,
+            input=json.dumps(document),
+            inspectionLevel="DEBUG",
+            mock={"result": json.dumps(sample), "fieldValidationMode": "STRICT"},
+        )
+    except (ClientError, BotoCoreError) as exc:
+        return WARN, f"mocked run refused: {aws_failure(exc, 'TestState')}"
+    if answer.get("status") != "SUCCEEDED":
+        return WARN, f"mocked run (a sample response): {_failure(answer)}"
+    return PASS, "its ResultSelector/ResultPath ran on a mocked response (STRICT)"
+
+
 def _failure(answer: Mapping[str, Any]) -> str:
     error, cause = answer.get("error") or "", answer.get("cause") or ""
     return f"{answer.get('status')}: {error} {cause}".strip()[:400]
@@ -220,6 +241,10 @@ def _simulate(
         )
     request = json.loads(answer.get("output") or "{}")
     result, details, advice = _authorised(aws, flow, task, request)
+    if mock_supported(sfn):
+        verdict, text = _mocked(sfn, flow, task, state, document)
+        result = worst(result, verdict)
+        details.append(text)
     notes = ["not executed (it changes something)", *notes]
     if len(notes) > 1:
         result = worst(result, WARN)

@@ -248,3 +248,47 @@ def test_the_ownership_is_read_from_the_run_document():
         == "shared"
     )
     assert ownership_of(None) is None
+
+
+def test_a_mocked_response_has_the_apis_shape_in_step_functions_casing():
+    sample = awsmodel.sample_response(awsmodel.operation("rekognition", "startProjectVersion"))
+    assert set(sample) == {"Status"}
+    assert sample["Status"] == "TRAINING_IN_PROGRESS"  # the enum's first value
+    listed = awsmodel.sample_response(awsmodel.operation("sfn", "listExecutions"))
+    assert set(listed["Executions"][0]) >= {"ExecutionArn", "Status"}
+
+
+class _FakeSfn:
+    """A Step Functions client whose TestState takes ``mock`` (a newer SDK)."""
+
+    def __init__(self, with_mock: bool) -> None:
+        members = {"definition": 1, "roleArn": 1, **({"mock": 1} if with_mock else {})}
+        shape = type("Shape", (), {"members": members})()
+        operation = type("Op", (), {"input_shape": shape})()
+        model = type("Model", (), {"operation_model": lambda self, name: operation})()
+        self.meta = type("Meta", (), {"service_model": model})()
+        self.calls: list[dict] = []
+
+    def test_state(self, **kwargs):
+        self.calls.append(kwargs)
+        return {"status": "SUCCEEDED", "output": "{}"}
+
+
+def test_mock_is_used_only_where_the_sdk_knows_it():
+    from cli import doctor
+
+    assert doctor.mock_supported(_FakeSfn(with_mock=True))
+    assert not doctor.mock_supported(_FakeSfn(with_mock=False))
+    import boto3
+
+    pinned = boto3.client("stepfunctions", region_name="us-east-1")
+    assert not doctor.mock_supported(pinned)  # botocore 1.40.61
+    fake = _FakeSfn(with_mock=True)
+    flow = doctor.Workflow(
+        {}, "arn:aws:states:r:1:stateMachine:m", "role", "aws", "r", "1", None, "t", True, ""
+    )
+    start = aslwalk.TaskState("S", (), {"Type": "Task"}, "rekognition", "startProjectVersion")
+    verdict, text = doctor._mocked(fake, flow, start, {"Type": "Task"}, {})
+    assert verdict == doctor.PASS and "STRICT" in text
+    assert fake.calls[0]["mock"]["fieldValidationMode"] == "STRICT"
+    assert '"Status"' in fake.calls[0]["mock"]["result"]
