@@ -228,3 +228,35 @@ def test_the_portability_probes_answer_on_the_emulator_as_recorded(aws, deployed
         if not example or not probes.runnable(example["state"]):
             continue
         assert probes.run_probe(sfn, role, example) == probes.EMULATOR_ANSWERS[rule.code], rule.code
+
+
+def test_with_a_stack_key_the_role_must_use_it_through_each_service(aws, cli, deployed, tmp_path):
+    from infra.keypolicies import kms_usage_policy
+
+    outputs, _ = deployed
+    key = f"arn:aws:kms:{aws.region}:{aws.account_id}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    path = tmp_path / "with-key.json"
+    path.write_text(json.dumps({**outputs, out.KMS_KEY_ARN: key}, default=str), encoding="utf-8")
+    code, rows = doctor(cli, path)
+    summary = row_calling(rows, "s3:putObject")
+    assert code == 1 and summary["result"] == "FAIL"
+    assert f"kms:GenerateDataKey on {key}" in summary["detail"]
+    grant = kms_usage_policy("UseTheStackKey", key, aws.region, ["s3", "sqs", "sns"])
+    aws.client("iam").put_role_policy(
+        RoleName=ROLE_NAME, PolicyName="kms", PolicyDocument=json.dumps(grant)
+    )
+    code, rows = doctor(cli, path)
+    assert code == 0, failed(rows)
+    assert "IAM allows kms:GenerateDataKey" in row_calling(rows, "s3:putObject")["detail"]
+    assert "IAM allows kms:Decrypt" in row_calling(rows, "sqs:receiveMessage")["detail"]
+
+
+def test_outputs_the_doctor_lacks_make_not_checkable_rows_not_passes(cli, deployed, tmp_path):
+    outputs, _ = deployed
+    path = tmp_path / "partial.json"
+    partial = {k: v for k, v in outputs.items() if k not in (out.ALARM_TOPIC_ARN, out.DLQ_URL)}
+    path.write_text(json.dumps(partial, default=str), encoding="utf-8")
+    code, rows = doctor(cli, path)
+    assert code == 0
+    for check, name in (("alarm subscription", "alarmTopicArn"), ("dead-letter queue", "dlqUrl")):
+        assert rows[check]["result"] == "NOT CHECKABLE" and name in rows[check]["detail"]

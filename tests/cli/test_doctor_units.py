@@ -4,7 +4,11 @@ policy evaluation (emulator/apishims.evaluate)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from cli import aslwalk, awsmodel
 from cli.stackchecks import next_fire, ownership_of
@@ -292,3 +296,22 @@ def test_mock_is_used_only_where_the_sdk_knows_it():
     assert verdict == doctor.PASS and "STRICT" in text
     assert fake.calls[0]["mock"]["fieldValidationMode"] == "STRICT"
     assert '"Status"' in fake.calls[0]["mock"]["result"]
+
+
+SNAPSHOTS = sorted((Path(__file__).parents[1] / "workflow" / "snapshots").glob("*.asl.json"))
+
+
+@pytest.mark.parametrize("snapshot", SNAPSHOTS, ids=lambda p: p.name.split(".")[0])
+def test_every_task_of_every_rendered_variant_matches_the_api_models(snapshot):
+    """What the doctor checks statically holds for the definitions the project builds."""
+    definition = json.loads(snapshot.read_text(encoding="utf-8"))
+    tasks = aslwalk.task_states(definition)
+    assert tasks
+    for found in tasks:
+        op = awsmodel.operation(found.service, found.action)
+        assert awsmodel.parameter_problems(op, found.state.get("Parameters") or {}) == [], (
+            found.label
+        )
+        assert awsmodel.result_path_problems(op, found.state.get("ResultSelector")) == [], (
+            found.label
+        )
