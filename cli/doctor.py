@@ -88,13 +88,31 @@ class Workflow:
     disable_reason: str  # why not, when not
 
 
-def _test_state(sfn: Any, state: Mapping[str, Any], role_arn: str, document: Any) -> dict[str, Any]:
-    answer: dict[str, Any] = sfn.test_state(
-        definition=json.dumps(state),
-        roleArn=role_arn,
-        input=json.dumps(document),
-        inspectionLevel="DEBUG",
-    )
+RETRIABLE_TRIES = 3  # a state whose error its own Retry matches (throttling): asked again
+RETRIABLE_PAUSE = 1.0  # seconds before the second try, doubling
+
+
+def _test_state(
+    sfn: Any,
+    state: Mapping[str, Any],
+    role_arn: str,
+    document: Any,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """TestState at DEBUG; a RETRIABLE answer (the state's own Retry matched, as for
+    a throttle) is asked again a few times, as the workflow would retry it."""
+    pause = RETRIABLE_PAUSE
+    for attempt in range(RETRIABLE_TRIES):
+        answer: dict[str, Any] = sfn.test_state(
+            definition=json.dumps(state),
+            roleArn=role_arn,
+            input=json.dumps(document),
+            inspectionLevel="DEBUG",
+        )
+        if answer.get("status") != "RETRIABLE" or attempt == RETRIABLE_TRIES - 1:
+            break
+        sleep(pause)
+        pause *= 2
     return answer
 
 

@@ -315,3 +315,24 @@ def test_every_task_of_every_rendered_variant_matches_the_api_models(snapshot):
         assert awsmodel.result_path_problems(op, found.state.get("ResultSelector")) == [], (
             found.label
         )
+
+
+def test_a_retriable_answer_is_asked_again_and_a_lasting_one_reported():
+    from cli import doctor
+
+    class Flaky(_FakeSfn):
+        def __init__(self, answers: list[str]) -> None:
+            super().__init__(with_mock=False)
+            self.answers = answers
+
+        def test_state(self, **kwargs):
+            self.calls.append(kwargs)
+            return {"status": self.answers.pop(0)}
+
+    waits: list[float] = []
+    healed = Flaky(["RETRIABLE", "SUCCEEDED"])
+    assert doctor._test_state(healed, {}, "role", {}, sleep=waits.append)["status"] == "SUCCEEDED"
+    assert len(healed.calls) == 2 and waits == [doctor.RETRIABLE_PAUSE]
+    lasting = Flaky(["RETRIABLE"] * doctor.RETRIABLE_TRIES)
+    assert doctor._test_state(lasting, {}, "role", {}, sleep=waits.append)["status"] == "RETRIABLE"
+    assert len(lasting.calls) == doctor.RETRIABLE_TRIES
