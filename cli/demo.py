@@ -39,7 +39,7 @@ from rich.table import Table
 from infra import outputs as out
 from infra.contract import DEFAULT_RUNS_PREFIX
 
-from .operations import DEFAULT_FAILED_PREFIX
+from .operations import DEFAULT_RESULTS_PREFIX
 
 MARKER = ".rekbatch-demo"  # marks a folder the demo may overwrite
 DEMO_VERSION_ARN = (
@@ -57,7 +57,9 @@ STOP_WAIT_SECONDS = 15.0
 LOGS_DIR = "logs"
 LAMBDA_LOG = "lambda.log"
 EMULATOR_LOG = "emulator.log"
-REPORT_DIR = "report"  # the CLI's report (report.html, results.csv, json/) under --out
+REPORT_DIR = "report"  # the CLI's report (report.html, results.csv, results.jsonl) under --out
+DATASET_CACHE_DIR = "dataset"  # the local copy `rekbatch query` and the report read, under --out
+DEMO_QUERY = "label-counts-per-day"  # the named query the demo ends with
 FOLLOW_INTERVAL = 0.5  # seconds between polls of the live view (the run takes ~30 s)
 
 
@@ -110,6 +112,7 @@ class Report:
     outcome: str | None
     error: str | None
     report_html: Path | None = None
+    label_counts: str | None = None  # the demo query's rows, rendered as a table
     test_events_dropped: int = 0  # s3:TestEvent messages the workflow's peek deleted
     # Run-end notifications received by the emulator's subscriber queue (printed as they came).
     notifications: list[Any] = field(default_factory=list)
@@ -317,7 +320,9 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
             report.notifications = _notifications(aws, outputs)
             report.doctor_ok = doctor_ok
             downloaded = _download(aws.client("s3"), outputs[out.FINAL_BUCKET], args.out)
-            report.report_html = _write_report(aws, outputs, args.out / REPORT_DIR)
+            cache = args.out / DATASET_CACHE_DIR
+            report.report_html = _write_report(aws, outputs, args.out / REPORT_DIR, cache)
+            report.label_counts = _label_counts(outputs, cache)
         console.print(
             f"downloaded {downloaded} objects of the final bucket to {args.out}/",
             highlight=False,
@@ -341,9 +346,9 @@ def _doctor(aws: Any, outputs: dict[str, Any], console: Console, *, plain: bool)
     return report.ok
 
 
-def _write_report(aws: Any, outputs: dict[str, Any], folder: Path) -> Path:
+def _write_report(aws: Any, outputs: dict[str, Any], folder: Path, cache: Path) -> Path:
     """The CLI's ``rekbatch report`` output (results.csv, report.html) for the whole
-    final bucket, written by the CLI's own code; returns the HTML path."""
+    dataset, written by the CLI's own code; returns the HTML path."""
     from cli.report import Selection, write_report
     from cli.ui import Ui
 
@@ -354,9 +359,18 @@ def _write_report(aws: Any, outputs: dict[str, Any], folder: Path) -> Path:
         selection=Selection(),
         out_dir=folder,
         runs_prefix=outputs.get(out.RUNS_PREFIX, DEFAULT_RUNS_PREFIX),
-        failed_prefix=outputs.get(out.FAILED_PREFIX, DEFAULT_FAILED_PREFIX),
+        results_prefix=outputs.get(out.RESULTS_PREFIX, DEFAULT_RESULTS_PREFIX),
+        cache_dir=cache,
     )
     return folder / "report.html"
+
+
+def _label_counts(outputs: dict[str, Any], cache: Path) -> str:
+    """The demo's closing query, as `rekbatch query --named label-counts-per-day` runs it
+    on the local copy the report just brought up to date."""
+    from cli.query import named_sql, render, run_local
+
+    return render(run_local(cache, named_sql(DEMO_QUERY, [])), "table")
 
 
 def _notifications(aws: Any, outputs: dict[str, Any]) -> list[Any]:
@@ -420,9 +434,17 @@ def print_report(console: Console, report: Report, args: argparse.Namespace) -> 
         f"${report.cost:.4f} ({report.unit_seconds:.1f} IU-seconds at "
         f"${args.price_per_iu_hour:.2f}/IU-hour)",
     )
-    table.add_row("output", f"{args.out}/ (images, *.json results, failed/, runs/)")
+    table.add_row(
+        "output", f"{args.out}/ (images, *.json results, failed/, runs/, the results/ dataset)"
+    )
     table.add_row("logs", f"{args.out / LOGS_DIR}/ ({LAMBDA_LOG}, {EMULATOR_LOG})")
     console.print(table)
+    if report.label_counts is not None:
+        console.print(
+            f"label counts from the results dataset (`rekbatch query --named {DEMO_QUERY}`):",
+            highlight=False,
+        )
+        console.print(report.label_counts.rstrip("\n"), highlight=False, markup=False)
     if report.report_html is not None:
         # On its own line, never wrapped: a path to paste into a browser.
         console.print(

@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser(
-        "report", parents=[common], help="download results; write CSV and HTML gallery"
+        "report", parents=[common], help="the results dataset as CSV and an HTML gallery"
     )
     sel = p.add_mutually_exclusive_group()
     sel.add_argument("--all", action="store_true", help="every result (the default)")
@@ -137,7 +137,48 @@ def build_parser() -> argparse.ArgumentParser:
         default=800,
         help="longest side of inlined images in pixels (0 = originals; default 800)",
     )
-    p.add_argument("--no-html", action="store_true", help="CSV and JSON only")
+    p.add_argument("--no-html", action="store_true", help="CSV and JSON Lines only")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        help="local copy of the dataset (default $XDG_CACHE_HOME/rekbatch/<final bucket>)",
+    )
+    p.add_argument("--concurrency", type=_positive, default=16)
+
+    p = sub.add_parser(
+        "query",
+        parents=[common],
+        help="SQL over the results dataset (DuckDB locally, --athena on AWS)",
+        description="Tables: results (one line per image handled; dedupe on source_key, "
+        "source_etag) and runs (the run summaries). The named queries run unchanged "
+        "on DuckDB and Athena.",
+    )
+    p.add_argument("sql", nargs="?", help="the SQL (tables results and runs)")
+    p.add_argument("--named", metavar="NAME", help="a named query instead (see --list)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="a value for the query's next '?' (repeat; numbers are numbers)",
+    )
+    p.add_argument("--list", action="store_true", help="list the named queries")
+    p.add_argument(
+        "--athena",
+        action="store_true",
+        help="run on Athena in the stack's workgroup instead of DuckDB on a local copy",
+    )
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        help="local copy of the dataset (default $XDG_CACHE_HOME/rekbatch/<final bucket>)",
+    )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="query the local copy as it is, without asking S3 for new objects",
+    )
     p.add_argument("--concurrency", type=_positive, default=16)
 
     p = sub.add_parser(
@@ -274,6 +315,7 @@ def cmd_status(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_report(args: argparse.Namespace, ui: Ui) -> int:
     from .aws import Aws, check_bucket
+    from .query import default_cache_dir
     from .report import Selection, resolve_run, write_report
 
     stack = stack_from(args, [out.FINAL_BUCKET])
@@ -291,7 +333,8 @@ def cmd_report(args: argparse.Namespace, ui: Ui) -> int:
         selection=selection,
         out_dir=args.out,
         runs_prefix=stack.runs_prefix,
-        failed_prefix=stack.failed_prefix,
+        results_prefix=stack.results_prefix,
+        cache_dir=args.cache or default_cache_dir(final),
         max_images=args.max_images,
         thumb_size=args.thumb_size,
         concurrency=args.concurrency,
@@ -305,6 +348,66 @@ def cmd_report(args: argparse.Namespace, ui: Ui) -> int:
     )
     if not items:
         ui.line(f"no results under {selection.describe(final)} yet")
+    return EXIT_OK
+
+
+def cmd_query(args: argparse.Namespace, ui: Ui) -> int:
+    from .query import (
+        DatasetCache,
+        default_cache_dir,
+        list_named,
+        named_sql,
+        parse_params,
+        render,
+        run_athena,
+        run_local,
+        sync_with_progress,
+    )
+
+    if args.list:
+        ui.out.write(list_named())
+        return EXIT_OK
+    params = parse_params(args.param)
+    if args.named and args.sql:
+        raise UserError("give either SQL or --named NAME, not both")
+    if args.named:
+        sql = named_sql(args.named, params)
+    elif args.sql:
+        sql = args.sql
+    else:
+        raise UserError("give the SQL, --named NAME or --list")
+    if args.athena:
+        from .aws import Aws
+
+        needed = [out.ATHENA_WORKGROUP, out.GLUE_DATABASE]
+        stack = stack_from(args, needed)
+        workgroup, database = stack.require(*needed)
+        aws = Aws.for_stack(stack)
+        rows = run_athena(
+            aws.client("athena"),
+            sql,
+            params,
+            workgroup=workgroup,
+            database=database,
+            status=lambda text: print(text, file=ui.err, flush=True),
+        )
+    else:
+        stack = stack_from(args, [out.FINAL_BUCKET])
+        (final,) = stack.require(out.FINAL_BUCKET)
+        cache = DatasetCache(
+            args.cache or default_cache_dir(final),
+            results_prefix=stack.results_prefix,
+            runs_prefix=stack.runs_prefix,
+        )
+        if not args.offline:
+            from .aws import Aws, check_bucket
+
+            aws = Aws.for_stack(stack, max_pool=args.concurrency * 2)
+            check_bucket(aws, final, "final bucket")
+            sync_with_progress(cache, aws.s3, final, ui, args.concurrency)
+        rows = run_local(cache.root, sql, params)
+    ui.out.write(render(rows, args.format))
+    ui.out.flush()
     return EXIT_OK
 
 
@@ -379,6 +482,7 @@ COMMANDS = {
     "run": cmd_run,
     "status": cmd_status,
     "report": cmd_report,
+    "query": cmd_query,
     "backfill": cmd_backfill,
     "doctor": cmd_doctor,
     "demo": cmd_demo,

@@ -1,17 +1,21 @@
-"""``rekbatch report``: download results and write CSV + an HTML gallery.
+"""``rekbatch report``: the results dataset as CSV + an HTML gallery.
 
-Selection: everything in the final bucket, a key prefix, or one run. A run's
-results are the documents written while its execution ran (its
-start/stop time from Step Functions, else from the run summary): the
-inference Lambda only consumes the queue while a run has the event source
-mapping enabled, so that window is exactly the run's work.
+The report reads the JSON Lines dataset (``runtime/dataset.py``) through the
+same incremental local copy as ``rekbatch query`` (``cli/query.py``): one
+listing of ``results/`` and a GET per new object, instead of a listing of
+every image and a GET per result document. Each image is its latest line.
+
+Selection: everything, a source key prefix, or one run. A run's results are
+the lines processed while its execution ran (its start/stop time from Step
+Functions, else from the run summary): the inference Lambda only consumes the
+queue while a run has the event source mapping enabled, so that window is
+exactly the run's work.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,14 +24,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runtime import documents
+from runtime import documents, tables
 
 from . import gallery
 from .aws import Aws
 from .errors import UserError, error_code
 from .images import CONTENT_TYPES, sniff
 from .operations import body_of
-from .results import Item, item_from_document, to_csv, unreadable_item
+from .results import Item, item_from_line, to_csv
 from .runs import execution_window, parse_time
 from .ui import Ui
 
@@ -47,67 +51,43 @@ class Selection:
         return f"s3://{bucket}/{self.prefix}"
 
 
-def list_documents(
-    s3: Any, bucket: str, sel: Selection, runs_prefix: str, failed_prefix: str
-) -> Iterator[tuple[str, datetime]]:
-    """(document key, last modified) of result and error documents in the selection."""
-    if sel.prefix.startswith(failed_prefix):
-        passes = [(sel.prefix, False)]
-    else:  # results under the prefix, then failures of the same keys
-        passes = [(sel.prefix, True), (failed_prefix + sel.prefix, False)]
-    paginator = s3.get_paginator("list_objects_v2")
-    for prefix, skip_special in passes:
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                key, modified = obj.get("Key"), obj.get("LastModified")
-                if not key or not documents.is_document_key(key):
-                    continue
-                if skip_special and (
-                    key.startswith(failed_prefix) or (runs_prefix and key.startswith(runs_prefix))
-                ):
-                    continue
-                if (sel.since or sel.until) and modified is None:
-                    continue  # a run's documents are known by their time only
-                if sel.since and modified < sel.since - SLACK:
-                    continue
-                if sel.until and modified > sel.until + SLACK:
-                    continue
-                yield key, modified
-
-
 def safe_local_path(root: Path, key: str) -> Path:
     """A path under ``root`` for an S3 key, never escaping it ('..', absolute keys)."""
     parts = [p for p in PurePosixPath(key).parts if p not in ("", "/", ".", "..")]
     return root.joinpath(*parts) if parts else root / "_"
 
 
-def fetch_documents(
-    s3: Any,
-    bucket: str,
-    keys: list[str],
-    failed_prefix: str,
-    concurrency: int,
-    save_to: Path | None,
-) -> list[Item]:
-    def one(key: str) -> Item:
-        try:
-            body = body_of(s3.get_object(Bucket=bucket, Key=key))
-        except ClientError as exc:
-            if error_code(exc) in {"NoSuchKey", "404"}:
-                return unreadable_item(key, failed_prefix, "deleted while the report ran")
-            raise
-        if save_to is not None:
-            path = safe_local_path(save_to, key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(body)
-        try:
-            document = documents.loads(body)
-        except ValueError as exc:
-            return unreadable_item(key, failed_prefix, str(exc))
-        return item_from_document(document, key, failed_prefix)
+def select_lines(cache_root: Path, sel: Selection) -> list[dict[str, Any]]:
+    """The latest dataset line of each image in the selection (DuckDB over the local copy).
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        return list(pool.map(one, keys))
+    A run is the lines processed while its execution ran (with a little slack
+    for clock skew); a prefix is one of the source keys.
+    """
+    from .query import connect
+
+    where = ["starts_with(source_key, ?)"]
+    params: list[Any] = [sel.prefix]
+    if sel.since is not None:
+        where.append("processed_at >= ?")
+        params.append(documents.iso8601(sel.since - SLACK))
+    if sel.until is not None:
+        where.append("processed_at <= ?")
+        params.append(documents.iso8601(sel.until + SLACK))
+    sql = f"""
+        SELECT * EXCLUDE (line_rank) FROM (
+          SELECT *, row_number() OVER (
+            PARTITION BY source_bucket, source_key ORDER BY processed_at DESC, source_etag
+          ) AS line_rank
+          FROM {tables.RESULTS_TABLE} WHERE {" AND ".join(where)}
+        ) WHERE line_rank = 1
+    """
+    con = connect(cache_root)
+    try:
+        cursor = con.execute(sql, params)
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        con.close()
 
 
 def thumbnail(body: bytes, max_side: int) -> tuple[str, bytes] | None:
@@ -193,19 +173,28 @@ def write_report(
     selection: Selection,
     out_dir: Path,
     runs_prefix: str,
-    failed_prefix: str,
+    results_prefix: str,
+    cache_dir: Path,
     max_images: int = 500,
     thumb_size: int = 800,
     concurrency: int = 16,
     html: bool = True,
 ) -> list[Item]:
-    """Download the selected documents, then write results.csv, report.html and json/."""
+    """Bring the local copy of the dataset up to date, select the images, then write
+    results.csv, results.jsonl (the selected lines) and report.html."""
+    from .query import DatasetCache, sync_with_progress
+
     s3 = aws.s3
-    listed = sorted(list_documents(s3, final_bucket, selection, runs_prefix, failed_prefix))
-    keys = [k for k, _ in listed]
+    cache = DatasetCache(cache_dir, results_prefix=results_prefix, runs_prefix=runs_prefix)
+    sync_with_progress(cache, s3, final_bucket, ui, concurrency)
+    lines = select_lines(cache.root, selection)
+    items = [item_from_line(line) for line in lines]
     out_dir.mkdir(parents=True, exist_ok=True)
-    items = fetch_documents(s3, final_bucket, keys, failed_prefix, concurrency, out_dir / "json")
-    items.sort(key=lambda i: (i.status != "ok", i.key))
+    order = sorted(range(len(items)), key=lambda i: (items[i].status != "ok", items[i].key))
+    items = [items[i] for i in order]
+    with (out_dir / "results.jsonl").open("w", encoding="utf-8") as jsonl:
+        for i in order:
+            jsonl.write(json.dumps(lines[i], ensure_ascii=False, default=str) + "\n")
     (out_dir / "results.csv").write_text(to_csv(items), encoding="utf-8")
     if html:
         shown = items[:max_images] if max_images > 0 else items
@@ -232,7 +221,7 @@ def write_report(
                 "run": selection.run,
                 "since": selection.since.isoformat() if selection.since else None,
                 "until": selection.until.isoformat() if selection.until else None,
-                "documents": len(items),
+                "images": len(items),
             },
             indent=2,
         ),

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime import documents
+from runtime import dataset, documents
 
 CSV_COLUMNS = ("key", "label", "confidence", "box", "status", "error")
 
@@ -109,6 +109,46 @@ def item_from_document(document: Mapping[str, Any], document_key: str, failed_pr
         image_key=output.get("imageKey") or documents.output_image_key(key),
         document_key=document_key,
         processed_at=document.get("processedAt"),
+    )
+
+
+def item_from_line(line: Mapping[str, Any]) -> Item:
+    """One line of the results dataset (``runtime/dataset.py``) as a report row."""
+    key = str(line.get("source_key") or "")
+    if line.get("status") != dataset.STATUS_SUCCEEDED:
+        return Item(
+            key=key,
+            status="failed",
+            image_key=line.get("image_key"),
+            document_key=str(line.get("result_key") or ""),
+            processed_at=line.get("processed_at"),
+            error_code=str(line.get("error_code") or "Unknown"),
+            error_message=str(line.get("error_message") or ""),
+        )
+    labels = []
+    for raw in line.get("labels") or []:
+        if not isinstance(raw, Mapping):
+            continue
+        box = raw.get("box")
+        labels.append(
+            Label(
+                str(raw.get("name") or ""),
+                float(raw.get("confidence") or 0.0),
+                Box(
+                    float(box["left"]), float(box["top"]), float(box["width"]), float(box["height"])
+                )
+                if isinstance(box, Mapping)
+                else None,
+            )
+        )
+    labels.sort(key=lambda lab: -lab.confidence)
+    return Item(
+        key=key,
+        status="ok",
+        labels=labels,
+        image_key=line.get("image_key") or documents.output_image_key(key),
+        document_key=str(line.get("result_key") or ""),
+        processed_at=line.get("processed_at"),
     )
 
 

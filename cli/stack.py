@@ -25,7 +25,7 @@ from infra.contract import DEFAULT_RUNS_PREFIX
 from runtime.arns import VERSION_ARN
 
 from .errors import UserError
-from .operations import DEFAULT_FAILED_PREFIX
+from .operations import DEFAULT_FAILED_PREFIX, DEFAULT_RESULTS_PREFIX
 
 DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR = 4.0  # USD, Custom Labels list price in us-east-1
 
@@ -45,6 +45,8 @@ SETTABLE: tuple[str, ...] = (
     out.RUNS_PREFIX,
     out.FAILED_PREFIX,
     out.RESULTS_PREFIX,
+    out.GLUE_DATABASE,
+    out.ATHENA_WORKGROUP,
 )
 
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:([a-z0-9-]+):")
@@ -128,6 +130,10 @@ class Stack:
     @property
     def failed_prefix(self) -> str:
         return str(self.get(out.FAILED_PREFIX, DEFAULT_FAILED_PREFIX))
+
+    @property
+    def results_prefix(self) -> str:
+        return str(self.get(out.RESULTS_PREFIX, DEFAULT_RESULTS_PREFIX))
 
 
 def derive(outputs: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,11 @@ RUNS_PREFIX = "runsPrefix"  # run summaries: s3://<finalBucket>/<runsPrefix><exe
 FAILED_PREFIX = "failedPrefix"
 # The results dataset (JSON Lines): s3://<finalBucket>/<resultsPrefix>dt=YYYY-MM-DD/*.jsonl
 RESULTS_PREFIX = "resultsPrefix"
+# The dataset's tables (runtime/tables.py) and where Athena runs queries over them.
+GLUE_DATABASE = "glueDatabase"
+RESULTS_TABLE = "resultsTable"
+RUNS_TABLE = "runsTable"
+ATHENA_WORKGROUP = "athenaWorkgroup"
 UPLOAD_COMMAND = "uploadCommand"
 CONSOLE_URLS = "consoleUrls"
 NOTIFICATION_TOPIC_ARN = "notificationTopicArn"  # run-end notifications (SNS)
@@ -46,5 +51,15 @@ REQUIRED_BY_CLI = (
 )
 
 # Outputs a stack does not always have: the key only with kmsKey set, the alert
-# topic only with alertEmail, the notification and alert queues only on the emulator.
-CONDITIONAL = (KMS_KEY_ARN, ALERT_TOPIC_ARN, NOTIFICATION_QUEUE_URL, ALERT_QUEUE_URL)
+# topic only with alertEmail, the notification and alert queues only on the
+# emulator, the Glue/Athena outputs only on AWS (the emulator queries with DuckDB).
+CONDITIONAL = (
+    KMS_KEY_ARN,
+    ALERT_TOPIC_ARN,
+    NOTIFICATION_QUEUE_URL,
+    ALERT_QUEUE_URL,
+    GLUE_DATABASE,
+    RESULTS_TABLE,
+    RUNS_TABLE,
+    ATHENA_WORKGROUP,
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from infra import outputs as out
-from runtime import documents
+from runtime import dataset, documents
 from tests.factories import flat_image
 
 VERSION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/birds/version/birds.2026-11-01/1700000000000"
@@ -51,9 +52,13 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
 
 
 @pytest.fixture
-def stack(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def stack(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     """Buckets and queues named like the stack's, exposed to the CLI through REKBATCH_*
-    variables (the way a user without the Pulumi CLI would)."""
+    variables (the way a user without the Pulumi CLI would); the dataset's local copy
+    goes to a fresh XDG_CACHE_HOME."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     s3 = aws.client("s3")
     sqs = aws.client("sqs")
     s3.create_bucket(Bucket="src-bucket")
@@ -105,6 +110,17 @@ def keys(aws: Any) -> Callable[..., list[str]]:
 ROBIN_BOX = {"Left": 0.25, "Top": 0.2, "Width": 0.5, "Height": 0.4}
 
 
+def put_line(s3, document: dict) -> None:
+    """The document's dataset line, in an object of its own, as an invocation writes it."""
+    request_id = dataset.new_request_id()
+    line = dataset.line_from_document(document, request_id=request_id)
+    s3.put_object(
+        Bucket="final-bucket",
+        Key=dataset.object_key("results/", datetime.now(UTC), request_id),
+        Body=dataset.dumps_lines([line]),
+    )
+
+
 def put_result(s3, key: str, labels: list[dict], image: bytes | None) -> None:
     doc = documents.build_result_document(
         source=documents.source_section("src-bucket", key, '"abc"', 123),
@@ -116,6 +132,7 @@ def put_result(s3, key: str, labels: list[dict], image: bytes | None) -> None:
     if image is not None:
         s3.put_object(Bucket="final-bucket", Key=documents.output_image_key(key), Body=image)
     s3.put_object(Bucket="final-bucket", Key=documents.result_key(key), Body=documents.dumps(doc))
+    put_line(s3, doc)
 
 
 def put_failure(s3, key: str, code: str, message: str, image: bytes | None) -> None:
@@ -137,6 +154,7 @@ def put_failure(s3, key: str, code: str, message: str, image: bytes | None) -> N
         Key=documents.failed_document_key("failed/", key),
         Body=documents.dumps(doc),
     )
+    put_line(s3, doc)
 
 
 def label(name: str, confidence: float, box: dict | None = None) -> dict:
@@ -181,4 +199,4 @@ def results(aws, stack, make_image):
 @pytest.fixture
 def put() -> SimpleNamespace:
     """Writers of result/error documents the way the runtime stores them."""
-    return SimpleNamespace(result=put_result, failure=put_failure, label=label)
+    return SimpleNamespace(result=put_result, failure=put_failure, label=label, line=put_line)

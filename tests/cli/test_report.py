@@ -38,14 +38,46 @@ def test_csv_has_one_row_per_label_and_rows_for_unlabelled_and_failed_images(
     assert rows[4]["error"] == "InvalidImageFormat: Request has unsupported image format"
 
 
-def test_downloads_the_documents_beside_the_report(results, cli, tmp_path):
+def test_writes_the_selected_dataset_lines_beside_the_report(results, cli, tmp_path):
     out = tmp_path / "rep"
     cli("report", "--out", out)
 
-    saved = json.loads((out / "json" / "garden" / "robin 1.png.json").read_text(encoding="utf-8"))
-    assert saved["labels"][0]["Name"] == "Robin"
-    assert (out / "json" / "failed" / "street" / "broken.jpg.json").exists()
-    assert not (out / "json" / "runs").exists()
+    lines = [
+        json.loads(line)
+        for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert [line["source_key"] for line in lines] == [
+        "garden/robin 1.png",
+        "garden/sparrow+2.jpg",
+        "street/empty é.jpg",
+        "street/broken.jpg",
+    ]
+    assert lines[0]["labels"][0]["name"] == "Robin"
+    assert lines[3]["error_code"] == "InvalidImageFormat"
+
+
+def test_an_image_written_twice_is_one_row_with_its_latest_line(
+    aws, stack, cli, tmp_path, make_image, put
+):
+    s3 = aws.client("s3")
+    put.result(s3, "twice.png", [put.label("Old", 90.0)], make_image("png"))
+    put.result(s3, "twice.png", [put.label("New", 80.0)], make_image("png"))
+
+    result = cli("report", "--out", tmp_path, "--no-html")
+
+    assert result.code == 0, result.err
+    rows = read_csv(tmp_path / "results.csv")
+    assert [(r["key"], r["label"]) for r in rows] == [("twice.png", "New")]
+
+
+def test_a_second_report_downloads_only_new_dataset_objects(results, aws, cli, tmp_path, put):
+    cli("report", "--out", tmp_path / "a", "--no-html")
+    put.result(aws.client("s3"), "late.png", [], None)
+
+    again = cli("report", "--out", tmp_path / "b", "--no-html")
+
+    assert "1 downloaded" in again.err
+    assert len(read_csv(tmp_path / "b" / "results.csv")) == 6
 
 
 def test_prefix_selects_results_and_failures_under_it(results, cli, tmp_path):
@@ -130,12 +162,16 @@ def test_empty_bucket_writes_an_empty_report(aws, stack, cli, tmp_path):
     assert read_csv(tmp_path / "results.csv") == []
 
 
-def test_unreadable_document_is_listed_as_a_failure(aws, stack, cli, tmp_path):
-    aws.client("s3").put_object(Bucket="final-bucket", Key="bad.jpg.json", Body=b"{not json")
+def test_an_unreadable_dataset_object_is_left_out_with_a_warning(
+    aws, stack, cli, tmp_path, put, make_image
+):
+    s3 = aws.client("s3")
+    put.result(s3, "good.png", [], make_image("png"))
+    s3.put_object(Bucket="final-bucket", Key="results/dt=2026-12-01/00-bad.jsonl", Body=b"{no")
 
     result = cli("report", "--out", tmp_path, "--no-html")
 
     assert result.code == 0
+    assert "results/dt=2026-12-01/00-bad.jsonl is not JSON Lines of objects" in result.err
     (row,) = read_csv(tmp_path / "results.csv")
-    assert row["key"] == "bad.jpg" and row["status"] == "failed"
-    assert row["error"].startswith("UnreadableDocument:")
+    assert row["key"] == "good.png"

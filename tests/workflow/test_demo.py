@@ -76,3 +76,9 @@ def test_demo_terminal_shows_progress_and_summary_only(tmp_path: Path) -> None:
     assert len({row["key"] for row in rows}) == 5, rows
     assert sum(1 for row in rows if row["status"] != "ok") == 2, rows
     assert f"report: {html}" in done.stdout  # on its own line, never wrapped
+
+    # It ends with the label counts, queried from the results dataset.
+    assert "label counts from the results dataset" in done.stdout
+    counts = done.stdout.split("label counts from the results dataset", 1)[1]
+    assert "day" in counts and "label" in counts and "images" in counts
+    assert "row" in counts and "(0 rows)" not in counts

@@ -1,0 +1,468 @@
+"""``rekbatch query``: SQL over the results dataset, on DuckDB locally or on Athena.
+
+Locally (the emulator, or AWS without Athena, or offline afterwards) the
+dataset's objects are copied into a cache directory, incrementally: a listing
+(paginated) tells which objects are new or changed (ETag), only those are
+downloaded, and local copies of objects gone from the bucket (compacted,
+expired) are removed. DuckDB then reads the copies under the same table names
+and column types as the Glue tables (``runtime/tables.py``), so the named
+queries run unchanged in both places. DuckDB's json reader is built into its
+wheel: nothing is downloaded at run time (tests/cli/test_query.py checks that
+no extension is installed or loaded from elsewhere).
+
+Run summaries written by older versions of the workflow are a JSON string
+holding the JSON object; Athena's JSON SerDe can not read those (their rows
+are skipped), the local cache stores the object inside.
+
+On Athena (``--athena``): StartQueryExecution in the stack's workgroup and
+Glue database, progress while it is queued and running, then the rows
+(GetQueryResults, paginated).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runtime import dataset, tables
+
+from .errors import UserError, error_code
+from .operations import body_of
+from .ui import Ui
+
+MANIFEST = "manifest.json"
+RESULTS_DIR = "results"  # cache layout: <cache>/results/dt=.../*.jsonl, <cache>/runs/*.json
+RUNS_DIR = "runs"
+ATHENA_POLL_S = (0.5, 1.0, 2.0)  # first polls quicker: most dataset queries take seconds
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def default_cache_dir(bucket: str) -> Path:
+    """``$XDG_CACHE_HOME/rekbatch/<bucket>`` (``~/.cache`` when unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rekbatch" / bucket
+
+
+@dataclass
+class SyncStats:
+    listed: int = 0
+    downloaded: int = 0
+    removed: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+
+def _list(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, str, int]]:
+    """(key, ETag, size) of every object under ``prefix`` (every page)."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", ()):
+            yield obj["Key"], str(obj.get("ETag", "")).strip('"'), int(obj.get("Size", 0))
+
+
+def _summary_line(body: bytes) -> bytes | None:
+    """A run summary as one compact JSON line; an older JSON-string summary unwrapped."""
+    try:
+        value = json.loads(body)
+        if isinstance(value, str):
+            value = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    return json.dumps(value, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _checked_lines(body: bytes) -> bytes | None:
+    """A dataset object as it is, if every line is a JSON object (else None: left out)."""
+    try:
+        dataset.loads_lines(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body
+
+
+class DatasetCache:
+    """A local copy of ``results/`` and ``runs/`` of the final bucket, kept in step."""
+
+    def __init__(self, root: Path, *, results_prefix: str, runs_prefix: str) -> None:
+        self.root = root
+        self.results_prefix = results_prefix
+        self.runs_prefix = runs_prefix
+        self._lock = threading.Lock()
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / RESULTS_DIR
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / RUNS_DIR
+
+    def _manifest(self) -> dict[str, dict[str, Any]]:
+        path = self.root / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _local(self, key: str) -> Path | None:
+        """Where an object's copy lives; None for keys this cache does not hold."""
+        for prefix, folder in ((self.results_prefix, RESULTS_DIR), (self.runs_prefix, RUNS_DIR)):
+            if key.startswith(prefix):
+                rest = [p for p in key[len(prefix) :].split("/") if p not in ("", ".", "..")]
+                if not rest:
+                    return None
+                if folder == RESULTS_DIR and not rest[-1].endswith(".jsonl"):
+                    return None
+                if folder == RUNS_DIR and (len(rest) != 1 or not rest[0].endswith(".json")):
+                    return None
+                return self.root.joinpath(folder, *rest)
+        return None
+
+    def sync(
+        self,
+        s3: Any,
+        bucket: str,
+        *,
+        concurrency: int = 16,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> SyncStats:
+        """Download what is new or changed, remove what is gone; returns the counts."""
+        stats = SyncStats()
+        manifest = self._manifest()
+        listed: dict[str, tuple[str, int]] = {}
+        for prefix in (self.results_prefix, self.runs_prefix):
+            for key, etag, size in _list(s3, bucket, prefix):
+                if self._local(key) is not None:
+                    listed[key] = (etag, size)
+        stats.listed = len(listed)
+        wanted = []
+        for key, (etag, _) in listed.items():
+            path = self._local(key)
+            if (manifest.get(key) or {}).get("etag") != etag or path is None or not path.exists():
+                wanted.append(key)
+        for key in [k for k in manifest if k not in listed]:
+            path = self._local(key)
+            if path is not None:
+                path.unlink(missing_ok=True)
+            manifest.pop(key, None)
+            stats.removed += 1
+
+        def fetch(key: str) -> tuple[str, int]:
+            path = self._local(key)
+            assert path is not None
+            try:
+                body = body_of(s3.get_object(Bucket=bucket, Key=key))
+            except ClientError as exc:
+                if error_code(exc) in {"NoSuchKey", "404"}:
+                    return key, -1  # gone since the listing
+                raise
+            is_summary = key.startswith(self.runs_prefix) and not key.startswith(
+                self.results_prefix
+            )
+            data = _summary_line(body) if is_summary else _checked_lines(body)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if data is None:
+                path.unlink(missing_ok=True)
+                return key, -2
+            tmp = path.with_name(path.name + ".part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+            return key, len(body)
+
+        done = 0
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            for key, size in pool.map(fetch, wanted):
+                done += 1
+                if size >= 0:
+                    stats.downloaded += 1
+                    stats.bytes += size
+                if size != -1:
+                    manifest[key] = {"etag": listed[key][0], "size": listed[key][1]}
+                if size == -2:
+                    manifest[key]["unreadable"] = True
+                if progress is not None:
+                    progress(done, len(wanted))
+        stats.unreadable = sorted(k for k, v in manifest.items() if v.get("unreadable"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / (MANIFEST + ".part")
+        tmp.write_text(json.dumps(manifest, separators=(",", ":")), encoding="utf-8")
+        tmp.replace(self.root / MANIFEST)
+        return stats
+
+
+def _columns(columns: Sequence[tuple[str, tables.Type]]) -> str:
+    return "{" + ", ".join(f"'{name}': '{tables.duckdb_type(t)}'" for name, t in columns) + "}"
+
+
+def _empty(columns: Sequence[tuple[str, tables.Type]], extra: str = "") -> str:
+    cols = ", ".join(
+        f"CAST(NULL AS {tables.duckdb_type(t)}) AS {name.lower()}" for name, t in columns
+    )
+    return f"SELECT {cols}{extra} WHERE false"
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def connect(cache_root: Path) -> Any:
+    """A DuckDB connection with the ``results`` and ``runs`` views over the cache."""
+    import duckdb
+
+    # Extensions are never installed or loaded at run time: the json reader (and
+    # icu, parquet) are statically linked into the wheel.
+    con = duckdb.connect(
+        ":memory:",
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
+    # Athena (Trino) functions the named queries use that DuckDB names otherwise.
+    con.execute(
+        "CREATE MACRO from_iso8601_timestamp(s) AS "
+        "CAST(replace(replace(s, 'T', ' '), 'Z', '') AS TIMESTAMP)"
+    )
+    results = cache_root / RESULTS_DIR
+    if any(results.rglob("*.jsonl")):
+        source = (
+            f"SELECT * FROM read_json('{_sql_path(results)}/**/*.jsonl', "
+            f"format = 'newline_delimited', columns = {_columns(tables.RESULTS_COLUMNS)}, "
+            f"hive_partitioning = true, hive_types = {{'{tables.PARTITION_COLUMN}': 'VARCHAR'}})"
+        )
+    else:
+        source = _empty(
+            tables.RESULTS_COLUMNS, f", CAST(NULL AS VARCHAR) AS {tables.PARTITION_COLUMN}"
+        )
+    con.execute(f"CREATE VIEW {tables.RESULTS_TABLE} AS {source}")
+    runs = cache_root / RUNS_DIR
+    if any(runs.glob("*.json")):
+        # JSON keys are matched case-sensitively here: read them as written, then
+        # name the columns in lower case as the Glue table does.
+        lowered = ", ".join(f'"{name}" AS {name.lower()}' for name, _ in tables.RUNS_COLUMNS)
+        source = (
+            f"SELECT {lowered} FROM read_json('{_sql_path(runs)}/*.json', "
+            f"format = 'newline_delimited', columns = {_columns(tables.RUNS_COLUMNS)})"
+        )
+    else:
+        source = _empty(tables.RUNS_COLUMNS)
+    con.execute(f"CREATE VIEW {tables.RUNS_TABLE} AS {source}")
+    return con
+
+
+@dataclass(frozen=True)
+class Rows:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def parse_params(values: Sequence[str]) -> list[Any]:
+    """``--param`` values: numbers as numbers, anything else as text."""
+    out: list[Any] = []
+    for value in values:
+        if _NUMBER.match(value):
+            out.append(float(value) if "." in value else int(value))
+        else:
+            out.append(value)
+    return out
+
+
+def run_local(cache_root: Path, sql: str, params: Sequence[Any] = ()) -> Rows:
+    import duckdb
+
+    con = connect(cache_root)
+    try:
+        cursor = con.execute(sql, list(params)) if params else con.execute(sql)
+        if cursor.description is None:
+            return Rows([], [])
+        columns = [d[0] for d in cursor.description]
+        return Rows(columns, [tuple(r) for r in cursor.fetchall()])
+    except duckdb.Error as exc:
+        raise UserError(f"query failed: {exc}") from None
+    finally:
+        con.close()
+
+
+def athena_literal(value: Any) -> str:
+    """An ExecutionParameters value: Athena substitutes it as SQL text."""
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def run_athena(
+    athena: Any,
+    sql: str,
+    params: Sequence[Any],
+    *,
+    workgroup: str,
+    database: str,
+    status: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Rows:
+    """StartQueryExecution, wait (reporting state and bytes scanned), then every row."""
+    request: dict[str, Any] = {
+        "QueryString": sql,
+        "WorkGroup": workgroup,
+        "QueryExecutionContext": {"Database": database},
+    }
+    if params:
+        request["ExecutionParameters"] = [athena_literal(p) for p in params]
+    query_id = athena.start_query_execution(**request)["QueryExecutionId"]
+    polls = 0
+    try:
+        while True:
+            execution = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+            state = execution.get("Status", {}).get("State", "QUEUED")
+            stats = execution.get("Statistics", {})
+            scanned = stats.get("DataScannedInBytes")
+            status(
+                f"athena {query_id}: {state}"
+                + (f", {scanned} bytes scanned" if scanned is not None else "")
+                + (
+                    f", {stats['EngineExecutionTimeInMillis']} ms"
+                    if "EngineExecutionTimeInMillis" in stats
+                    else ""
+                )
+            )
+            if state == "SUCCEEDED":
+                break
+            if state in ("FAILED", "CANCELLED"):
+                reason = execution.get("Status", {}).get("StateChangeReason", "")
+                raise UserError(f"Athena query {query_id} {state.lower()}: {reason}")
+            sleep(ATHENA_POLL_S[min(polls, len(ATHENA_POLL_S) - 1)])
+            polls += 1
+    except KeyboardInterrupt:
+        athena.stop_query_execution(QueryExecutionId=query_id)
+        raise
+    columns: list[str] = []
+    rows: list[tuple[Any, ...]] = []
+    first = True
+    for page in athena.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
+        result_set = page.get("ResultSet", {})
+        if not columns:
+            info = result_set.get("ResultSetMetadata", {}).get("ColumnInfo", [])
+            columns = [c.get("Name", "") for c in info]
+        for row in result_set.get("Rows", []):
+            values = tuple(d.get("VarCharValue") for d in row.get("Data", []))
+            if first and list(values) == columns:
+                first = False
+                continue  # the header row a SELECT's first page starts with
+            first = False
+            rows.append(values)
+    return Rows(columns, rows)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    if isinstance(value, float):
+        return f"{value:g}" if abs(value) < 1e15 else str(value)
+    return str(value)
+
+
+def render(result: Rows, fmt: str) -> str:
+    """The rows as an aligned table, CSV or JSON Lines."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([_text(v) for v in row] for row in result.rows)
+        return buf.getvalue()
+    if fmt == "json":
+        return "".join(
+            json.dumps(dict(zip(result.columns, row, strict=False)), default=str) + "\n"
+            for row in result.rows
+        )
+    cells = [[_text(v) for v in row] for row in result.rows]
+    widths = [len(c) for c in result.columns]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = min(max(widths[i], len(cell)), 80)
+
+    def fmt_row(values: Sequence[str]) -> str:
+        return "  ".join(
+            (v if len(v) <= w else v[: w - 1] + "…").ljust(w)
+            for v, w in zip(values, widths, strict=True)
+        ).rstrip()
+
+    lines = [fmt_row(result.columns), fmt_row(["-" * w for w in widths])]
+    lines += [fmt_row(row) for row in cells]
+    lines.append(f"({len(cells)} row{'s' if len(cells) != 1 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def sync_with_progress(
+    cache: DatasetCache, s3: Any, bucket: str, ui: Ui, concurrency: int
+) -> SyncStats:
+    """Bring the cache up to date, telling on stderr what it downloads."""
+    started = time.monotonic()
+    last = [started]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2.0 or done == total:
+            last[0] = now
+            print(f"dataset: {done}/{total} new object(s) downloaded", file=ui.err, flush=True)
+
+    stats = cache.sync(s3, bucket, concurrency=concurrency, progress=progress)
+    print(
+        f"dataset: {stats.listed} object(s) in s3://{bucket}/{cache.results_prefix} and "
+        f"{cache.runs_prefix}, {stats.downloaded} downloaded, {stats.removed} removed "
+        f"({time.monotonic() - started:.1f} s; cache {cache.root})",
+        file=ui.err,
+        flush=True,
+    )
+    for key in stats.unreadable:
+        ui.warn(f"s3://{bucket}/{key} is not JSON Lines of objects: left out of the dataset")
+    return stats
+
+
+def named_sql(name: str, params: Sequence[Any]) -> str:
+    try:
+        query = tables.named_query(name)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+    if len(params) != len(query.parameters):
+        wanted = ", ".join(query.parameters) or "none"
+        raise UserError(
+            f"named query {name!r} takes {len(query.parameters)} --param value(s) ({wanted}), "
+            f"got {len(params)}"
+        )
+    return query.sql
+
+
+def list_named() -> str:
+    lines = []
+    for query in tables.NAMED_QUERIES:
+        params = f" (--param {' --param '.join(p.replace(' ', '_') for p in query.parameters)})"
+        lines.append(f"{query.name}{params if query.parameters else ''}\n    {query.description}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "DatasetCache",
+    "Rows",
+    "connect",
+    "default_cache_dir",
+    "list_named",
+    "named_sql",
+    "parse_params",
+    "render",
+    "run_athena",
+    "run_local",
+    "sync_with_progress",
+]
