@@ -71,40 +71,7 @@ class InferenceFunction(pulumi.ComponentResource):
             assume_role_policy=json.dumps(policies.lambda_assume_role_policy()),
             opts=child,
         )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=self.role.id,
-            policy=pulumi.Output.all(
-                args.source_bucket_arn, args.final_bucket_arn, args.queue_arn, self.log_group.arn
-            ).apply(
-                lambda a: json.dumps(
-                    policies.function_policy(
-                        source_bucket_arn=a[0],
-                        final_bucket_arn=a[1],
-                        queue_arn=a[2],
-                        project_version_arn=args.project_version_arn,
-                        log_group_arn=a[3],
-                        alert_event_bus_arn=args.alert_event_bus_arn,
-                    )
-                )
-            ),
-            opts=child,
-        )
-        grants: list[pulumi.Resource] = [role_policy]
-        if args.kms_key_arn is not None:
-            # Reading source objects (also Rekognition reading the image with the
-            # function's credentials), writing results, receiving messages.
-            grants.append(
-                key_usage_grant(
-                    name,
-                    self.role,
-                    args.kms_key_arn,
-                    args.region,
-                    "UseTheStackKeyForObjectsAndMessages",
-                    ["s3", "sqs"],
-                    child,
-                )
-            )
+        grants = self._role_grants(name, args)
         self.function = aws.lambda_.Function(
             name,
             runtime=LAMBDA_RUNTIME,
@@ -140,3 +107,42 @@ class InferenceFunction(pulumi.ComponentResource):
                 "mappingArn": self.mapping.arn,
             }
         )
+
+    def _role_grants(self, name: str, args: InferenceFunctionArgs) -> list[pulumi.Resource]:
+        """What the function's role may do (and with the stack's key, if any)."""
+        child = pulumi.ResourceOptions(parent=self)
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=self.role.id,
+            policy=pulumi.Output.all(
+                args.source_bucket_arn, args.final_bucket_arn, args.queue_arn, self.log_group.arn
+            ).apply(
+                lambda a: json.dumps(
+                    policies.function_policy(
+                        source_bucket_arn=a[0],
+                        final_bucket_arn=a[1],
+                        queue_arn=a[2],
+                        project_version_arn=args.project_version_arn,
+                        log_group_arn=a[3],
+                        alert_event_bus_arn=args.alert_event_bus_arn,
+                    )
+                )
+            ),
+            opts=child,
+        )
+        grants: list[pulumi.Resource] = [role_policy]
+        if args.kms_key_arn is not None:
+            # Reading source objects (also Rekognition reading the image with the
+            # function's credentials), writing results, receiving messages.
+            grants.append(
+                key_usage_grant(
+                    name,
+                    self.role,
+                    args.kms_key_arn,
+                    args.region,
+                    "UseTheStackKeyForObjectsAndMessages",
+                    ["s3", "sqs"],
+                    child,
+                )
+            )
+        return grants
