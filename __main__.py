@@ -1,6 +1,6 @@
 """The Pulumi program: scheduled, cost-optimal batch inference for Rekognition Custom Labels.
 
-Reads the stack config once (infra/config.py validates every key before any
+Reads the stack config once (infra/config/ validates every key before any
 resource is declared), creates one :class:`infra.pipeline.Pipeline` and
 exports its outputs (names in infra/outputs.py, read by the CLI).
 """

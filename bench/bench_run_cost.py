@@ -2,7 +2,7 @@
 
 On the local emulator, with the state machine built from the production
 defaults of every wait and poll (not scaled: 60 s longest drain wait shrinking
-to 2 s, a 5 s drain confirmation, the describe ladder while starting, the 10 s
+to 2 s, the default drain confirmation, the describe ladder while starting, the 10 s
 guard settle), only the model's start delay shortened (START_DELAY) and its
 images/s per unit set per case:
 
@@ -54,7 +54,7 @@ from emulator.server import LocalAws  # noqa: E402
 from emulator.workflow import FAST_WORKFLOW, lambda_service  # noqa: E402
 from infra import outputs as out  # noqa: E402
 from infra.sizing import derive_concurrency  # noqa: E402
-from infra.statemachine import WorkflowParams  # noqa: E402
+from infra.statemachine import WorkflowOptions, WorkflowParams  # noqa: E402
 
 VERSION_ARN = (
     "arn:aws:rekognition:us-east-1:123456789012:project/cost/version/cost.v1/1700000000000"
@@ -71,9 +71,9 @@ OLD_DESCRIBE_SECONDS = 30  # the fixed describe interval this ladder replaced
 
 
 def production_waits() -> dict[str, Any]:
-    """Every option the scaled scenarios shorten, at WorkflowParams' defaults."""
-    defaults = {f.name: f.default for f in dataclasses.fields(WorkflowParams)}
-    return {name: defaults[name] for name in FAST_WORKFLOW}
+    """Every option the scaled scenarios shorten, at its production default."""
+    defaults = WorkflowOptions()
+    return {name: getattr(defaults, name) for name in FAST_WORKFLOW}
 
 
 @dataclass(frozen=True)

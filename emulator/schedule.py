@@ -174,7 +174,7 @@ def check(expression: str, timezone: str) -> Expression:
 def stack_schedule(stack: str, folder: Path | str = ".") -> tuple[str, str]:
     """(expression, time zone) of a stack: ``schedule`` and ``scheduleTimezone``
     from ``Pulumi.<stack>.yaml`` in ``folder`` when set there, else the defaults
-    declared in Pulumi.yaml (infra/keys.py), as ``pulumi up`` would use them."""
+    declared in Pulumi.yaml (infra/config/keys.py), as ``pulumi up`` would use them."""
     import yaml
 
     values: dict[str, Any] = {}

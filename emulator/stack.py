@@ -83,10 +83,10 @@ def provision_data_path(
     """Create the data path on ``aws`` (a started LocalAws); return the stack outputs.
 
     ``visibility_timeout_seconds`` defaults to AWS's rule for SQS event
-    sources (6 x function timeout + batching window, as infra/stackconfig.py);
+    sources (6 x function timeout + batching window, as infra/config/stack.py);
     tests lower it to see failed messages come back quickly.
     ``retry_visibility_seconds`` is the handler's (base, cap) retry visibility;
-    by default what the stack sets for this queue (infra/stackconfig.py).
+    by default what the stack sets for this queue (infra/config/stack.py).
     ``register_model`` adds the version to the model emulator
     (TRAINING_COMPLETED) unless it is already there. ``label_thresholds`` and
     ``alert_labels`` are the config keys labelThresholds and alertLabels; with

@@ -28,12 +28,13 @@ from infra.policies import (
 )
 from infra.statemachine import (
     OWNERSHIP_EXCLUSIVE,
-    RESOURCE_FIELDS,
+    StackResources,
+    WorkflowOptions,
     WorkflowParams,
     build_definition,
 )
 
-# Waits scaled down for tests and the demo (the production defaults are in WorkflowParams).
+# Waits scaled down for tests and the demo (the production defaults are in WorkflowOptions).
 FAST_WORKFLOW: dict[str, Any] = {
     "poll_interval_seconds": 1,
     "fast_poll_seconds": 1,
@@ -48,9 +49,7 @@ FAST_WORKFLOW: dict[str, Any] = {
     "peek_visibility_timeout_seconds": 1,  # kept peeked messages come back after 1 s
     "guard_settle_seconds": 0,  # one run at a time here (the two-runs scenario sets 1)
 }
-_WORKFLOW_FIELDS = {f.name for f in dataclasses.fields(WorkflowParams)}
-_DERIVED_FIELDS = set(RESOURCE_FIELDS)  # from the provisioned stack, not options
-
+_OPTION_FIELDS = {f.name for f in dataclasses.fields(WorkflowOptions)}
 _SHARED_FIELDS = {"runs_prefix", "min_inference_units"}  # data-path options too
 
 STATE_MACHINE_NAME = "rekbatch-orchestrator"
@@ -60,32 +59,40 @@ ROLE_NAME = "rekbatch-orchestrator-role"
 # ------------------------------------------------------------------ provisioning
 
 
-def workflow_params(outputs: Mapping[str, Any], **overrides: Any) -> WorkflowParams:
-    """WorkflowParams for a provisioned stack (outputs keyed as infra/outputs.py)."""
-    unknown = set(overrides) - _WORKFLOW_FIELDS
+def stack_resources(outputs: Mapping[str, Any]) -> StackResources:
+    """The resources of a provisioned stack (outputs keyed as infra/outputs.py)."""
+    topic_arn = outputs.get(out.NOTIFICATION_TOPIC_ARN)
+    event_bus_arn = None
+    if topic_arn is not None:
+        # The run-end notification: the stack's topic and this account's default bus.
+        _, partition, _, region, account, *_ = str(topic_arn).split(":")
+        event_bus_arn = default_event_bus_arn(partition, region, account)
+    return StackResources(
+        queue_url=outputs[out.QUEUE_URL],
+        project_arn=outputs[out.PROJECT_ARN],
+        project_version_arn=outputs[out.PROJECT_VERSION_ARN],
+        version_name=outputs[out.VERSION_NAME],
+        event_source_mapping_uuid=outputs[out.EVENT_SOURCE_MAPPING_UUID],
+        final_bucket=outputs[out.FINAL_BUCKET],
+        notification_topic_arn=topic_arn,
+        event_bus_arn=event_bus_arn,
+    )
+
+
+def workflow_params(outputs: Mapping[str, Any], **options: Any) -> WorkflowParams:
+    """WorkflowParams for a provisioned stack: its resources, and the options it was
+    provisioned with (runs prefix, inference units) overridden by ``options``."""
+    unknown = set(options) - _OPTION_FIELDS
     if unknown:
         raise TypeError(f"unknown workflow option(s): {sorted(unknown)}")
-    values: dict[str, Any] = {
-        "queue_url": outputs[out.QUEUE_URL],
-        "project_arn": outputs[out.PROJECT_ARN],
-        "project_version_arn": outputs[out.PROJECT_VERSION_ARN],
-        "version_name": outputs[out.VERSION_NAME],
-        "event_source_mapping_uuid": outputs[out.EVENT_SOURCE_MAPPING_UUID],
-        "final_bucket": outputs[out.FINAL_BUCKET],
-    }
+    provisioned: dict[str, Any] = {}
     if out.RUNS_PREFIX in outputs:
-        values["runs_prefix"] = outputs[out.RUNS_PREFIX]
+        provisioned["runs_prefix"] = outputs[out.RUNS_PREFIX]
     if out.MIN_INFERENCE_UNITS in outputs:
-        values["min_inference_units"] = int(outputs[out.MIN_INFERENCE_UNITS])
-    if out.NOTIFICATION_TOPIC_ARN in outputs:
-        # The run-end notification: the stack's topic and this account's default bus.
-        topic_arn = outputs[out.NOTIFICATION_TOPIC_ARN]
-        parts = str(topic_arn).split(":")
-        partition, region, account = parts[1], parts[3], parts[4]
-        values["notification_topic_arn"] = topic_arn
-        values["event_bus_arn"] = default_event_bus_arn(partition, region, account)
-    values.update(overrides)
-    return WorkflowParams(**values)
+        provisioned["min_inference_units"] = int(outputs[out.MIN_INFERENCE_UNITS])
+    return WorkflowParams.of(
+        stack_resources(outputs), WorkflowOptions(**{**provisioned, **options})
+    )
 
 
 _TRUST_POLICY = {
@@ -160,7 +167,7 @@ def _role_policy(
 def provision_stack(aws: Any, **options: Any) -> dict[str, Any]:
     """The whole stack on ``aws`` (a started LocalAws); returns the outputs.
 
-    Options named like :class:`WorkflowParams` fields (``ownership``,
+    Options named like :class:`WorkflowOptions` fields (``ownership``,
     ``poll_interval_seconds``, ...) configure the state machine; the rest go
     to :func:`emulator.stack.provision_data_path`. Without workflow options
     the scaled-down waits of :data:`FAST_WORKFLOW` are used.
@@ -169,7 +176,7 @@ def provision_stack(aws: Any, **options: Any) -> dict[str, Any]:
 
     # Settings both sides know (runs prefix, inference units) go to the data path,
     # whose outputs the workflow reads them from.
-    own = _WORKFLOW_FIELDS - _SHARED_FIELDS - _DERIVED_FIELDS
+    own = _OPTION_FIELDS - _SHARED_FIELDS
     workflow_options = {k: options.pop(k) for k in list(options) if k in own}
     outputs = dict(provision_data_path(aws, **options))
     outputs.update(provision_notifications(aws, stack=options.get("stack", "dev")))
@@ -210,5 +217,6 @@ __all__ = [
     "deploy_state_machine",
     "lambda_service",
     "provision_stack",
+    "stack_resources",
     "workflow_params",
 ]

@@ -28,7 +28,7 @@ import pulumi
 
 from infra import alarms as alarms_module
 from infra import config as stack_config
-from infra import contract, inference, ingest, outputs, policies, storage, workflow
+from infra import inference, ingest, outputs, policies, storage, workflow
 from infra.alarms import Alarms, AlarmsArgs
 from infra.alerts import LabelAlerts, LabelAlertsArgs, rule_arn, rule_name
 from infra.console import console_urls, upload_command
@@ -89,69 +89,87 @@ class Pipeline(pulumi.ComponentResource):
     ) -> None:
         super().__init__(TYPE, name, None, opts)
         cfg = args.config
+        self._name, self._args, self._cfg = name, args, cfg
         prefix = args.resource_prefix or f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}"
-        project_arn = args.project_arn or find_project_arn(cfg)
-        if args.code_path is None or args.source_code_hash is None:
-            code_path, code_hash = lambda_code(cfg)
-        else:
-            code_path, code_hash = args.code_path, args.source_code_hash
         self.resource_prefix = prefix
-        self.runs_prefix = contract.DEFAULT_RUNS_PREFIX
+        self.runs_prefix = cfg.workflow.runs_prefix
         self.failed_prefix = RUNTIME_DEFAULTS[FAILED_PREFIX]
         self.results_prefix = RUNTIME_DEFAULTS[RESULTS_PREFIX]
-        function_log_group = f"/aws/lambda/{prefix}-inference"
+        self._function_log_group = f"/aws/lambda/{prefix}-inference"
         # /aws/vendedlogs/ keeps Step Functions' log resource policy small (AWS advice).
-        workflow_log_group = f"/aws/vendedlogs/states/{prefix}-workflow"
+        self._workflow_log_group = f"/aws/vendedlogs/states/{prefix}-workflow"
+        self._alert_rule_name = rule_name(prefix)
+        # Looked up (and the bundle built) before any resource is declared.
+        project_arn = args.project_arn or find_project_arn(cfg)
+        if args.code_path is None or args.source_code_hash is None:
+            code = lambda_code(cfg)
+        else:
+            code = (args.code_path, args.source_code_hash)
 
-        def child(part: str, depends_on: list[pulumi.Resource] | None = None) -> dict[str, Any]:
-            aliases: list[pulumi.Alias] = []
-            if args.adopt_legacy_resources and part in LEGACY_CHILDREN:
-                old_name, old_type = LEGACY_CHILDREN[part]
-                aliases.append(
-                    pulumi.Alias(name=old_name, type_=old_type, parent=pulumi.ROOT_STACK_RESOURCE)
-                )
-            return {
-                "name": f"{name}-{part}",
-                "opts": pulumi.ResourceOptions(parent=self, aliases=aliases, depends_on=depends_on),
-            }
+        key_ready = self._key_and_buckets()
+        self.ingest = self._ingest(key_ready)
+        self.inference = self._inference(code, key_ready)
+        self.alerts = self._alerts(key_ready)
+        self.notifications = RunNotifications(
+            args=RunNotificationsArgs(
+                account_id=cfg.account_id, email=cfg.notify_email, kms_key_arn=self.kms_key_arn
+            ),
+            **self._child("notifications"),
+        )
+        self.workflow = self._workflow(project_arn, key_ready)
+        self.alarms = self._alarms(key_ready)
+        self.dashboard = self._dashboard()
+        self.outputs = self._outputs(cfg, project_arn)
+        self.register_outputs(self.outputs)
 
-        # --- the key (optional): created here, or an existing ARN ----------------------
+    def _child(self, part: str, depends_on: list[pulumi.Resource] | None = None) -> dict[str, Any]:
+        """A child component's name and options (with its legacy alias, if adopted)."""
+        aliases: list[pulumi.Alias] = []
+        if self._args.adopt_legacy_resources and part in LEGACY_CHILDREN:
+            old_name, old_type = LEGACY_CHILDREN[part]
+            aliases.append(
+                pulumi.Alias(name=old_name, type_=old_type, parent=pulumi.ROOT_STACK_RESOURCE)
+            )
+        return {
+            "name": f"{self._name}-{part}",
+            "opts": pulumi.ResourceOptions(parent=self, aliases=aliases, depends_on=depends_on),
+        }
+
+    def _key_and_buckets(self) -> list[pulumi.Resource]:
+        """The key (optional: created here, or an existing ARN) and both buckets;
+        returns what a service that validates against the key's policy waits for."""
+        cfg = self._cfg
         # A created key's policy names the source bucket, so the buckets are declared
         # first; everything a service validates against the policy waits for it.
         self.key: StackKey | None = None
         key_arn: pulumi.Input[str] | None = None
-        key_ready: list[pulumi.Resource] = []
         if cfg.create_kms_key:
-            self.key = StackKey(args=StackKeyArgs(alias=f"alias/{prefix}"), **child("key"))
+            alias = f"alias/{self.resource_prefix}"
+            self.key = StackKey(args=StackKeyArgs(alias=alias), **self._child("key"))
             key_arn = self.key.key.arn
         elif cfg.kms_key is not None:
             key_arn = cfg.kms_key
         self.kms_key_arn = key_arn
+        bucket_args = SecureBucketArgs(force_destroy=cfg.force_destroy, kms_key_arn=key_arn)
+        self.source = SecureBucket(args=bucket_args, **self._child("source"))
+        self.final = SecureBucket(args=bucket_args, **self._child("final"))
+        if self.key is None:
+            return []
+        return [
+            key_policy(
+                self.key,
+                partition=cfg.partition,
+                region=cfg.region,
+                account_id=cfg.account_id,
+                source_bucket_arn=self.source.bucket.arn,
+                log_group_names=[self._function_log_group, self._workflow_log_group],
+                alert_rule_arn=self._alert_rule_arn() if cfg.alert_email else None,
+            )
+        ]
 
-        self.source = SecureBucket(
-            args=SecureBucketArgs(force_destroy=cfg.force_destroy, kms_key_arn=key_arn),
-            **child("source"),
-        )
-        self.final = SecureBucket(
-            args=SecureBucketArgs(force_destroy=cfg.force_destroy, kms_key_arn=key_arn),
-            **child("final"),
-        )
-        alert_rule_name = rule_name(prefix)
-        alert_rule_arn = rule_arn(cfg.partition, cfg.region, cfg.account_id, alert_rule_name)
-        if self.key is not None:
-            key_ready = [
-                key_policy(
-                    self.key,
-                    partition=cfg.partition,
-                    region=cfg.region,
-                    account_id=cfg.account_id,
-                    source_bucket_arn=self.source.bucket.arn,
-                    log_group_names=[function_log_group, workflow_log_group],
-                    alert_rule_arn=alert_rule_arn if cfg.alert_email else None,
-                )
-            ]
-
-        self.ingest = IngestQueue(
+    def _ingest(self, key_ready: list[pulumi.Resource]) -> IngestQueue:
+        cfg = self._cfg
+        return IngestQueue(
             args=IngestQueueArgs(
                 source_bucket_id=self.source.bucket.id,
                 source_bucket_arn=self.source.bucket.arn,
@@ -159,12 +177,18 @@ class Pipeline(pulumi.ComponentResource):
                 visibility_timeout_seconds=cfg.queue_visibility_timeout_seconds,
                 max_receive_count=cfg.max_receive_count,
                 image_suffixes=cfg.image_suffixes,
-                kms_key_arn=key_arn,
+                kms_key_arn=self.kms_key_arn,
                 notification_depends_on=key_ready,
             ),
-            **child("ingest"),
+            **self._child("ingest"),
         )
-        self.inference = InferenceFunction(
+
+    def _inference(
+        self, code: tuple[str, str], key_ready: list[pulumi.Resource]
+    ) -> InferenceFunction:
+        cfg, prefix = self._cfg, self.resource_prefix
+        code_path, code_hash = code
+        return InferenceFunction(
             args=InferenceFunctionArgs(
                 code_path=code_path,
                 source_code_hash=code_hash,
@@ -175,15 +199,15 @@ class Pipeline(pulumi.ComponentResource):
                 final_bucket_arn=self.final.bucket.arn,
                 queue_arn=self.ingest.queue.arn,
                 project_version_arn=cfg.project_version_arn,
-                log_group_name=function_log_group,
+                log_group_name=self._function_log_group,
                 log_retention_days=cfg.log_retention_days,
                 architecture=cfg.lambda_architecture,
                 memory_mb=cfg.lambda_memory_mb,
                 timeout_seconds=cfg.lambda_timeout_seconds,
                 batch_size=cfg.batch_size,
                 batch_window_seconds=cfg.batch_window_seconds,
-                max_concurrency=cfg.max_concurrency,
-                kms_key_arn=key_arn,
+                max_concurrency=cfg.mapping_max_concurrency,
+                kms_key_arn=self.kms_key_arn,
                 region=cfg.region,
                 log_group_depends_on=key_ready,
                 alert_event_bus_arn=(
@@ -192,28 +216,34 @@ class Pipeline(pulumi.ComponentResource):
                     else None
                 ),
             ),
-            **child("inference"),
+            **self._child("inference"),
         )
-        self.alerts: LabelAlerts | None = None
-        if cfg.alert_email:
-            self.alerts = LabelAlerts(
-                args=LabelAlertsArgs(
-                    rule_name=alert_rule_name,
-                    rule_arn=alert_rule_arn,
-                    account_id=cfg.account_id,
-                    email=cfg.alert_email,
-                    kms_key_arn=key_arn,
-                ),
-                **child("alerts", depends_on=key_ready),
-            )
-        self.notifications = RunNotifications(
-            args=RunNotificationsArgs(
-                account_id=cfg.account_id, email=cfg.notify_email, kms_key_arn=key_arn
+
+    def _alert_rule_arn(self) -> str:
+        cfg = self._cfg
+        return rule_arn(cfg.partition, cfg.region, cfg.account_id, self._alert_rule_name)
+
+    def _alerts(self, key_ready: list[pulumi.Resource]) -> LabelAlerts | None:
+        """The label alerts' e-mail (an EventBridge rule -> SNS), when alertEmail is set."""
+        cfg = self._cfg
+        if not cfg.alert_email:
+            return None
+        return LabelAlerts(
+            args=LabelAlertsArgs(
+                rule_name=self._alert_rule_name,
+                rule_arn=self._alert_rule_arn(),
+                account_id=cfg.account_id,
+                email=cfg.alert_email,
+                kms_key_arn=self.kms_key_arn,
             ),
-            **child("notifications"),
+            **self._child("alerts", depends_on=key_ready),
         )
-        self.workflow = Workflow(
+
+    def _workflow(self, project_arn: str, key_ready: list[pulumi.Resource]) -> Workflow:
+        cfg = self._cfg
+        return Workflow(
             args=WorkflowArgs(
+                options=cfg.workflow,
                 queue_url=self.ingest.queue.url,
                 queue_arn=self.ingest.queue.arn,
                 final_bucket=self.final.bucket.bucket,
@@ -223,39 +253,27 @@ class Pipeline(pulumi.ComponentResource):
                 project_arn=project_arn,
                 project_version_arn=cfg.project_version_arn,
                 version_name=cfg.version_name,
-                account_id=cfg.account_id,
-                runs_prefix=self.runs_prefix,
-                min_inference_units=cfg.min_inference_units,
-                max_inference_units=cfg.max_inference_units,
-                ownership=cfg.model_ownership,
-                tps_per_unit=cfg.tps_per_unit,
-                target_run_minutes=cfg.target_run_minutes,
-                max_planned_units=cfg.max_planned_units,
-                concurrency_by_units=cfg.concurrency_by_units,
-                price_per_inference_unit_hour=cfg.price_per_inference_unit_hour,
-                poll_interval_seconds=cfg.poll_interval_seconds,
-                drain_confirm_seconds=cfg.drain_confirm_seconds,
-                model_start_timeout_seconds=cfg.model_start_timeout_minutes * 60,
-                max_run_seconds=cfg.max_run_minutes * 60,
-                disable_grace_seconds=cfg.disable_grace_seconds,
-                schedule_group_arn=cfg.schedule_group_arn,
-                log_group_name=workflow_log_group,
-                log_retention_days=cfg.log_retention_days,
-                log_level=cfg.workflow_log_level,
-                schedule_expression=cfg.schedule,
-                schedule_timezone=cfg.schedule_timezone,
                 notification_topic_arn=self.notifications.topic.arn,
                 event_bus_arn=policies.default_event_bus_arn(
                     cfg.partition, cfg.region, cfg.account_id
                 ),
-                notify_outcomes=cfg.notify_outcomes,
-                kms_key_arn=key_arn,
+                account_id=cfg.account_id,
                 region=cfg.region,
+                schedule_group_arn=cfg.schedule_group_arn,
+                schedule_expression=cfg.schedule,
+                schedule_timezone=cfg.schedule_timezone,
+                log_group_name=self._workflow_log_group,
+                log_retention_days=cfg.log_retention_days,
+                log_level=cfg.workflow_log_level,
+                kms_key_arn=self.kms_key_arn,
                 log_group_depends_on=key_ready,
             ),
-            **child("workflow"),
+            **self._child("workflow"),
         )
-        self.alarms = Alarms(
+
+    def _alarms(self, key_ready: list[pulumi.Resource]) -> Alarms:
+        cfg = self._cfg
+        return Alarms(
             args=AlarmsArgs(
                 dlq_name=self.ingest.dlq.name,
                 state_machine_arn=self.workflow.state_machine.arn,
@@ -263,13 +281,16 @@ class Pipeline(pulumi.ComponentResource):
                 version_name=cfg.version_name,
                 model_alarm_minutes=cfg.model_alarm_minutes,
                 alarm_email=cfg.alarm_email,
-                kms_key_arn=key_arn,
+                kms_key_arn=self.kms_key_arn,
                 queue_name=self.ingest.queue.name,
-                stall_alarm_minutes=cfg.stall_alarm_minutes,
+                stall_alarm_minutes=cfg.stall_alarm_after_minutes,
             ),
-            **child("alarms", depends_on=key_ready),
+            **self._child("alarms", depends_on=key_ready),
         )
-        self.dashboard = Dashboard(
+
+    def _dashboard(self) -> Dashboard:
+        cfg, prefix = self._cfg, self.resource_prefix
+        return Dashboard(
             args=DashboardArgs(
                 dashboard_name=prefix,
                 region=cfg.region,
@@ -282,10 +303,8 @@ class Pipeline(pulumi.ComponentResource):
                 metrics_namespace=RUNTIME_DEFAULTS[POWERTOOLS_METRICS_NAMESPACE],
                 service_name=prefix,
             ),
-            **child("dashboard"),
+            **self._child("dashboard"),
         )
-        self.outputs = self._outputs(cfg, project_arn)
-        self.register_outputs(self.outputs)
 
     def _outputs(self, cfg: stack_config.StackConfig, project_arn: str) -> dict[str, Any]:
         """The stack outputs (names in infra/outputs.py) the CLI reads."""

@@ -10,9 +10,9 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import policies
-from infra.contract import DEFAULT_NOTIFY_OUTCOMES, SCHEDULE_INPUT
+from infra.contract import SCHEDULE_INPUT
 from infra.encryption import key_usage_grant
-from infra.statemachine import WorkflowParams, build_definition
+from infra.statemachine import StackResources, WorkflowOptions, WorkflowParams, build_definition
 
 TYPE = "rekognition-batch:workflow:Workflow"
 LEGACY_TYPE = "rekbatch:workflow:Workflow"
@@ -20,6 +20,9 @@ LEGACY_TYPE = "rekbatch:workflow:Workflow"
 
 @dataclass
 class WorkflowArgs:
+    # How runs behave: the options built once from the stack config (StackConfig.workflow).
+    options: WorkflowOptions
+    # The stack's resources the definition names and the role may use.
     queue_url: pulumi.Input[str]
     queue_arn: pulumi.Input[str]
     final_bucket: pulumi.Input[str]
@@ -29,41 +32,53 @@ class WorkflowArgs:
     project_arn: str
     project_version_arn: str
     version_name: str
+    # Run-end notification: None = no SNS publish / no event (StackResources).
+    notification_topic_arn: pulumi.Input[str] | None
+    event_bus_arn: str | None
+    # Where it is deployed, and how it is started and logged.
     account_id: str
-    runs_prefix: str
-    min_inference_units: int
-    max_inference_units: int | None
-    ownership: str
-    tps_per_unit: float
-    target_run_minutes: int
-    max_planned_units: int
-    concurrency_by_units: tuple[int, ...]
-    price_per_inference_unit_hour: float
-    poll_interval_seconds: int
-    drain_confirm_seconds: int | None
-    model_start_timeout_seconds: int
-    max_run_seconds: int
-    disable_grace_seconds: int
+    region: str
     schedule_group_arn: str
+    schedule_expression: str
+    schedule_timezone: str
     log_group_name: str
     log_retention_days: int
     log_level: str
-    schedule_expression: str
-    schedule_timezone: str
-    # Run-end notification: None = no SNS publish / no event (WorkflowParams).
-    notification_topic_arn: pulumi.Input[str] | None = None
-    event_bus_arn: str | None = None
-    notify_outcomes: tuple[str, ...] = DEFAULT_NOTIFY_OUTCOMES
     # Customer-managed key (None: none): log group encryption; the role may use it
     # through S3 (runs/), SQS (the test-event peek) and SNS (the notification).
     kms_key_arn: pulumi.Input[str] | None = None
-    region: str = ""
     log_group_depends_on: Sequence[pulumi.Resource] = ()
 
 
 def render_definition(params: WorkflowParams) -> str:
     """The definition string exactly as Step Functions receives it."""
     return json.dumps(build_definition(params), indent=2, sort_keys=False)
+
+
+def definition(args: WorkflowArgs) -> pulumi.Output[str]:
+    """The rendered definition, once the resources' names are known."""
+    return pulumi.Output.all(
+        args.queue_url,
+        args.event_source_mapping_uuid,
+        args.final_bucket,
+        args.notification_topic_arn,
+    ).apply(
+        lambda a: render_definition(
+            WorkflowParams.of(
+                StackResources(
+                    queue_url=a[0],
+                    project_arn=args.project_arn,
+                    project_version_arn=args.project_version_arn,
+                    version_name=args.version_name,
+                    event_source_mapping_uuid=a[1],
+                    final_bucket=a[2],
+                    notification_topic_arn=a[3],
+                    event_bus_arn=args.event_bus_arn,
+                ),
+                args.options,
+            )
+        )
+    )
 
 
 class Workflow(pulumi.ComponentResource):
@@ -77,8 +92,8 @@ class Workflow(pulumi.ComponentResource):
         self, name: str, args: WorkflowArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-
+        self._name, self._args = name, args
+        self._child = pulumi.ResourceOptions(parent=self)
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=args.log_group_name,
@@ -92,55 +107,30 @@ class Workflow(pulumi.ComponentResource):
             assume_role_policy=json.dumps(
                 policies.assume_role_policy("states.amazonaws.com", args.account_id)
             ),
-            opts=child,
+            opts=self._child,
         )
+        self.state_machine = self._state_machine()
+        grants = self._role_grants()
+        self.schedule = self._schedule(grants)
+        self.register_outputs(
+            {"stateMachineArn": self.state_machine.arn, "scheduleArn": self.schedule.arn}
+        )
+
+    def _state_machine(self) -> aws.sfn.StateMachine:
+        name, args = self._name, self._args
         # CreateStateMachine verifies the log delivery permissions when logging
         # is configured, so this part of the role exists before the state machine.
         logging_policy = aws.iam.RolePolicy(
             f"{name}-logging-policy",
             role=self.role.id,
             policy=json.dumps(policies.state_machine_logging_policy()),
-            opts=child,
+            opts=self._child,
         )
-        definition = pulumi.Output.all(
-            args.queue_url,
-            args.event_source_mapping_uuid,
-            args.final_bucket,
-            args.notification_topic_arn,
-        ).apply(
-            lambda a: render_definition(
-                WorkflowParams(
-                    queue_url=a[0],
-                    project_arn=args.project_arn,
-                    project_version_arn=args.project_version_arn,
-                    version_name=args.version_name,
-                    event_source_mapping_uuid=a[1],
-                    final_bucket=a[2],
-                    runs_prefix=args.runs_prefix,
-                    min_inference_units=args.min_inference_units,
-                    max_inference_units=args.max_inference_units,
-                    ownership=args.ownership,
-                    tps_per_unit=args.tps_per_unit,
-                    target_run_minutes=args.target_run_minutes,
-                    max_planned_units=args.max_planned_units,
-                    concurrency_by_units=args.concurrency_by_units,
-                    price_per_inference_unit_hour=args.price_per_inference_unit_hour,
-                    poll_interval_seconds=args.poll_interval_seconds,
-                    drain_confirm_seconds=args.drain_confirm_seconds,
-                    model_start_timeout_seconds=args.model_start_timeout_seconds,
-                    max_run_seconds=args.max_run_seconds,
-                    disable_grace_seconds=args.disable_grace_seconds,
-                    notification_topic_arn=a[3],
-                    event_bus_arn=args.event_bus_arn,
-                    notify_outcomes=args.notify_outcomes,
-                )
-            )
-        )
-        self.state_machine = aws.sfn.StateMachine(
+        return aws.sfn.StateMachine(
             name,
             type="STANDARD",
             role_arn=self.role.arn,
-            definition=definition,
+            definition=definition(args),
             logging_configuration={
                 "log_destination": self.log_group.arn.apply(policies.log_streams_arn),
                 "include_execution_data": True,
@@ -148,6 +138,10 @@ class Workflow(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logging_policy]),
         )
+
+    def _role_grants(self) -> list[pulumi.Resource]:
+        """What the workflow's role may do (and with the stack's key, if any)."""
+        name, args = self._name, self._args
         workflow_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=self.role.id,
@@ -166,13 +160,13 @@ class Workflow(pulumi.ComponentResource):
                         project_version_arn=args.project_version_arn,
                         event_source_mapping_arn=a[2],
                         final_bucket_arn=a[3],
-                        runs_prefix=args.runs_prefix,
+                        runs_prefix=args.options.runs_prefix,
                         notification_topic_arn=a[4],
                         event_bus_arn=args.event_bus_arn,
                     )
                 )
             ),
-            opts=child,
+            opts=self._child,
         )
         grants: list[pulumi.Resource] = [workflow_policy]
         if args.kms_key_arn is not None:
@@ -184,10 +178,14 @@ class Workflow(pulumi.ComponentResource):
                     args.region,
                     "UseTheStackKeyForSummariesPeekAndNotification",
                     ["s3", "sqs", "sns"],
-                    child,
+                    self._child,
                 )
             )
+        return grants
 
+    def _schedule(self, grants: list[pulumi.Resource]) -> aws.scheduler.Schedule:
+        """The schedule and the role it starts the state machine with."""
+        name, args = self._name, self._args
         self.scheduler_role = aws.iam.Role(
             f"{name}-scheduler-role",
             description="EventBridge Scheduler: start the batch inference workflow",
@@ -198,7 +196,7 @@ class Workflow(pulumi.ComponentResource):
                     "scheduler.amazonaws.com", args.account_id, args.schedule_group_arn
                 )
             ),
-            opts=child,
+            opts=self._child,
         )
         scheduler_policy = aws.iam.RolePolicy(
             f"{name}-scheduler-policy",
@@ -206,10 +204,10 @@ class Workflow(pulumi.ComponentResource):
             policy=self.state_machine.arn.apply(
                 lambda arn: json.dumps(policies.scheduler_policy(arn))
             ),
-            opts=child,
+            opts=self._child,
         )
         # The first scheduled run must find every permission in place.
-        self.schedule = aws.scheduler.Schedule(
+        return aws.scheduler.Schedule(
             f"{name}-schedule",
             description="Process the image backlog with the Custom Labels model",
             schedule_expression=args.schedule_expression,
@@ -227,7 +225,4 @@ class Workflow(pulumi.ComponentResource):
                 },
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy, *grants]),
-        )
-        self.register_outputs(
-            {"stateMachineArn": self.state_machine.arn, "scheduleArn": self.schedule.arn}
         )

@@ -1,6 +1,6 @@
 """Rekognition Custom Labels ARN formats, in one place.
 
-Standard library only: the Lambda bundle, the Pulumi program (infra/config.py),
+Standard library only: the Lambda bundle, the Pulumi program (infra/config/),
 the local model emulator and the CLI all import these patterns.
 
 - version: arn:aws:rekognition:REGION:ACCOUNT:project/NAME/version/VERSION/TIMESTAMP

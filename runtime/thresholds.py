@@ -13,7 +13,7 @@ label raises an alert (runtime/alerts.py). Only labels that count (in
 ``labels``, at or above their threshold) can raise one.
 
 Rules shared by both maps, checked by the runtime's settings and, with the key
-named, by the stack config (infra/keys.py), so a bad map fails ``pulumi up``:
+named, by the stack config (infra/config/keys.py), so a bad map fails ``pulumi up``:
 
 - a JSON object of label name -> number; names non-empty (Rekognition Custom
   Labels names, matched exactly, case included), at most ``MAX_NAME_CHARS``;

@@ -1,12 +1,12 @@
 """Pulumi.yaml's ``config:`` block and the docs' config tables, generated from
-``infra.keys.KEYS`` (``python -m infra.config --write`` rewrites them)."""
+``infra.config.keys.KEYS`` (``python -m infra.config --write`` rewrites them)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from infra.keys import KEYS
+from infra.config.keys import KEYS
 
 
 def pulumi_yaml_config() -> dict[str, dict[str, Any]]:
@@ -41,7 +41,7 @@ def markdown_table() -> str:
 
 PULUMI_YAML_HEAD = """\
 # Pulumi project: scheduled, cost-optimal batch inference for Rekognition Custom Labels.
-# The `config:` block is generated from infra/keys.py KEYS, the single declaration
+# The `config:` block is generated from infra/config/keys.py KEYS, the single declaration
 # (tests/infra/test_config.py fails when they differ). Regenerate with:
 #   .venv/bin/python -m infra.config --write
 name: rekognition-batch

@@ -1,27 +1,35 @@
-"""The validated stack config and the values derived from it (pure)."""
+"""The stack config as read (one field per key), the values derived from it, and
+the workflow's options built from it (pure)."""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
-from infra.contract import DEFAULT_NOTIFY_OUTCOMES
-from infra.keys import (
+from infra.config.keys import KEYS, ConfigError
+from infra.config.limits import (
     DISABLE_GRACE_MARGIN_SECONDS,
     KMS_CREATE,
     MODEL_ALARM_MARGIN_MINUTES,
     STALL_ALARM_MAX_MINUTES,
     STALL_ALARM_MIN_MINUTES,
 )
+from infra.contract import DEFAULT_RUNS_PREFIX
 from infra.sizing import DEFAULT_TPS_PER_UNIT, derive_concurrency, planned_units_bound
+from infra.statemachine import OptionError, WorkflowOptions
 from runtime import settings as runtime_settings
 from runtime.arns import VERSION_ARN
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
-    """Every stack setting, validated; derived values are properties."""
+    """Every key's value as declared (infra/config/keys.py: one field per key, in
+    snake_case, where 0 keeps the key's meaning, e.g. "derive"); derived values are
+    properties, and the workflow's options one object, :attr:`workflow`."""
 
     project_version_arn: str
     project_arn: str | None
@@ -30,19 +38,18 @@ class StackConfig:
     schedule: str
     schedule_timezone: str
     min_inference_units: int
-    max_inference_units: int | None
+    max_inference_units: int  # 0: no auto-scaling
     tps_per_unit: float
     target_run_minutes: int  # 0: off
     max_planned_units: int
     poll_interval_seconds: int
-    drain_confirm_seconds: int | None  # None: the workflow's default (5 s)
+    drain_confirm_seconds: int  # 0: the workflow's default (WorkflowOptions.confirm_seconds)
     model_start_timeout_minutes: int
     max_run_minutes: int
     model_ownership: str
     batch_size: int
     batch_window_seconds: int
-    max_concurrency: int  # resolved: never 0
-    max_concurrency_derived: bool
+    max_concurrency: int  # 0: derive (mapping_max_concurrency)
     image_suffixes: tuple[str, ...]
     force_destroy: bool
     log_retention_days: int
@@ -53,20 +60,57 @@ class StackConfig:
     max_receive_count: int
     workflow_log_level: str
     price_per_inference_unit_hour: float
+    stall_alarm_minutes: int  # 0: derive (stall_alarm_after_minutes)
     alarm_email: str | None
-    notify_email: str | None = None
-    notify_outcomes: tuple[str, ...] = DEFAULT_NOTIFY_OUTCOMES
-    kms_key: str | None = None  # None: SSE-S3/SQS-managed; KMS_CREATE; or a key ARN
-    label_thresholds: dict[str, float] = field(default_factory=dict)  # label -> confidence
-    alert_labels: dict[str, float] = field(default_factory=dict)  # label -> confidence
-    alert_email: str | None = None  # an EventBridge rule -> SNS e-mail for the alerts
+    notify_email: str | None
+    notify_on_outcomes: tuple[str, ...]
+    label_thresholds: dict[str, float]  # label -> confidence
+    alert_labels: dict[str, float]  # label -> confidence
+    alert_email: str | None  # an EventBridge rule -> SNS e-mail for the alerts
+    kms_key: str | None  # None: SSE-S3/SQS-managed; KMS_CREATE; or a key ARN
+    # Pulumi's aws:region (the provider's, not a key of this project); None: unset.
+    deploy_region: str | None = None
+
+    @classmethod
+    def read(cls, get: Callable[[str], str | None]) -> StackConfig:
+        """Every key read through its declaration (``get(name)``: the raw config
+        string or None); rules across keys are not checked here (rules.py)."""
+        region = (get("aws:region") or "").strip() or None
+        return cls(**{key.field: key.read(get(key.name)) for key in KEYS}, deploy_region=region)
+
+    @cached_property
+    def workflow(self) -> WorkflowOptions:
+        """The workflow's options, built once from this configuration."""
+        return workflow_options(self)
 
     @property
     def create_kms_key(self) -> bool:
         return self.kms_key == KMS_CREATE
 
-    stall_alarm_minutes: int = 0  # resolved: never 0 after load()
-    stall_alarm_minutes_derived: bool = True
+    @property
+    def mapping_max_concurrency(self) -> int:
+        """The mapping's MaximumConcurrency as deployed: maxConcurrency, or derived
+        from the auto-scaling ceiling (else the units started)."""
+        if self.max_concurrency:
+            return self.max_concurrency
+        return derive_max_concurrency(
+            self.max_inference_units or self.min_inference_units, self.batch_size, self.tps_per_unit
+        )
+
+    @property
+    def max_concurrency_derived(self) -> bool:
+        return self.max_concurrency == 0
+
+    @property
+    def stall_alarm_after_minutes(self) -> int:
+        """The stall alarm's threshold: stallAlarmMinutes, or derived from the schedule."""
+        return self.stall_alarm_minutes or default_stall_alarm_minutes(
+            self.schedule, self.max_run_minutes
+        )
+
+    @property
+    def stall_alarm_minutes_derived(self) -> bool:
+        return self.stall_alarm_minutes == 0
 
     @property
     def _arn(self) -> re.Match[str]:
@@ -127,7 +171,7 @@ class StackConfig:
     def planned_units_bound(self) -> int:
         """The most units a run may plan (and the concurrency table's length)."""
         return planned_units_bound(
-            self.min_inference_units, self.max_inference_units, self.max_planned_units
+            self.min_inference_units, self.max_inference_units or None, self.max_planned_units
         )
 
     @property
@@ -223,3 +267,43 @@ def derive_max_concurrency(
         batch_size=batch_size,
         handler_concurrency=handler_concurrency(batch_size),
     )
+
+
+# The WorkflowOptions set from the configuration: field -> (the key a bad value is
+# reported under, the value). The options not listed keep their production
+# defaults (infra/statemachine/params.py).
+_WORKFLOW_OPTIONS: dict[str, tuple[str, Callable[[StackConfig], Any]]] = {
+    "min_inference_units": ("minInferenceUnits", lambda c: c.min_inference_units),
+    "max_inference_units": ("maxInferenceUnits", lambda c: c.max_inference_units or None),
+    "ownership": ("modelOwnership", lambda c: c.model_ownership),
+    "tps_per_unit": ("tpsPerUnit", lambda c: c.tps_per_unit),
+    "target_run_minutes": ("targetRunMinutes", lambda c: c.target_run_minutes),
+    "max_planned_units": ("maxPlannedUnits", lambda c: c.max_planned_units),
+    "concurrency_by_units": ("maxConcurrency", lambda c: c.concurrency_by_units),
+    "price_per_inference_unit_hour": (
+        "pricePerInferenceUnitHour",
+        lambda c: c.price_per_inference_unit_hour,
+    ),
+    "poll_interval_seconds": ("pollIntervalSeconds", lambda c: c.poll_interval_seconds),
+    "drain_confirm_seconds": ("drainConfirmSeconds", lambda c: c.drain_confirm_seconds),
+    "model_start_timeout_seconds": (
+        "modelStartTimeoutMinutes",
+        lambda c: c.model_start_timeout_minutes * 60,
+    ),
+    "max_run_seconds": ("maxRunMinutes", lambda c: c.max_run_minutes * 60),
+    "disable_grace_seconds": ("lambdaTimeoutSeconds", lambda c: c.disable_grace_seconds),
+    "notify_outcomes": ("notifyOnOutcomes", lambda c: c.notify_on_outcomes),
+    "runs_prefix": ("", lambda c: DEFAULT_RUNS_PREFIX),
+}
+
+
+def workflow_options(cfg: StackConfig) -> WorkflowOptions:
+    """The workflow's options from the configuration; an option the workflow refuses
+    is a :class:`ConfigError` naming the key it came from."""
+    try:
+        return WorkflowOptions(
+            **{name: value(cfg) for name, (_, value) in _WORKFLOW_OPTIONS.items()}
+        )
+    except OptionError as error:
+        key = _WORKFLOW_OPTIONS.get(error.field, ("",))[0]
+        raise ConfigError(key or error.field, error.reason) from None

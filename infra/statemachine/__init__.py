@@ -23,9 +23,15 @@ A run, phase by phase (one module each, listed in order in :data:`PHASES`)::
     summary  runs/<execution name>.json; succeed or fail with the cause
     notify   (optional) the essentials to the SNS topic and the default event bus
 
-Every Task after the guard catches ``States.ALL`` into the same cleanup, so no
-error path leaves the model running or the mapping enabled. Waits, deadlines
-and counts all come from :class:`WorkflowParams`; deadlines are counters
+Every Task from the backlog count to the end of the drain catches
+``States.ALL`` into the cleanup, so no error path leaves the model running or
+the mapping enabled. The Tasks that can not fail into the cleanup catch into
+their own next step: the cleanup's (a failed disable still stops the model, a
+failed stop is recorded), the summary's (into the notification) and the
+peek's (a failed receive or delete leaves the messages queued and the run
+goes on as if there had been no peek). Waits, deadlines
+and counts all come from :class:`WorkflowOptions` (with the stack's resources,
+:class:`WorkflowParams`); deadlines are counters
 (``States.MathAdd``) because JSONPath has no clock arithmetic. State names
 live in :mod:`infra.statemachine.names`.
 """
@@ -39,22 +45,26 @@ from infra.statemachine import backlog, cleanup, drain, guard, model, notify, pl
 from infra.statemachine import names as n
 from infra.statemachine.asl import States, merge
 from infra.statemachine.params import (
+    DEFAULT_CONFIRM_SECONDS,
     OWNERSHIP_EXCLUSIVE,
     OWNERSHIP_SHARED,
-    RESOURCE_FIELDS,
+    StackResources,
+    WorkflowOptions,
     WorkflowParams,
 )
-from infra.statemachine.validation import validate
+from infra.statemachine.validation import OptionError
 
 __all__ = [
+    "DEFAULT_CONFIRM_SECONDS",
     "OWNERSHIP_EXCLUSIVE",
     "OWNERSHIP_SHARED",
     "PHASES",
-    "RESOURCE_FIELDS",
+    "OptionError",
+    "StackResources",
+    "WorkflowOptions",
     "WorkflowParams",
     "build_definition",
     "execution_timeout",
-    "validate",
 ]
 
 PHASES: tuple[Callable[[WorkflowParams], States], ...] = (
@@ -85,8 +95,8 @@ def execution_timeout(p: WorkflowParams) -> int:
 
 
 def build_definition(params: WorkflowParams) -> dict[str, Any]:
-    """The state machine definition (ASL dict; ``json.dumps`` it for AWS)."""
-    validate(params)
+    """The state machine definition (ASL dict; ``json.dumps`` it for AWS). The
+    parameters were validated when they were made."""
     return {
         "Comment": (
             "Batch inference for Rekognition Custom Labels: start the model only when "

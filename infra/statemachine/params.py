@@ -1,16 +1,22 @@
-"""The workflow's parameters (validated in validation.py).
+"""What a definition is built from: the stack's resources and the workflow's options.
 
-Everything a run's behaviour depends on is a field here: resources of the
-stack, the ownership policy, and every wait, deadline and count. Validation
-rejects values AWS would accept but that make a broken workflow, naming the
-field, so a bad stack config fails at ``pulumi up`` (preview) instead of in
-the first scheduled run.
+:class:`WorkflowOptions` is everything a run's behaviour depends on (the
+ownership policy, every wait, deadline and count); the Pulumi program builds
+it once from the stack configuration (infra/config) and hands it on whole.
+:class:`StackResources` names what the stack created (known once deployed).
+:class:`WorkflowParams` is both, one flat record the phases read.
+
+Each is validated when it is made (validation.py): values AWS would accept but
+that make a broken workflow are refused naming the field, so a bad stack
+config fails at ``pulumi up`` (preview) instead of in the first scheduled run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from infra.contract import DEFAULT_NOTIFY_OUTCOMES, DEFAULT_RUNS_PREFIX
 from infra.sizing import DEFAULT_TPS_PER_UNIT, derive_concurrency, planned_units_bound
@@ -37,25 +43,37 @@ MIN_DRAIN_POLLS = 100
 COST_UNIT_USD = 0.0001
 MAX_RUN_COST_UNITS = 2**31 - 1
 
-# The WorkflowParams fields that name the stack's resources (the rest are options).
-RESOURCE_FIELDS = (
-    "queue_url",
-    "project_arn",
-    "project_version_arn",
-    "version_name",
-    "event_source_mapping_uuid",
-    "final_bucket",
-)
+# drainConfirmSeconds 0: wait this long (SQS counts are approximate), or the
+# longest drain poll wait when that is shorter.
+DEFAULT_CONFIRM_SECONDS = 5
 
 
-@dataclass(frozen=True)
-class WorkflowParams:
+@dataclass(frozen=True, kw_only=True)
+class StackResources:
+    """What the stack created, as the definition names it."""
+
     queue_url: str
     project_arn: str
     project_version_arn: str
     version_name: str
     event_source_mapping_uuid: str
     final_bucket: str
+    # Run-end notification (a final phase after the summary is written; a failure
+    # to notify never fails the run). None: no SNS publish / no EventBridge event.
+    notification_topic_arn: str | None = None
+    event_bus_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        # Imported here: validation.py reads this module's constants.
+        from infra.statemachine.validation import validate_resources
+
+        validate_resources(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowOptions:
+    """How runs behave; every field has its production default."""
+
     runs_prefix: str = DEFAULT_RUNS_PREFIX
     min_inference_units: int = 1
     max_inference_units: int | None = None  # None: omit MaxInferenceUnits (no auto-scaling)
@@ -65,9 +83,9 @@ class WorkflowParams:
     poll_interval_seconds: int = 60
     # The shortest: once the rest would be done within a few seconds.
     fast_poll_seconds: int = 2
-    # Wait before the poll that confirms an empty queue (None: the fast poll wait,
-    # at least 5 s: SQS counts are approximate). The model idles, billed, until then.
-    drain_confirm_seconds: int | None = None
+    # Wait before the poll that confirms an empty queue (0: DEFAULT_CONFIRM_SECONDS,
+    # see confirm_seconds). The model idles, billed, until then.
+    drain_confirm_seconds: int = 0
     # Describe a STARTING model every `seconds` until `elapsed` seconds of waiting,
     # then every model_poll_seconds. A short start is noticed within seconds; a long
     # one (AWS: 10-30 minutes) at 15 s, about the cheapest interval for 1 unit: half
@@ -94,7 +112,7 @@ class WorkflowParams:
     # and those retries reach the DLQ within minutes.
     model_check_seconds: int = 60
     # After max-run: let in-flight batches finish (the program derives it from the
-    # function timeout and batching window, infra/stackconfig.py).
+    # function timeout and batching window, infra/config/stack.py).
     disable_grace_seconds: int = 30
     retry_interval_seconds: int = 2  # first back-off of SDK retries (throttling etc.)
     retry_max_attempts: int = 6  # SDK retries per call before the error is caught
@@ -109,11 +127,14 @@ class WorkflowParams:
     # and an on-demand start) could each miss the other and both proceed. After
     # this wait each sees the other and only the older goes on. 0: no wait.
     guard_settle_seconds: int = 10
-    # Run-end notification (a final phase after the summary is written; a failure
-    # to notify never fails the run). None: no SNS publish / no EventBridge event.
-    notification_topic_arn: str | None = None
-    event_bus_arn: str | None = None
+    # The run outcomes that send the run-end notification (when the stack has a topic).
     notify_outcomes: tuple[str, ...] = DEFAULT_NOTIFY_OUTCOMES
+
+    def __post_init__(self) -> None:
+        # Imported here: validation.py reads this module's constants.
+        from infra.statemachine.validation import validate_options
+
+        validate_options(self)
 
     @property
     def model_wait_polls(self) -> int:
@@ -164,9 +185,9 @@ class WorkflowParams:
     @property
     def confirm_seconds(self) -> int:
         """Seconds between the first empty poll and the one that confirms the drain."""
-        if self.drain_confirm_seconds is not None:
+        if self.drain_confirm_seconds:
             return self.drain_confirm_seconds
-        return min(self.poll_interval_seconds, max(5, self.fast_poll_seconds))
+        return min(self.poll_interval_seconds, max(DEFAULT_CONFIRM_SECONDS, self.fast_poll_seconds))
 
     @property
     def max_units(self) -> int:
@@ -189,3 +210,22 @@ class WorkflowParams:
         if waits[-1] != self.fast_poll_seconds:
             waits.append(self.fast_poll_seconds)
         return waits
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowParams(StackResources, WorkflowOptions):
+    """The stack's resources and the workflow's options in one flat record: a phase
+    reads ``p.queue_url`` and ``p.poll_interval_seconds`` alike."""
+
+    def __post_init__(self) -> None:
+        StackResources.__post_init__(self)
+        WorkflowOptions.__post_init__(self)
+
+    @classmethod
+    def of(cls, resources: StackResources, options: WorkflowOptions) -> WorkflowParams:
+        return cls(**_fields_of(resources), **_fields_of(options))
+
+
+def _fields_of(record: StackResources | WorkflowOptions) -> dict[str, Any]:
+    """A dataclass's fields, unconverted (``dataclasses.asdict`` would copy tuples)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}

@@ -86,24 +86,26 @@ def test_defaults_and_derived_values() -> None:
     assert cfg.version_name == "shapes.2025-06-01"
     assert cfg.min_confidence == 50.0 and cfg.max_results == 0
     assert cfg.schedule == "rate(1 hour)" and cfg.schedule_timezone == "UTC"
-    assert cfg.min_inference_units == 1 and cfg.max_inference_units is None
+    assert cfg.min_inference_units == 1 and cfg.max_inference_units == 0
     assert cfg.model_ownership == "exclusive"
     assert cfg.lambda_architecture == "arm64"
     assert cfg.image_suffixes == (".jpg", ".jpeg", ".png")
     assert cfg.force_destroy is False
     assert cfg.queue_visibility_timeout_seconds == 6 * 120 + 1
     assert cfg.max_concurrency_derived is True
-    assert cfg.max_concurrency == derive_concurrency(1, batch_size=10, handler_concurrency=10)
+    assert cfg.mapping_max_concurrency == derive_concurrency(
+        1, batch_size=10, handler_concurrency=10
+    )
 
 
 def test_concurrency_is_derived_from_the_auto_scaling_ceiling() -> None:
     cfg = load_with(minInferenceUnits=2, maxInferenceUnits=8, batchSize=5)
-    assert cfg.max_concurrency == derive_concurrency(8, batch_size=5, handler_concurrency=5)
+    assert cfg.mapping_max_concurrency == derive_concurrency(8, batch_size=5, handler_concurrency=5)
 
 
 def test_explicit_concurrency_wins() -> None:
     cfg = load_with(maxConcurrency=42)
-    assert cfg.max_concurrency == 42 and cfg.max_concurrency_derived is False
+    assert cfg.mapping_max_concurrency == 42 and cfg.max_concurrency_derived is False
 
 
 def test_suffixes_accept_pulumi_json_arrays_and_comma_lists() -> None:
@@ -162,7 +164,7 @@ def test_model_alarm_window_covers_start_run_and_grace_plus_margin() -> None:
         ({"schedule": "every hour"}, "schedule", "rate("),
         ({"scheduleTimezone": "Mars/Olympus"}, "scheduleTimezone", "IANA"),
         ({"minInferenceUnits": 0}, "minInferenceUnits", "between"),
-        ({"minInferenceUnits": 3, "maxInferenceUnits": 2}, "maxInferenceUnits", ">="),
+        ({"minInferenceUnits": 3, "maxInferenceUnits": 2}, "maxInferenceUnits", "at least"),
         ({"modelOwnership": "mine"}, "modelOwnership", "exclusive, shared"),
         ({"maxConcurrency": 1}, "maxConcurrency", "2 and 1000"),
         ({"maxConcurrency": 1001}, "maxConcurrency", "between"),

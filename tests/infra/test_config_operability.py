@@ -1,5 +1,5 @@
 """Config keys of the run notification and the customer-managed key, and the
-notification fields of WorkflowParams: defaults, accepted forms, and every
+notification fields of the workflow's resources and options: defaults, accepted forms, and every
 invalid value failing with a message naming its key (or field)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from infra import contract
 from infra.config import KMS_CREATE, ConfigError
-from infra.statemachine import WorkflowParams, validate
+from infra.statemachine import WorkflowParams
 from tests.infra.conftest import ACCOUNT, PROJECT_ARN, REGION, VERSION_ARN
 from tests.infra.test_config import error_for, load_with
 
@@ -19,7 +19,7 @@ KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0f1e2d3c-aaaa-bbbb-cccc-000011112
 
 def test_defaults_notify_drained_max_run_and_failed_and_use_no_customer_key() -> None:
     cfg = load_with()
-    assert cfg.notify_outcomes == ("drained", "max-run-reached", "failed")
+    assert cfg.notify_on_outcomes == ("drained", "max-run-reached", "failed")
     assert cfg.notify_email is None
     assert cfg.kms_key is None and not cfg.create_kms_key
 
@@ -29,7 +29,11 @@ def test_defaults_notify_drained_max_run_and_failed_and_use_no_customer_key() ->
     ['["failed", "skipped", "nothing-to-do"]', "failed, skipped,nothing-to-do"],
 )
 def test_notify_outcomes_accept_json_arrays_and_comma_lists(raw: str) -> None:
-    assert load_with(notifyOnOutcomes=raw).notify_outcomes == ("failed", "skipped", "nothing-to-do")
+    assert load_with(notifyOnOutcomes=raw).notify_on_outcomes == (
+        "failed",
+        "skipped",
+        "nothing-to-do",
+    )
 
 
 def test_kms_key_create_or_an_arn() -> None:
@@ -86,13 +90,8 @@ def test_notification_fields_default_to_none_and_the_contract_outcomes() -> None
     p = params()
     assert p.notification_topic_arn is None and p.event_bus_arn is None
     assert p.notify_outcomes == contract.DEFAULT_NOTIFY_OUTCOMES
-    validate(p)
-    validate(
-        params(
-            notification_topic_arn=TOPIC_ARN,
-            event_bus_arn=BUS_ARN,
-            notify_outcomes=contract.OUTCOMES,
-        )
+    params(
+        notification_topic_arn=TOPIC_ARN, event_bus_arn=BUS_ARN, notify_outcomes=contract.OUTCOMES
     )
 
 
@@ -110,7 +109,7 @@ def test_notification_fields_default_to_none_and_the_contract_outcomes() -> None
 )
 def test_invalid_notification_fields_fail_naming_the_field(changes: dict, field: str) -> None:
     with pytest.raises(ValueError, match=f"WorkflowParams.{field} "):
-        validate(params(**changes))
+        params(**changes)
 
 
 def test_event_constants_are_the_contract() -> None:

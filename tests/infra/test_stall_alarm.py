@@ -42,13 +42,13 @@ def test_the_default_is_two_periods_plus_the_longest_run(
     schedule: str, max_run: int, expected: int
 ) -> None:
     loaded = cfg(schedule=schedule, maxRunMinutes=max_run)
-    assert loaded.stall_alarm_minutes == expected
+    assert loaded.stall_alarm_after_minutes == expected
     assert loaded.stall_alarm_minutes_derived
 
 
 def test_the_bound_leaves_a_day_to_act_before_the_queue_deletes_messages() -> None:
     assert STALL_ALARM_MAX_MINUTES == QUEUE_RETENTION_SECONDS // 60 - 24 * 60
-    assert cfg(stallAlarmMinutes=90).stall_alarm_minutes == 90
+    assert cfg(stallAlarmMinutes=90).stall_alarm_after_minutes == 90
     assert cfg(stallAlarmMinutes=STALL_ALARM_MAX_MINUTES).stall_alarm_minutes_derived is False
     for bad in (STALL_ALARM_MAX_MINUTES + 1, 4, "soon"):
         with pytest.raises(ConfigError) as info:

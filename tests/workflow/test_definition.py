@@ -649,7 +649,7 @@ def _top_level_commas(text: str) -> int:
         ({"runs_prefix": "runs"}, "runs_prefix"),
         ({"runs_prefix": "/runs/"}, "runs_prefix"),
         ({"poll_interval_seconds": 0}, "poll_interval_seconds"),
-        ({"drain_confirm_seconds": 0}, "drain_confirm_seconds"),
+        ({"drain_confirm_seconds": -1}, "drain_confirm_seconds"),
         ({"poll_interval_seconds": 10, "drain_confirm_seconds": 11}, "drain_confirm_seconds"),
         ({"model_check_seconds": 0}, "model_check_seconds"),
         ({"min_inference_units": 0}, "min_inference_units"),
