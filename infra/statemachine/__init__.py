@@ -43,7 +43,7 @@ from typing import Any
 
 from infra.statemachine import backlog, cleanup, drain, guard, model, notify, plan, summary
 from infra.statemachine import names as n
-from infra.statemachine.asl import States, merge
+from infra.statemachine.asl import States, check_graph, merge
 from infra.statemachine.params import (
     DEFAULT_CONFIRM_SECONDS,
     OWNERSHIP_EXCLUSIVE,
@@ -96,7 +96,10 @@ def execution_timeout(p: WorkflowParams) -> int:
 
 def build_definition(params: WorkflowParams) -> dict[str, Any]:
     """The state machine definition (ASL dict; ``json.dumps`` it for AWS). The
-    parameters were validated when they were made."""
+    parameters were validated when they were made; the graph is checked here (every
+    transition names a state, every state is reachable)."""
+    states = merge(*(phase(params) for phase in PHASES))
+    check_graph(n.INIT, states)
     return {
         "Comment": (
             "Batch inference for Rekognition Custom Labels: start the model only when "
@@ -104,5 +107,5 @@ def build_definition(params: WorkflowParams) -> dict[str, Any]:
         ),
         "StartAt": n.INIT,
         "TimeoutSeconds": execution_timeout(params),
-        "States": merge(*(phase(params) for phase in PHASES)),
+        "States": states,
     }

@@ -165,3 +165,33 @@ def fail(*, error: str | None = None, error_path: str | None = None, cause_path:
         state["Error"] = error
     state["CausePath"] = cause_path
     return state
+
+
+def _targets(state: State) -> list[tuple[str, str]]:
+    """(where, target) for every transition out of ``state``."""
+    found = [("Next", state["Next"])] if "Next" in state else []
+    if "Default" in state:
+        found.append(("Default", state["Default"]))
+    found += [(f"Choices[{i}]", c["Next"]) for i, c in enumerate(state.get("Choices", ()))]
+    found += [(f"Catch[{i}]", c["Next"]) for i, c in enumerate(state.get("Catch", ()))]
+    return found
+
+
+def check_graph(start: str, states: States) -> None:
+    """Every transition names a state, and every state is reachable from ``start``:
+    a broken graph fails the build naming the state, before AWS (or a run) sees it."""
+    if start not in states:
+        raise ValueError(f"StartAt {start!r} is not a state")
+    for name, state in states.items():
+        for where, target in _targets(state):
+            if target not in states:
+                raise ValueError(f"state {name!r}: {where} {target!r} is not a state")
+    seen, todo = {start}, [start]
+    while todo:
+        for _, target in _targets(states[todo.pop()]):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    orphans = [name for name in states if name not in seen]
+    if orphans:
+        raise ValueError(f"state(s) no path reaches: {', '.join(orphans)}")
