@@ -91,15 +91,27 @@ def read_summary(
     s3: Any, bucket: str, runs_prefix: str, execution_name: str
 ) -> dict[str, Any] | None:
     """The run summary the workflow wrote, or None if there is none (or it is
-    not a JSON object)."""
+    not a JSON object).
+
+    The workflow passes the summary object as the putObject Body, which AWS
+    stores as compact JSON; summaries written by earlier versions (the Body a
+    JSON string) are stored as a JSON string literal holding the JSON, or, by
+    emulators that stored the string raw, as the JSON itself: all three read."""
     try:
         body = body_of(s3.get_object(Bucket=bucket, Key=summary_key(runs_prefix, execution_name)))
     except ClientError as exc:
         if error_code(exc) in {"NoSuchKey", "404"}:
             return None
         raise
+    return parse_summary(body)
+
+
+def parse_summary(body: bytes | str) -> dict[str, Any] | None:
+    """A summary object from its stored bytes (see :func:`read_summary`)."""
     try:
         data = json.loads(body)
+        if isinstance(data, str):  # a JSON string literal holding the JSON
+            data = json.loads(data)
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
@@ -220,6 +232,7 @@ __all__ = [
     "model_status",
     "new_execution_name",
     "queue_depth",
+    "parse_summary",
     "read_summary",
     "result_keys",
     "start_run",

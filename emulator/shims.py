@@ -12,7 +12,9 @@ calls (Step Functions tasks) must reach: the shims never import the server.
 
 from __future__ import annotations
 
+import datetime
 import importlib
+import json
 import sys
 import threading
 import time
@@ -66,6 +68,19 @@ MOTO_SERVICE_ERROR_NAMES = frozenset({"dynamodb", "sfn"})
 # to boto3 unchanged and returns boto3's casing, so the aws-sdk tasks' clients
 # map parameters to the API's member names (case-insensitively) and PascalCase
 # every structure member of the result (map keys are data and stay).
+# Timestamps in a result are ISO 8601 strings in UTC with milliseconds
+# ("2024-05-01T12:00:00.123Z", what AWS's aws-sdk tasks return): moto hands on
+# botocore's datetime objects, and a state output holding one makes
+# DescribeExecution fail (its output can not be serialized).
+
+# AWS Step Functions serializes an aws-sdk task's blob parameter as JSON: the
+# s3:putObject Body "text data" is stored as the 11 bytes `"text data"` (quotes
+# included; LocalStack's parity snapshots, recorded against AWS, show it, and
+# so do users writing JSON Lines from a workflow), an object Body as compact
+# JSON. moto 5.2.5 passes the Body to boto3 as it is: a string is stored raw
+# (so a definition that works in moto writes unreadable objects on AWS) and an
+# object fails the task. The aws-sdk tasks' S3 client stores what AWS stores.
+_JSON_BODY_OPERATIONS = ("PutObject",)
 
 # AWS: the Lambda service *polls* an SQS queue for an enabled event source
 # mapping; SendMessage never receives. moto instead pushes inside SendMessage:
@@ -174,10 +189,31 @@ def _match_params(params: dict[str, Any], model: Any, **_: Any) -> None:
             params[api_name] = params.pop(key)
 
 
+def aws_timestamp(value: datetime.datetime) -> str:
+    """A timestamp as AWS's aws-sdk task results spell it: UTC, milliseconds, Z."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    text = value.astimezone(datetime.UTC).isoformat(timespec="milliseconds")
+    return text.removesuffix("+00:00") + "Z"
+
+
+def aws_sdk_body(value: Any) -> bytes:
+    """The bytes AWS stores for an aws-sdk task's blob parameter: its JSON (a
+    string becomes a JSON string literal), compact, UTF-8."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _json_body(params: dict[str, Any], **_: Any) -> None:
+    if "Body" in params and not isinstance(params["Body"], bytes | bytearray):
+        params["Body"] = aws_sdk_body(params["Body"])
+
+
 def _pascal_result(shape: Any, value: Any) -> Any:
     """boto3's parsed output with every structure member PascalCased (maps keep
-    their keys: they are data)."""
+    their keys: they are data) and timestamps as AWS's strings."""
     kind = getattr(shape, "type_name", None)
+    if kind == "timestamp" and isinstance(value, datetime.datetime):
+        return aws_timestamp(value)
     if kind == "structure" and isinstance(value, dict):
         result = {}
         for key, item in value.items():
@@ -209,6 +245,13 @@ def _with_sdk_casing(client: Any) -> Any:
     client.meta.events.register(
         f"after-call.{service_id}", _pascal_output, unique_id="rekbatch-sdk-output"
     )
+    if service_id == "s3":
+        for operation in _JSON_BODY_OPERATIONS:
+            client.meta.events.register(
+                f"provide-client-params.s3.{operation}",
+                _json_body,
+                unique_id=f"rekbatch-sdk-json-body-{operation}",
+            )
     return client
 
 

@@ -11,7 +11,7 @@ from infra.statemachine import asl, peek
 from infra.statemachine import names as n
 from infra.statemachine.errors import MODEL_READY
 from infra.statemachine.params import OWNERSHIP_EXCLUSIVE, WorkflowParams
-from infra.statemachine.tasks import describe_model, model_is, queue_counts
+from infra.statemachine.tasks import STATUS, UNITS, describe_model, model_is, queue_counts
 
 
 def states(p: WorkflowParams) -> asl.States:
@@ -58,14 +58,7 @@ def states(p: WorkflowParams) -> asl.States:
         # is always stopped, whoever left it running.
         safety_net = {
             n.IDLE_MODEL_RUNNING: asl.choice(
-                [
-                    asl.when(
-                        model_is(MODEL_READY),
-                        "BooleanEquals",
-                        True,
-                        n.STOP_IDLE_MODEL,
-                    )
-                ],
+                [{**model_is(MODEL_READY), "Next": n.STOP_IDLE_MODEL}],
                 n.NOTHING_TO_DO,
             ),
             n.STOP_IDLE_MODEL: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.CLEANUP),
@@ -78,12 +71,15 @@ def states(p: WorkflowParams) -> asl.States:
                 "$.backlog",
                 "Backlog = visible + in flight + delayed messages.",
             ),
-            n.DESCRIBE_MODEL_FOUND: describe_model(
-                p,
-                n.MODEL_VERSION_FOUND,
-                asl.catch(n.FAILED),
-                "The model status as this run found it.",
-            ),
+        },
+        describe_model(
+            p,
+            n.DESCRIBE_MODEL_FOUND,
+            n.MODEL_VERSION_FOUND,
+            asl.catch(n.FAILED),
+            "The model status as this run found it.",
+        ),
+        {
             n.MODEL_VERSION_FOUND: asl.choice(
                 [asl.when("$.model.current.count", "NumericEquals", 0, n.MODEL_NOT_FOUND)],
                 n.RECORD_MODEL_FOUND,
@@ -92,9 +88,8 @@ def states(p: WorkflowParams) -> asl.States:
             n.RECORD_MODEL_FOUND: asl.pass_state(
                 n.PEEK_WORTH_IT if peeking else n.HAS_BACKLOG,
                 parameters={
-                    # count > 0 here, so the list has an item.
-                    "found.$": "States.ArrayGetItem($.model.current.statuses, 0)",
-                    "unitsFound.$": "$.model.current.units",
+                    "found.$": STATUS,
+                    "unitsFound.$": UNITS,
                     "current.$": "$.model.current",
                 },
                 result_path="$.model",

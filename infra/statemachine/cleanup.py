@@ -15,7 +15,7 @@ from infra.statemachine.errors import (
     REKOGNITION_TRANSIENT,
 )
 from infra.statemachine.params import OWNERSHIP_EXCLUSIVE, WorkflowParams
-from infra.statemachine.tasks import describe_model, model_is_any, retry, toggle_mapping
+from infra.statemachine.tasks import STATUS, describe_model, model_is_any, retry, toggle_mapping
 
 
 def _after_disable(p: WorkflowParams) -> str:
@@ -55,14 +55,15 @@ def states(p: WorkflowParams) -> asl.States:
             n.GRACE_FOR_IN_FLIGHT: asl.wait(p.disable_grace_seconds, _after_disable(p)),
         },
         _stop_decision(p),
+        describe_model(
+            p,
+            n.CLEANUP_DESCRIBE_MODEL,
+            n.CLEANUP_ROUTE,
+            # Could not look: try the stop anyway (it is the safety action).
+            asl.catch(n.STOP_MODEL, "$.lastDescribeError"),
+            "Stop only what is running; wait out a start in progress.",
+        ),
         {
-            n.CLEANUP_DESCRIBE_MODEL: describe_model(
-                p,
-                n.CLEANUP_ROUTE,
-                # Could not look: try the stop anyway (it is the safety action).
-                asl.catch(n.STOP_MODEL, "$.lastDescribeError"),
-                "Stop only what is running; wait out a start in progress.",
-            ),
             n.CLEANUP_ROUTE: asl.choice(
                 [
                     # STARTING too: a start in progress is billed as soon as it is up.
@@ -93,7 +94,7 @@ def states(p: WorkflowParams) -> asl.States:
                 "Model version {} could not be stopped during the cleanup (last status {}). "
                 "Stop it by hand: it is billed while running.",
                 "$.config.projectVersionArn",
-                "States.JsonToString($.model.current.statuses)",
+                STATUS,
                 result_path="$.cleanupErrors.model",
             ),
             n.STOP_MODEL: asl.sdk_task(
@@ -107,7 +108,7 @@ def states(p: WorkflowParams) -> asl.States:
                     # Not stoppable yet (e.g. still STARTING): wait and re-describe,
                     # bounded by the start deadline.
                     {
-                        "ErrorEquals": [REKOGNITION_IN_USE],
+                        "ErrorEquals": list(REKOGNITION_IN_USE),
                         "ResultPath": "$.lastStopError",
                         "Next": n.COUNT_CLEANUP_WAIT,
                     },

@@ -18,7 +18,13 @@ from infra.statemachine import asl
 from infra.statemachine import names as n
 from infra.statemachine.errors import ERROR_MODEL_STOPPED, MODEL_READY
 from infra.statemachine.params import WorkflowParams
-from infra.statemachine.tasks import describe_model, model_is, queue_counts, toggle_mapping
+from infra.statemachine.tasks import (
+    STATUS,
+    describe_model,
+    model_is,
+    queue_counts,
+    toggle_mapping,
+)
 
 
 def _count_poll(wait: int, next_state: str = n.WAIT_FOR_QUEUE) -> asl.State:
@@ -116,21 +122,17 @@ def states(p: WorkflowParams) -> asl.States:
                 [asl.when("$.queue.total", "NumericEquals", 0, n.DRAINED)],
                 n.count_poll(waits[-1]),
             ),
-            n.CHECK_MODEL: describe_model(
-                p,
-                n.IS_MODEL_STILL_RUNNING,
-                asl.catch(n.FAILED),
-                "Someone may have stopped the model: do not feed a stopped model.",
-            ),
+        },
+        describe_model(
+            p,
+            n.CHECK_MODEL,
+            n.IS_MODEL_STILL_RUNNING,
+            asl.catch(n.FAILED),
+            "Someone may have stopped the model: do not feed a stopped model.",
+        ),
+        {
             n.IS_MODEL_STILL_RUNNING: asl.choice(
-                [
-                    asl.when(
-                        model_is(MODEL_READY),
-                        "BooleanEquals",
-                        True,
-                        n.RESET_MODEL_CHECK,
-                    )
-                ],
+                [{**model_is(MODEL_READY), "Next": n.RESET_MODEL_CHECK}],
                 n.MODEL_LOST,
             ),
             n.RESET_MODEL_CHECK: asl.pass_state(
@@ -150,7 +152,7 @@ def states(p: WorkflowParams) -> asl.States:
                 "Model version {} became {} while draining: someone else stopped it. "
                 "The mapping is disabled; {} messages stay queued for the next run.",
                 "$.config.projectVersionArn",
-                "States.JsonToString($.model.current.statuses)",
+                STATUS,
                 "$.queue.total",
             ),
         },

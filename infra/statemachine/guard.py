@@ -12,10 +12,10 @@ from typing import Any
 from infra.contract import OUTCOME_SKIPPED
 from infra.statemachine import asl
 from infra.statemachine import names as n
-from infra.statemachine.errors import MODEL_STATUSES_SEEN, SFN_TRANSIENT
+from infra.statemachine.errors import SFN_TRANSIENT
 from infra.statemachine.params import WorkflowParams
 from infra.statemachine.peek import peek_record
-from infra.statemachine.tasks import retry
+from infra.statemachine.tasks import VERSION_DEFAULTS, retry
 
 NULL_COUNTS: dict[str, Any] = {
     "visible": None,
@@ -56,15 +56,8 @@ def initial_document(p: WorkflowParams) -> dict[str, Any]:
         "queue": dict(NULL_COUNTS),
         "model": {
             "found": None,
-            "unitsFound": [],
-            "current": {
-                "count": 0,
-                "statuses": [],
-                "messages": [],
-                "units": [],
-                "unitsKnown": 0,
-                "is": {status: False for status in MODEL_STATUSES_SEEN},
-            },
+            "unitsFound": None,
+            "current": {"count": 0, "version": dict(VERSION_DEFAULTS)},
             "last": {"status": None},
         },
         "plan": {"units": None, "concurrency": None, "tpsPlanned": None},
@@ -119,10 +112,9 @@ def states(p: WorkflowParams) -> asl.States:
                     "StatusFilter": "RUNNING",
                     "MaxResults": 100,
                 },
-                {
-                    "arns.$": "$.Executions[*].ExecutionArn",
-                    "count.$": "States.ArrayLength($.Executions)",
-                },
+                # The list whole: a wildcard projection of a one-element list is
+                # a list for moto and the bare value for LocalStack.
+                {"count.$": "States.ArrayLength($.Executions)", "executions.$": "$.Executions"},
                 "$.guard",
                 n.GUARD_CHOICE,
                 [retry(p, *SFN_TRANSIENT)],
@@ -135,15 +127,21 @@ def states(p: WorkflowParams) -> asl.States:
             n.FIND_OLDEST: asl.pass_state(
                 n.IS_OLDEST,
                 parameters={
-                    "oldest.$": "States.ArrayGetItem($.guard.arns, States.MathAdd($.guard.count, -1))"
+                    "count.$": "$.guard.count",
+                    "oldest.$": (
+                        "States.ArrayGetItem($.guard.executions, States.MathAdd($.guard.count, -1))"
+                    ),
                 },
-                result_path="$.guardOldest",
-                comment="ListExecutions is newest first: the last item is the oldest run.",
+                result_path="$.guard",
+                comment=(
+                    "ListExecutions is newest first: the last item is the oldest run "
+                    "(count > 0 here). The rest of the list is dropped."
+                ),
             ),
             n.IS_OLDEST: asl.choice(
                 [
                     asl.when(
-                        "$.guardOldest.oldest",
+                        "$.guard.oldest.ExecutionArn",
                         "StringEqualsPath",
                         "$.self.executionArn",
                         n.GET_BACKLOG,

@@ -25,11 +25,14 @@ from infra.statemachine.errors import (
     REKOGNITION_TRANSIENT,
 )
 from infra.statemachine.params import WorkflowParams
-from infra.statemachine.tasks import describe_model, model_is, model_is_any, retry
-
-# Only on paths where $.model.current.count > 0 (Route tests it first).
-STATUS = "States.ArrayGetItem($.model.current.statuses, 0)"
-MESSAGES = "States.JsonToString($.model.current.messages)"
+from infra.statemachine.tasks import (
+    STATUS,
+    STATUS_MESSAGE,
+    describe_model,
+    model_is,
+    model_is_any,
+    retry,
+)
 
 
 def start_parameters(p: WorkflowParams) -> dict[str, Any]:
@@ -95,7 +98,7 @@ def states(p: WorkflowParams) -> asl.States:
             n.ROUTE: asl.choice(
                 [
                     asl.when("$.model.current.count", "NumericEquals", 0, n.MODEL_NOT_FOUND),
-                    asl.when(model_is(MODEL_READY), "BooleanEquals", True, n.MODEL_READY),
+                    {**model_is(MODEL_READY), "Next": n.MODEL_READY},
                     {
                         "And": [
                             startable,
@@ -105,7 +108,7 @@ def states(p: WorkflowParams) -> asl.States:
                     },
                     {
                         "And": [
-                            {"Variable": model_is(MODEL_START_FAILED), "BooleanEquals": True},
+                            model_is(MODEL_START_FAILED),
                             {
                                 "Variable": "$.started.attempts",
                                 "NumericGreaterThanEquals": p.max_start_attempts,
@@ -133,14 +136,18 @@ def states(p: WorkflowParams) -> asl.States:
                     # still STOPPING from someone else's stop, or a concurrent start
                     retry(
                         p,
-                        REKOGNITION_IN_USE,
+                        *REKOGNITION_IN_USE,
                         interval=p.model_poll_seconds,
                         attempts=3,
                         backoff=1.5,
                     ),
                     # running-model quota of the account: worth a few patient tries
                     retry(
-                        p, REKOGNITION_LIMIT, interval=p.model_poll_seconds, attempts=3, backoff=2.0
+                        p,
+                        *REKOGNITION_LIMIT,
+                        interval=p.model_poll_seconds,
+                        attempts=3,
+                        backoff=2.0,
                     ),
                 ],
                 asl.catch(n.FAILED),
@@ -161,13 +168,14 @@ def states(p: WorkflowParams) -> asl.States:
             ),
         },
         loop,
+        describe_model(
+            p,
+            n.DESCRIBE_MODEL,
+            n.ROUTE,
+            asl.catch(n.FAILED),
+            "Re-describe while the model is STARTING or STOPPING.",
+        ),
         {
-            n.DESCRIBE_MODEL: describe_model(
-                p,
-                n.ROUTE,
-                asl.catch(n.FAILED),
-                "Re-describe while the model is STARTING or STOPPING.",
-            ),
             n.MODEL_READY: asl.timestamp(n.ENABLE_MAPPING, "$.modelReady"),
             n.MODEL_NOT_FOUND: asl.set_error(
                 ERROR_MODEL_NOT_FOUND,
@@ -184,7 +192,7 @@ def states(p: WorkflowParams) -> asl.States:
                 "Fix or retrain it; the queue is kept.",
                 "$.config.projectVersionArn",
                 STATUS,
-                MESSAGES,
+                STATUS_MESSAGE,
             ),
             n.START_FAILED: asl.set_error(
                 ERROR_START_FAILED,
@@ -193,7 +201,7 @@ def states(p: WorkflowParams) -> asl.States:
                 "The queue is kept; the next run starts it again.",
                 "$.config.projectVersionArn",
                 "$.started.attempts",
-                MESSAGES,
+                STATUS_MESSAGE,
             ),
             n.MODEL_STOPPED_WHILE_STARTING: asl.set_error(
                 ERROR_MODEL_STOPPED,
@@ -209,7 +217,7 @@ def states(p: WorkflowParams) -> asl.States:
                 "Model version {} was still {} after {} seconds (modelStartTimeout). "
                 "The queue is kept.",
                 "$.config.projectVersionArn",
-                "States.JsonToString($.model.current.statuses)",
+                STATUS,
                 "$.config.modelStartTimeoutSeconds",
             ),
         },

@@ -77,6 +77,7 @@ BUILD_SUMMARY = "BuildSummary"
 WRITE_SUMMARY = "WriteSummary"
 FINISH = "Finish"
 RUN_FAILED = "RunFailed"
+RUN_FAILED_CAUSE = "RunFailedCause"
 CLEANUP_FAILED_CAUSE = "CleanupFailedCause"
 CLEANUP_FAILED = "CleanupFailed"
 SUMMARY_FAILED = "SummaryFailed"
@@ -102,6 +103,16 @@ BUILD_NOTICE = "BuildNotice"
 PUBLISH_NOTICE = "PublishNotice"
 PUT_RUN_EVENT = "PutRunEvent"
 READ_LAST_MODEL_STATUS = "ReadLastModelStatus"
+
+
+def has_version(describe: str) -> str:
+    """The Choice after a describe: did it list the version (a list of one)?"""
+    return f"{describe}HasVersion"
+
+
+def read_version(describe: str) -> str:
+    """The Pass after a describe that listed the version: its one description."""
+    return f"{describe}ReadVersion"
 
 
 def plan_units(units: int) -> str:

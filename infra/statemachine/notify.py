@@ -20,15 +20,9 @@ from typing import Any
 from infra.contract import EVENT_DETAIL_TYPE, EVENT_SOURCE
 from infra.statemachine import asl
 from infra.statemachine import names as n
+from infra.statemachine.errors import EVENTS_TRANSIENT, SNS_TRANSIENT
 from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import retry
-
-SNS_TRANSIENT = ("Sns.ThrottledException", "Sns.InternalErrorException", "Sns.SnsException")
-EVENTS_TRANSIENT = (
-    "EventBridge.InternalException",
-    "EventBridge.ThrottlingException",
-    "EventBridge.EventBridgeException",
-)
 
 MESSAGE = (
     "Run {} ended: {}. Messages queued at the start: {}; left in the queue: {}. "

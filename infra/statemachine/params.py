@@ -30,13 +30,14 @@ SQS_MAX_RECEIVE = 10  # ReceiveMessage's MaxNumberOfMessages limit
 # Catch sees it: the run's loops are bounded to stay well below.
 HISTORY_EVENT_BUDGET = 22_000
 FIXED_EVENTS = 600  # every state outside the loops, entered once (peek included)
-EVENTS_PER_DESCRIBE = 11  # Route, count, wait (2 each) + an SDK task (5)
-# count, deadline, wait, route (2 each) + the describe and the refused stop (5 each)
-EVENTS_PER_CLEANUP_WAIT = 18
+# A describe is an SDK task (5) and the Choice and Pass that read its one item (2 each).
+EVENTS_PER_DESCRIBE = 15  # Route, count, wait (2 each) + a describe (9)
+# count, deadline, wait, route (2 each) + the describe (9) and the refused stop (5)
+EVENTS_PER_CLEANUP_WAIT = 22
 # A drain poll: decision, count, wait (2 each) + the queue count (5); a model
-# check (a describe, a Choice, a Pass: 9 events) every model_check_seconds.
+# check (a describe, a Choice, a Pass: 13 events) every model_check_seconds.
 EVENTS_PER_DRAIN_POLL = 11
-EVENTS_PER_MODEL_CHECK = 9
+EVENTS_PER_MODEL_CHECK = 13
 MIN_DRAIN_POLLS = 100
 # The drain's cost estimate is kept in ten-thousandths of a USD: States.MathAdd
 # adds integers, and a 32-bit one must not overflow in any run.

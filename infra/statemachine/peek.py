@@ -43,8 +43,6 @@ def peek_record(peeked: Any, dropped: Any, recount: Any) -> dict[str, Any]:
 
 def _loop(index: str, dropped: str) -> dict[str, Any]:
     return {
-        "bodies.$": "$.peekWork.loop.bodies",
-        "handles.$": "$.peekWork.loop.handles",
         "count.$": "$.peekWork.loop.count",
         "index.$": index,
         "dropped.$": dropped,
@@ -106,8 +104,6 @@ def states(p: WorkflowParams) -> asl.States:
         n.PEEK_INIT: asl.pass_state(
             n.PEEK_NEXT,
             parameters={
-                "bodies.$": "$.peekWork.received.Messages[*].Body",
-                "handles.$": "$.peekWork.received.Messages[*].ReceiptHandle",
                 "count.$": "States.ArrayLength($.peekWork.received.Messages)",
                 "index": 0,
                 "dropped": 0,
@@ -129,15 +125,21 @@ def states(p: WorkflowParams) -> asl.States:
         n.PEEK_ITEM: asl.pass_state(
             n.PEEK_LOOKS_LIKE_TEST_EVENT,
             parameters={
-                "body.$": "States.ArrayGetItem($.peekWork.loop.bodies, $.peekWork.loop.index)",
-                "receiptHandle.$": "States.ArrayGetItem($.peekWork.loop.handles, $.peekWork.loop.index)",
+                # The message whole (Body and ReceiptHandle are always there): no
+                # wildcard projection, whose one-element result interpreters disagree on.
+                "message.$": (
+                    "States.ArrayGetItem($.peekWork.received.Messages, $.peekWork.loop.index)"
+                ),
             },
             result_path="$.peekWork.item",
         ),
         n.PEEK_LOOKS_LIKE_TEST_EVENT: asl.choice(
             [
                 asl.when(
-                    "$.peekWork.item.body", "StringMatches", TEST_EVENT_BODY_PATTERN, n.PEEK_PARSE
+                    "$.peekWork.item.message.Body",
+                    "StringMatches",
+                    TEST_EVENT_BODY_PATTERN,
+                    n.PEEK_PARSE,
                 )
             ],
             n.PEEK_KEEP,
@@ -145,7 +147,7 @@ def states(p: WorkflowParams) -> asl.States:
         ),
         n.PEEK_PARSE: asl.pass_state(
             n.PEEK_HAS_EVENT,
-            parameters={"message.$": "States.StringToJson($.peekWork.item.body)"},
+            parameters={"message.$": "States.StringToJson($.peekWork.item.message.Body)"},
             result_path="$.peekWork.parsed",
         ),
         # One test per Choice (present, a string, equal): no comparison ever sees a
@@ -167,7 +169,7 @@ def states(p: WorkflowParams) -> asl.States:
             "Resource": asl.SDK + "sqs:deleteMessage",
             "Parameters": {
                 "QueueUrl": p.queue_url,
-                "ReceiptHandle.$": "$.peekWork.item.receiptHandle",
+                "ReceiptHandle.$": "$.peekWork.item.message.ReceiptHandle",
             },
             "ResultPath": None,
             "Retry": [retry(p, *SQS_TRANSIENT)],

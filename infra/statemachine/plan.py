@@ -18,7 +18,7 @@ from infra.statemachine import asl
 from infra.statemachine import names as n
 from infra.statemachine.errors import MODEL_READY
 from infra.statemachine.params import COST_UNIT_USD, WorkflowParams
-from infra.statemachine.tasks import model_is
+from infra.statemachine.tasks import UNITS, model_is
 
 # The drain waits w seconds only while the backlog left would take at least
 # DRAIN_MARGIN x w seconds at the planned throughput: a model faster than planned
@@ -71,8 +71,8 @@ def states(p: WorkflowParams) -> asl.States:
         read_units.append(
             {
                 "And": [
-                    {"Variable": running, "BooleanEquals": True},
-                    {"Variable": "$.model.current.unitsKnown", "NumericGreaterThan": 0},
+                    running,
+                    {"Variable": UNITS, "IsNumeric": True},
                 ],
                 "Next": n.READ_RUNNING_UNITS,
             }
@@ -80,7 +80,7 @@ def states(p: WorkflowParams) -> asl.States:
         running_units = {
             n.READ_RUNNING_UNITS: asl.pass_state(
                 n.PLAN_FOR_RUNNING_UNITS,
-                parameters={"units.$": "States.ArrayGetItem($.model.current.units, 0)"},
+                parameters={"units.$": UNITS},
                 result_path="$.runningUnits",
             ),
             n.PLAN_FOR_RUNNING_UNITS: asl.choice(
@@ -103,7 +103,7 @@ def states(p: WorkflowParams) -> asl.States:
                     *read_units,
                     # RUNNING with units unknown: plan for the most it may have, so the
                     # drain never waits longer than that model needs.
-                    asl.when(running, "BooleanEquals", True, n.plan_units(high)),
+                    {**running, "Next": n.plan_units(high)},
                     *by_backlog,
                 ],
                 n.plan_units(low),

@@ -6,9 +6,9 @@ from __future__ import annotations
 from infra.contract import OUTCOME_FAILED, SUMMARY_SCHEMA_VERSION
 from infra.statemachine import asl, notify
 from infra.statemachine import names as n
-from infra.statemachine.errors import ERROR_CLEANUP, ERROR_SUMMARY, S3_TRANSIENT
+from infra.statemachine.errors import ERROR_CLEANUP, ERROR_RUN_FAILED, ERROR_SUMMARY, S3_TRANSIENT
 from infra.statemachine.params import WorkflowParams
-from infra.statemachine.tasks import retry
+from infra.statemachine.tasks import STATUS, retry
 
 
 def states(p: WorkflowParams) -> asl.States:
@@ -19,7 +19,7 @@ def states(p: WorkflowParams) -> asl.States:
         ),
         n.READ_LAST_MODEL_STATUS: asl.pass_state(
             n.BUILD_SUMMARY,
-            parameters={"status.$": "States.ArrayGetItem($.model.current.statuses, 0)"},
+            parameters={"status.$": STATUS},
             result_path="$.model.last",
         ),
         n.BUILD_SUMMARY: asl.pass_state(
@@ -69,7 +69,9 @@ def states(p: WorkflowParams) -> asl.States:
                 "Bucket": p.final_bucket,
                 "Key.$": "States.Format('{}{}.json', $.config.runsPrefix, $$.Execution.Name)",
                 "ContentType": "application/json",
-                "Body.$": "States.JsonToString($.summary)",
+                # The object, not a string: AWS serializes the Body as JSON, so a
+                # string would be stored as a JSON string literal, quotes included.
+                "Body.$": "$.summary",
             },
             {"etag.$": "$.ETag"},
             "$.summaryObject",
@@ -80,7 +82,7 @@ def states(p: WorkflowParams) -> asl.States:
         ),
         n.FINISH: asl.choice(
             [
-                asl.when("$.outcome", "StringEquals", OUTCOME_FAILED, n.RUN_FAILED),
+                asl.when("$.outcome", "StringEquals", OUTCOME_FAILED, n.RUN_FAILED_CAUSE),
                 {
                     "Or": [
                         {"Variable": "$.cleanupErrors.mapping", "IsPresent": True},
@@ -92,7 +94,14 @@ def states(p: WorkflowParams) -> asl.States:
             ],
             n.DONE,
         ),
-        n.RUN_FAILED: asl.fail(error_path="$.error.Error", cause_path="$.error.Cause"),
+        # Never re-raise the caught error: a Fail may not raise States.* (both
+        # interpreters end such a run with States.Runtime and lose the cause).
+        n.RUN_FAILED_CAUSE: asl.pass_state(
+            n.RUN_FAILED,
+            parameters={"cause.$": "States.Format('{}: {}', $.error.Error, $.error.Cause)"},
+            result_path="$.failure",
+        ),
+        n.RUN_FAILED: asl.fail(error=ERROR_RUN_FAILED, cause_path="$.failure.cause"),
         n.CLEANUP_FAILED_CAUSE: asl.pass_state(
             n.CLEANUP_FAILED,
             parameters={"cause.$": "States.JsonToString($.cleanupErrors)"},

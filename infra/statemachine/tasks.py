@@ -10,7 +10,6 @@ from infra.statemachine import asl
 from infra.statemachine import names as n
 from infra.statemachine.errors import (
     LAMBDA_TRANSIENT,
-    MODEL_STATUSES_SEEN,
     REKOGNITION_TRANSIENT,
     SQS_TRANSIENT,
 )
@@ -57,35 +56,59 @@ def queue_counts(p: WorkflowParams, next_state: str, result_path: str, comment: 
     )
 
 
+# $.model.current.version before a describe lists one, and the fields its optional
+# members default to (a definite path to a member AWS left out is States.Runtime).
+VERSION_DEFAULTS: dict[str, Any] = {"Status": "", "StatusMessage": "", "MinInferenceUnits": None}
+STATUS = "$.model.current.version.Status"
+STATUS_MESSAGE = "$.model.current.version.StatusMessage"
+UNITS = "$.model.current.version.MinInferenceUnits"
+
+
 def describe_model(
-    p: WorkflowParams, next_state: str, catch: list[dict[str, Any]], comment: str
-) -> asl.State:
-    """The model version as ``$.model.current``: how many versions matched (0: not
-    found), their statuses, messages and units as lists, and a boolean per status
-    the workflow routes on. Nothing here indexes a list, so an empty answer or a
-    description without its optional fields can never fail the path evaluation
-    (a States.Runtime error no Catch catches)."""
+    p: WorkflowParams, name: str, next_state: str, catch: list[dict[str, Any]], comment: str
+) -> asl.States:
+    """Describe the model version into ``$.model.current``: ``count`` (0: not
+    found) and ``version``, its description with VERSION_DEFAULTS for the members
+    AWS leaves out (a Status of "" when none is listed).
+
+    Three states, so that no path has a wildcard and no item is read from a list
+    that may be empty: the Task keeps the list whole (``[*]`` of a one-element
+    list is a list for moto and the bare value for LocalStack; AWS does not say),
+    a Choice proves it has an item, and a Pass takes item 0 with
+    ``States.ArrayGetItem``, merged over the defaults."""
     descriptions = "$.ProjectVersionDescriptions"
-    return asl.sdk_task(
-        "rekognition:describeProjectVersions",
-        {"ProjectArn": p.project_arn, "VersionNames": [p.version_name]},
-        {
-            "count.$": f"States.ArrayLength({descriptions})",
-            "statuses.$": f"{descriptions}[*].Status",
-            "messages.$": f"{descriptions}[*].StatusMessage",
-            "units.$": f"{descriptions}[*].MinInferenceUnits",
-            "unitsKnown.$": f"States.ArrayLength({descriptions}[*].MinInferenceUnits)",
-            "is": {
-                f"{status}.$": f"States.ArrayContains({descriptions}[*].Status, '{status}')"
-                for status in MODEL_STATUSES_SEEN
+    current = "$.model.current"
+    return {
+        name: asl.sdk_task(
+            "rekognition:describeProjectVersions",
+            {"ProjectArn": p.project_arn, "VersionNames": [p.version_name]},
+            {
+                "count.$": f"States.ArrayLength({descriptions})",
+                "versions.$": descriptions,
+                "version": VERSION_DEFAULTS,
             },
-        },
-        "$.model.current",
-        next_state,
-        [retry(p, *REKOGNITION_TRANSIENT)],
-        catch,
-        comment,
-    )
+            current,
+            n.has_version(name),
+            [retry(p, *REKOGNITION_TRANSIENT)],
+            catch,
+            comment,
+        ),
+        n.has_version(name): asl.choice(
+            [asl.when(f"{current}.count", "NumericGreaterThan", 0, n.read_version(name))],
+            next_state,
+        ),
+        n.read_version(name): asl.pass_state(
+            next_state,
+            parameters={
+                "count.$": f"{current}.count",
+                "version.$": (
+                    f"States.JsonMerge({current}.version, "
+                    f"States.ArrayGetItem({current}.versions, 0), false)"
+                ),
+            },
+            result_path=current,
+        ),
+    }
 
 
 def toggle_mapping(
@@ -114,11 +137,11 @@ def toggle_mapping(
     )
 
 
-def model_is(status: str) -> str:
-    """The describe's boolean for one status (see :func:`describe_model`)."""
-    return f"$.model.current.is.{status}"
+def model_is(status: str) -> dict[str, Any]:
+    """A Choice condition (no Next): the model described last is in this status."""
+    return {"Variable": STATUS, "StringEquals": status}
 
 
 def model_is_any(*statuses: str) -> dict[str, Any]:
     """A Choice condition (no Next): the model described last is in one of these."""
-    return {"Or": [{"Variable": model_is(status), "BooleanEquals": True} for status in statuses]}
+    return {"Or": [model_is(status) for status in statuses]}

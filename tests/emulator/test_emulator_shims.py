@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -769,3 +770,91 @@ def test_tripwire_moto_serves_no_simulate_principal_policy():
 
     source = Path(module.__file__).read_text(encoding="utf-8")
     assert "def simulate_principal_policy" not in source  # moto serves it: drop the shim
+
+
+def _put_summary(aws, body_parameter: dict) -> bytes:
+    aws.client("s3").create_bucket(Bucket="final")
+    definition = {
+        "StartAt": "Put",
+        "States": {
+            "Put": task(
+                "s3:putObject",
+                {"Bucket": "final", "Key": "runs/r.json", **body_parameter},
+                ResultSelector={"ETag.$": "$.ETag"},
+                End=True,
+            )
+        },
+    }
+    payload = {"summary": {"outcome": "drained", "polls": 3, "note": "été", "error": None}}
+    desc = run_state_machine(aws, definition, payload)
+    assert desc["status"] == "SUCCEEDED", desc
+    return aws.client("s3").get_object(Bucket="final", Key="runs/r.json")["Body"].read()
+
+
+def test_put_object_from_a_workflow_stores_an_object_body_as_compact_json(aws):
+    stored = _put_summary(aws, {"Body.$": "$.summary"})
+    assert stored == '{"outcome":"drained","polls":3,"note":"été","error":null}'.encode()
+
+
+def test_put_object_from_a_workflow_stores_a_string_body_as_a_json_string_literal(aws):
+    """What AWS does (LocalStack's parity snapshots, recorded against AWS): the
+    quotes are part of the object."""
+    assert _put_summary(aws, {"Body": "text data"}) == b'"text data"'
+    stored = _put_summary(aws, {"Body.$": "States.JsonToString($.summary)"})
+    assert json.loads(json.loads(stored)) == {
+        "outcome": "drained",
+        "polls": 3,
+        "note": "été",
+        "error": None,
+    }
+
+
+def test_ordinary_s3_clients_store_bodies_unchanged(aws):
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="plain")
+    s3.put_object(Bucket="plain", Key="k", Body="text data")
+    assert s3.get_object(Bucket="plain", Key="k")["Body"].read() == b"text data"
+
+
+def test_tripwire_moto_hands_the_body_to_boto3_unchanged():
+    """If this fails, moto's aws-sdk S3 calls serialize the Body themselves:
+    revise the JSON Body shim (_JSON_BODY_OPERATIONS)."""
+    import inspect
+
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk as aws_sdk
+
+    source = inspect.getsource(aws_sdk.StateTaskServiceAwsSdk._eval_service_task)
+    assert "getattr(api_client, api_action)(**normalised_parameters)" in source
+    assert "json" not in source.lower()
+
+
+def test_aws_sdk_results_carry_timestamps_as_aws_strings(aws):
+    sfn = aws.client("stepfunctions")
+    definition = {
+        "StartAt": "List",
+        "States": {
+            "List": task(
+                "sfn:listExecutions",
+                {"StateMachineArn.$": "$$.StateMachine.Id", "StatusFilter": "RUNNING"},
+                ResultSelector={"executions.$": "$.Executions"},
+                End=True,
+            )
+        },
+    }
+    desc = run_state_machine(aws, definition, {})
+    assert desc["status"] == "SUCCEEDED", desc
+    (execution,) = json.loads(desc["output"])["executions"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", execution["StartDate"])
+    assert execution["ExecutionArn"] == desc["executionArn"]
+    assert sfn.describe_execution(executionArn=desc["executionArn"])["status"] == "SUCCEEDED"
+
+
+def test_tripwire_moto_hands_on_botocore_datetimes():
+    """If this fails, moto converts aws-sdk results itself: revise aws_timestamp."""
+    import inspect
+
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk as aws_sdk
+
+    source = inspect.getsource(aws_sdk.StateTaskServiceAwsSdk._eval_service_task)
+    assert "env.stack.append(response)" in source
+    assert "datetime" not in source and "isoformat" not in source

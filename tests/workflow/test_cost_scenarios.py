@@ -86,7 +86,7 @@ def test_a_model_found_running_is_used_as_it_is(pipeline: Pipeline) -> None:
 
     assert result.outcome == "drained", result.cause
     summary = result.summary
-    assert summary["modelUnitsFound"] == [2]
+    assert summary["modelUnitsFound"] == 2
     assert summary["plan"]["units"] == 2 and summary["startAttempts"] == 0
     assert pipeline.meter()["starts"] == 0
     assert mapping_concurrency(pipeline) == 4

@@ -175,11 +175,17 @@ def test_the_evaluator_catches_an_unguarded_index() -> None:
 
 # The Choice rules that prove a list non-empty before a state indexes it.
 GUARDS = {
-    "$.model.current.statuses": "$.model.current.count",
-    "$.model.current.units": "$.model.current.unitsKnown",
-    "$.guard.arns": "$.guard.count",
-    "$.peekWork.loop.bodies": "$.peekWork.loop.index",
-    "$.peekWork.loop.handles": "$.peekWork.loop.index",
+    "$.model.current.versions": "$.model.current.count",
+    "$.guard.executions": "$.guard.count",
+    "$.peekWork.received.Messages": "$.peekWork.loop.index",
+}
+# What an item taken with States.ArrayGetItem always holds, so a Choice may read
+# it: ExecutionListItem's executionArn is required in botocore's model; SQS's
+# Message marks nothing required, but a received message always has its Body
+# and ReceiptHandle (DeleteMessage could not work without one).
+ITEM_FIELDS = {
+    "$.guard.oldest": ("ExecutionArn",),
+    "$.peekWork.item.message": ("Body", "ReceiptHandle"),
 }
 _INDEXED = re.compile(r"States\.ArrayGetItem\((\$[\w.\[\]*]+)")
 
@@ -240,6 +246,8 @@ def _written_paths(sm: dict[str, dict[str, Any]]) -> set[str]:
             for key, item in value.items():
                 walk(f"{prefix}.{key.removesuffix('.$')}", item)
 
+    for item, fields in ITEM_FIELDS.items():
+        written.update(f"{item}.{field}" for field in fields)
     for state in sm.values():
         result_path = state.get("ResultPath")
         if result_path is None and state["Type"] == "Pass" and "Parameters" in state:

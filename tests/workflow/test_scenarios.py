@@ -118,7 +118,7 @@ def test_a_start_that_keeps_ending_failed_is_tried_twice_then_fails_keeping_the_
     result = pipeline.run()
 
     assert result.status == "FAILED"
-    assert result.error == "ModelStartFailed"
+    assert result.error == "RunFailed" and (result.cause or "").startswith("ModelStartFailed: ")
     assert VERSION_ARN in result.cause and "failed to start (injected)" in result.cause
     summary = result.summary
     assert summary["outcome"] == "failed"
@@ -139,7 +139,7 @@ def test_a_start_past_its_deadline_is_stopped_and_fails(pipeline: Pipeline) -> N
     result = pipeline.run()
 
     assert result.status == "FAILED"
-    assert result.error == "ModelStartTimeout"
+    assert result.error == "RunFailed" and (result.cause or "").startswith("ModelStartTimeout: ")
     assert "STARTING" in result.cause
     summary = result.summary
     assert summary["stoppedByThisRun"] is True  # the start in progress was stopped
@@ -172,7 +172,9 @@ def test_a_failing_sdk_task_mid_run_still_cleans_up(
     result = pipeline.run()
 
     assert result.status == "FAILED"
-    assert result.error == "Rekognition.AccessDeniedException"
+    assert result.error == "RunFailed" and (result.cause or "").startswith(
+        "Rekognition.AccessDeniedException: "
+    )
     summary = result.summary
     assert summary["error"]["Error"] == "Rekognition.AccessDeniedException"
     assert summary["startedByThisRun"] is True and summary["stoppedByThisRun"] is True
@@ -206,7 +208,9 @@ def test_a_model_stopped_by_someone_else_ends_the_run_with_the_mapping_disabled(
     intruder.join()
 
     assert result.status == "FAILED"
-    assert result.error == "ModelStoppedExternally"
+    assert result.error == "RunFailed" and (result.cause or "").startswith(
+        "ModelStoppedExternally: "
+    )
     assert "someone else stopped it" in result.cause
     summary = result.summary
     assert summary["startedByThisRun"] is True

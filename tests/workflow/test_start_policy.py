@@ -53,7 +53,7 @@ def test_unusable_statuses_fail_with_the_status_and_its_message(
     result = pipeline.run()
 
     assert result.status == "FAILED"
-    assert result.error == "ModelUnusable"
+    assert result.error == "RunFailed" and (result.cause or "").startswith("ModelUnusable: ")
     assert status in result.cause and "StatusMessage" in result.cause
     assert pipeline.meter()["starts"] == 0
     assert result.summary["outcome"] == "failed"
@@ -67,8 +67,8 @@ def test_a_missing_version_fails_after_cleanup_with_a_summary(pipeline: Pipeline
     result = pipeline.run()
 
     assert result.status == "FAILED"
-    assert result.error == "ModelVersionNotFound"
-    assert result.cause.startswith(f"model version not found: {VERSION_ARN}")
+    assert result.error == "RunFailed" and (result.cause or "").startswith("ModelVersionNotFound: ")
+    assert result.cause.startswith(f"ModelVersionNotFound: model version not found: {VERSION_ARN}")
     summary = result.summary
     assert summary is not None and summary["outcome"] == "failed"
     assert summary["modelStatusFound"] is None and summary["modelStatusLast"] is None
