@@ -274,6 +274,18 @@ def _expression_value(expression: str, document: Any) -> Any:
             return []
         return copy.deepcopy(found)
     function = expression.split("(", 1)[0]
+    arguments = [lookup(document, path) for path in json_paths(expression)]
+    if function == "States.ArrayGetItem" and arguments and isinstance(arguments[0], list):
+        # an item of the list where the document has one (the definition indexes
+        # only behind a Choice that proves the list non-empty)
+        return copy.deepcopy(arguments[0][0]) if arguments[0] else ""
+    if function == "States.JsonMerge":
+        merged: dict[str, Any] = {}
+        for argument in arguments[:2]:
+            if isinstance(argument, list) and argument:  # a nested ArrayGetItem's list
+                argument = argument[0]
+            merged.update(copy.deepcopy(argument) if isinstance(argument, dict) else {})
+        return merged
     return copy.deepcopy(_INTRINSIC_PLACEHOLDERS.get(function, ""))
 
 
@@ -313,7 +325,12 @@ def _apply(state: Mapping[str, Any], document: Any) -> Any:
         else:
             value = copy.deepcopy(document)
     elif kind == "Task":
-        value = evaluate_template(state.get("ResultSelector") or {}, {})
+        from .awsmodel import sample_output  # awsmodel imports this module
+
+        service, action = _sdk(state.get("Resource"))
+        response = sample_output(service, action) if service else {}
+        selector = state.get("ResultSelector")
+        value = response if selector is None else evaluate_template(selector, response)
     elif kind in {"Parallel", "Map"}:
         value = []
     else:

@@ -55,6 +55,15 @@ def operation(service: str, action: str) -> Any:
     return model.operation_model(name)
 
 
+def sample_output(service: str, action: str) -> Any:
+    """:func:`sample_response` of ``aws-sdk:<service>:<action>`` (``{}`` when
+    botocore does not know the API): what a path into the response can find."""
+    try:
+        return sample_response(operation(service, action))
+    except UnknownApi:
+        return {}
+
+
 def _member(shape: Any, key: str) -> tuple[str | None, Any]:
     """The member of a structure a Step Functions key names (case-insensitively)."""
     for name, member in shape.members.items():

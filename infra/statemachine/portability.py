@@ -207,7 +207,10 @@ RULES: tuple[Rule, ...] = (
             "state": {
                 "Type": "Task",
                 "Resource": _SDK + "sqs:getQueueAttributes",
-                "Parameters": {"QueueUrl": "<missing queue url>", "AttributeNames": ["All"]},
+                "Parameters": {
+                    "QueueUrl": "https://sqs.us-east-1.amazonaws.com/000000000000/no-such-queue",
+                    "AttributeNames": ["All"],
+                },
                 "End": True,
             },
             "input": {},
