@@ -22,12 +22,11 @@ from typing import Any
 
 from infra import outputs as out
 from infra.contract import DEFAULT_RUNS_PREFIX
+from infra.statemachine import DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR
 from runtime.arns import VERSION_ARN
 
 from .errors import UserError
 from .operations import DEFAULT_FAILED_PREFIX, DEFAULT_RESULTS_PREFIX
-
-DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR = 4.0  # USD, Custom Labels list price in us-east-1
 
 # Outputs that can be given one by one (flag + environment variable).
 SETTABLE: tuple[str, ...] = (

@@ -36,10 +36,10 @@ from infra.config import (
     visibility_timeout,
 )
 from infra.contract import DEFAULT_RUNS_PREFIX, SCHEDULE_INPUT, notification_suffixes
+from infra.statemachine import DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR
 from runtime.settings import Settings
 
 HANDLER = "runtime.handler.lambda_handler"  # as infra/inference.py deploys it
-DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR = 4.0
 PLACEHOLDER_MODULE = (
     '"""Placeholder: the local emulator runs runtime.handler in-process."""\n'
     "def lambda_handler(event, context):\n"

@@ -24,9 +24,13 @@ from infra.config.limits import (
     STALL_ALARM_MIN_MINUTES,
     WORKFLOW_LOG_LEVELS,
 )
-from infra.contract import DEFAULT_NOTIFY_OUTCOMES
-from infra.sizing import DEFAULT_TPS_PER_UNIT, MAX_CONCURRENCY, MIN_CONCURRENCY
-from infra.statemachine import DEFAULT_CONFIRM_SECONDS, OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED
+from infra.sizing import MAX_CONCURRENCY, MIN_CONCURRENCY
+from infra.statemachine import (
+    DEFAULT_CONFIRM_SECONDS,
+    OWNERSHIP_EXCLUSIVE,
+    OWNERSHIP_SHARED,
+    WorkflowOptions,
+)
 from runtime import thresholds
 
 
@@ -120,6 +124,9 @@ class Key:
         return self.parse(value) if self.parse else value
 
 
+# The workflow's production defaults: a key that sets an option defaults to it.
+_OPTION = WorkflowOptions()
+
 KEYS: tuple[Key, ...] = (
     Key("projectVersionArn", "string",
         "ARN of the Rekognition Custom Labels model version "
@@ -142,7 +149,8 @@ KEYS: tuple[Key, ...] = (
         "IANA time zone the schedule expression is evaluated in.", default="UTC",
         parse=values.timezone),
     Key("minInferenceUnits", "integer",
-        "Inference units the model is started with (cost: units x price x hours).", default=1,
+        "Inference units the model is started with (cost: units x price x hours).",
+        default=_OPTION.min_inference_units,
         lo=1, hi=1000),
     Key("maxInferenceUnits", "integer",
         "Upper bound for Rekognition auto-scaling; 0 = no auto-scaling.", default=0,
@@ -150,31 +158,35 @@ KEYS: tuple[Key, ...] = (
     Key("tpsPerUnit", "number",
         "Planning figure: images/s one inference unit of this model labels (sizes runs, the "
         "Lambda concurrency and the drain polls; `rekbatch status` shows the observed value).",
-        default=DEFAULT_TPS_PER_UNIT, lo=0.01, hi=1000),
+        default=_OPTION.tps_per_unit, lo=0.01, hi=1000),
     Key("targetRunMinutes", "integer",
         "Backlog-aware sizing: start each run with enough units to drain its backlog in about "
         "this long (units = ceil(backlog / (tpsPerUnit x 60 x targetRunMinutes)), bounded by "
-        "minInferenceUnits and maxInferenceUnits or maxPlannedUnits); 0 = off.", default=0,
+        "minInferenceUnits and maxInferenceUnits or maxPlannedUnits); 0 = off.",
+        default=_OPTION.target_run_minutes,
         lo=0, hi=24 * 60),
     Key("maxPlannedUnits", "integer",
-        "Upper bound of a planned run's units when maxInferenceUnits is 0.", default=4,
+        "Upper bound of a planned run's units when maxInferenceUnits is 0.",
+        default=_OPTION.max_planned_units,
         lo=1, hi=1000),
     Key("pollIntervalSeconds", "integer",
         "Longest wait between queue-depth polls while the backlog drains (waits shrink as the "
-        "backlog left shrinks, down to 2 s).", default=60, lo=2, hi=3600),
+        "backlog left shrinks, down to 2 s).", default=_OPTION.poll_interval_seconds, lo=2, hi=3600),
     Key("drainConfirmSeconds", "integer",
         "Seconds from a poll that finds the queue empty to the poll that confirms it (the "
         f"model idles, billed, in between); 0 = {DEFAULT_CONFIRM_SECONDS} s, or "
-        "pollIntervalSeconds when that is shorter.", default=0, lo=0, hi=3600),
+        "pollIntervalSeconds when that is shorter.", default=_OPTION.drain_confirm_seconds,
+        lo=0, hi=3600),
     Key("modelStartTimeoutMinutes", "integer",
-        "Give up (and clean up) when the model is not RUNNING after this long.", default=45,
+        "Give up (and clean up) when the model is not RUNNING after this long.",
+        default=_OPTION.model_start_timeout_seconds // 60,
         lo=1, hi=240),
     Key("maxRunMinutes", "integer",
         "End a run after this long even if the queue is not drained (the rest waits).",
-        default=360, lo=1, hi=24 * 60),
+        default=_OPTION.max_run_seconds // 60, lo=1, hi=24 * 60),
     Key("modelOwnership", "string",
         "exclusive: always stop the model at the end of a run; shared: leave a model this "
-        "run did not start running.", default=OWNERSHIP_EXCLUSIVE,
+        "run did not start running.", default=_OPTION.ownership,
         choices=(OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED)),
     Key("batchSize", "integer", "SQS messages per Lambda invocation (1-10000).", default=10,
         lo=1, hi=10000),
@@ -214,7 +226,7 @@ KEYS: tuple[Key, ...] = (
         choices=WORKFLOW_LOG_LEVELS),
     Key("pricePerInferenceUnitHour", "number",
         "Price of one inference unit hour (USD) used for cost estimates.",
-        default=4.0, lo=0, hi=1000),
+        default=_OPTION.price_per_inference_unit_hour, lo=0, hi=1000),
     Key("stallAlarmMinutes", "integer",
         "Alarm when the oldest queued image has waited longer than this (SQS "
         "ApproximateAgeOfOldestMessage); 0 = derive it: 2 x the schedule's period + "
@@ -233,7 +245,7 @@ KEYS: tuple[Key, ...] = (
     Key("notifyOnOutcomes", "array",
         "Run outcomes that send the run-end notification (SNS + EventBridge event): any of "
         "drained, max-run-reached, failed, skipped, nothing-to-do.",
-        default=list(DEFAULT_NOTIFY_OUTCOMES), parse=values.outcomes),
+        default=list(_OPTION.notify_outcomes), parse=values.outcomes),
     Key("labelThresholds", "object",
         "Per-label confidence (0-100) a label needs to count, applied after DetectCustomLabels, "
         "e.g. {\"cat\": 80}; labels under theirs stay in the result under "

@@ -46,6 +46,7 @@ from infra.statemachine import names as n
 from infra.statemachine.asl import States, check_graph, merge
 from infra.statemachine.params import (
     DEFAULT_CONFIRM_SECONDS,
+    DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR,
     OWNERSHIP_EXCLUSIVE,
     OWNERSHIP_SHARED,
     StackResources,
@@ -56,6 +57,7 @@ from infra.statemachine.validation import OptionError
 
 __all__ = [
     "DEFAULT_CONFIRM_SECONDS",
+    "DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR",
     "OWNERSHIP_EXCLUSIVE",
     "OWNERSHIP_SHARED",
     "PHASES",

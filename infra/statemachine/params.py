@@ -44,6 +44,8 @@ MIN_DRAIN_POLLS = 100
 COST_UNIT_USD = 0.0001
 MAX_RUN_COST_UNITS = 2**31 - 1
 
+# USD per inference-unit hour, Custom Labels' list price in us-east-1 (cost estimates).
+DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR = 4.0
 # drainConfirmSeconds 0: wait this long (SQS counts are approximate), or the
 # longest drain poll wait when that is shorter.
 DEFAULT_CONFIRM_SECONDS = 5
@@ -105,7 +107,7 @@ class WorkflowOptions:
     # Starts of the model per run (a start ending FAILED may be transient).
     max_start_attempts: int = 2
     # For the run-end notice's cost estimate (USD per inference-unit hour).
-    price_per_inference_unit_hour: float = 4.0
+    price_per_inference_unit_hour: float = DEFAULT_PRICE_PER_INFERENCE_UNIT_HOUR
     model_start_timeout_seconds: int = 45 * 60
     max_run_seconds: int = 6 * 3600  # end the run (rest stays queued) after this
     # Re-check that the model is still RUNNING after this many seconds of drain
