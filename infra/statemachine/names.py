@@ -102,6 +102,12 @@ NOTIFY_WANTED = "NotifyWanted"
 BUILD_NOTICE = "BuildNotice"
 PUBLISH_NOTICE = "PublishNotice"
 PUT_RUN_EVENT = "PutRunEvent"
+START_COST_WORDS = "StartCostWords"
+FIND_WHOLE_USD = "FindWholeUsd"
+PAD_COST_DECIMALS = "PadCostDecimals"
+HAS_RUN_ERROR = "HasRunError"
+WORD_NOTICE = "WordNotice"
+WORD_NOTICE_WITH_ERROR = "WordNoticeWithError"
 READ_LAST_MODEL_STATUS = "ReadLastModelStatus"
 
 
@@ -128,6 +134,16 @@ def count_model_wait(seconds: int) -> str:
 def wait_for_model(seconds: int) -> str:
     """The Wait between describes of a STARTING model, per rung of the ladder."""
     return f"WaitForModel{seconds}s"
+
+
+def take_whole_usd(place: int) -> str:
+    """The Pass that moves one ``place`` of whole USD out of the cost's ten-thousandths."""
+    return f"TakeWholeUsd{place}"
+
+
+def word_cost(zeros: int) -> str:
+    """The Pass that writes the cost as text, its decimals padded with ``zeros`` zeros."""
+    return f"WordCost{zeros}Zeros"
 
 
 def count_poll(seconds: int) -> str:

@@ -24,12 +24,26 @@ from infra.statemachine.errors import EVENTS_TRANSIENT, SNS_TRANSIENT
 from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import retry
 
+# The message as a person would write it: the cost in USD with four decimals
+# (the estimate counts ten-thousandths, params.COST_UNIT_USD), an error line
+# only when the run has an error.
 MESSAGE = (
     "Run {} ended: {}. Messages queued at the start: {}; left in the queue: {}. "
-    "Model: {} inference units; the drain took about {} s, about {} ten-thousandths of a USD "
+    "Model: {} inference units; the drain took about {} s and cost about {} USD "
     "(estimate, start-up and stop not included). "
-    "Error: {}. Summary: {}. Console: {}"
 )
+ERROR_LINE = "Error: {}. "
+LINKS = "Summary: {}. Console: {}"
+_FIELDS = ("executionName", "outcome", "imagesAtStart", "leftInQueue", "inferenceUnits",
+           "drainSeconds")  # fmt: skip
+
+# Whole USD are taken out of the ten-thousandths place by place (no division in
+# JSONPath): as many rounds as the digits of the whole USD add up to, at most 46
+# below params.MAX_RUN_COST_UNITS (214,748 USD; 199,999 has the largest sum).
+# Each round is a Choice and a Pass: 4 history events, within FIXED_EVENTS.
+E4_PER_USD = 10_000
+WHOLE_USD_PLACES = (100_000, 10_000, 1_000, 100, 10, 1)
+MAX_WHOLE_USD_ROUNDS = 46
 
 
 def notifies(p: WorkflowParams) -> bool:
@@ -90,34 +104,21 @@ def states(p: WorkflowParams) -> asl.States:
             comment="Only the outcomes this stack notifies (notifyOnOutcomes).",
         ),
         n.BUILD_NOTICE: asl.pass_state(
-            n.PUBLISH_NOTICE if p.notification_topic_arn is not None else after_sns,
+            n.START_COST_WORDS if p.notification_topic_arn is not None else after_sns,
             parameters=notice(p),
             result_path="$.notice",
         ),
     }
     if p.notification_topic_arn is not None:
-        args = ", ".join(
-            f"$.notice.{field}"
-            for field in (
-                "executionName",
-                "outcome",
-                "imagesAtStart",
-                "leftInQueue",
-                "inferenceUnits",
-                "drainSeconds",
-                "drainCostUsdE4",
-            )
-        )
+        built.update(cost_words(n.HAS_RUN_ERROR))
+        built.update(message(n.PUBLISH_NOTICE))
         built[n.PUBLISH_NOTICE] = asl.sdk_task(
             "sns:publish",
             {
                 "TopicArn": p.notification_topic_arn,
                 # Subject: at most 100 ASCII characters (SNS), so no execution name.
                 "Subject.$": "States.Format('Rekognition batch run: {}', $.outcome)",
-                "Message.$": (
-                    f"States.Format('{MESSAGE}', {args}, States.JsonToString($.notice.error), "
-                    "$.notice.summary, $.notice.console)"
-                ),
+                "Message.$": "$.noticeText.text",
             },
             {"messageId.$": "$.MessageId"},
             "$.notified.sns",
@@ -161,3 +162,75 @@ def states(p: WorkflowParams) -> asl.States:
             result_path="$.notifyErrors.event",
         )
     return built
+
+
+def cost_words(next_state: str) -> asl.States:
+    """$.costWords.text: $.notice.drainCostUsdE4 (ten-thousandths of a USD) as
+    "0.0088", whole USD first, the four decimals padded with zeros."""
+    take = [
+        asl.when("$.costWords.e4", "NumericGreaterThanEquals", place * E4_PER_USD,
+                 n.take_whole_usd(place))
+        for place in WHOLE_USD_PLACES
+    ]  # fmt: skip
+    pads = [(10, 3), (100, 2), (1_000, 1)]
+    built: asl.States = {
+        n.START_COST_WORDS: asl.pass_state(
+            n.FIND_WHOLE_USD,
+            parameters={"usd": 0, "e4.$": "$.notice.drainCostUsdE4"},
+            result_path="$.costWords",
+        ),
+        n.FIND_WHOLE_USD: asl.choice(take, n.PAD_COST_DECIMALS),
+        n.PAD_COST_DECIMALS: asl.choice(
+            [
+                asl.when("$.costWords.e4", "NumericLessThan", below, n.word_cost(zeros))
+                for below, zeros in pads
+            ],
+            n.word_cost(0),
+        ),  # fmt: skip
+    }
+    for place in WHOLE_USD_PLACES:
+        built[n.take_whole_usd(place)] = asl.pass_state(
+            n.FIND_WHOLE_USD,
+            parameters={
+                "usd.$": f"States.MathAdd($.costWords.usd, {place})",
+                "e4.$": f"States.MathAdd($.costWords.e4, {-place * E4_PER_USD})",
+            },
+            result_path="$.costWords",
+        )
+    for zeros in (3, 2, 1, 0):
+        built[n.word_cost(zeros)] = asl.pass_state(
+            next_state,
+            parameters={
+                "text.$": f"States.Format('{{}}.{'0' * zeros}{{}}', $.costWords.usd, "
+                "$.costWords.e4)"
+            },
+            result_path="$.costWords",
+        )
+    return built
+
+
+def message(next_state: str) -> asl.States:
+    """$.noticeText: the message, with an error line only when the run has one."""
+    args = ", ".join(f"$.notice.{field}" for field in _FIELDS) + ", $.costWords.text"
+    links = "$.notice.summary, $.notice.console"
+    return {
+        n.HAS_RUN_ERROR: asl.choice(
+            [asl.when("$.notice.error", "IsNull", True, n.WORD_NOTICE)],
+            n.WORD_NOTICE_WITH_ERROR,
+        ),
+        n.WORD_NOTICE: asl.pass_state(
+            next_state,
+            parameters={"text.$": f"States.Format('{MESSAGE}{LINKS}', {args}, {links})"},
+            result_path="$.noticeText",
+        ),
+        n.WORD_NOTICE_WITH_ERROR: asl.pass_state(
+            next_state,
+            parameters={
+                "text.$": (
+                    f"States.Format('{MESSAGE}{ERROR_LINE}{LINKS}', {args}, "
+                    f"States.JsonToString($.notice.error), {links})"
+                )
+            },
+            result_path="$.noticeText",
+        ),
+    }
