@@ -43,6 +43,7 @@ from .errors import error_code
 from .stack import Stack
 
 WORKERS = 8  # AWS calls in flight at once (each check is a few small calls)
+SERVICES = ("stepfunctions", "iam", "sqs", "s3", "lambda", "rekognition", "sns", "logs", "scheduler")
 
 
 @dataclass
@@ -397,6 +398,8 @@ def run_doctor(aws: Any, stack: Stack, *, on_row: Callable[[Row], None] | None =
     from .stackchecks import stack_checks
 
     started = time.monotonic()
+    for service in SERVICES:  # once, here: a client is slow to build, and the pool would race
+        aws.client(service)
     flow, head = _workflow(aws, stack)
     groups: list[Check] = []
     if flow is not None:
