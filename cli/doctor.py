@@ -43,7 +43,17 @@ from .errors import error_code
 from .stack import Stack
 
 WORKERS = 8  # AWS calls in flight at once (each check is a few small calls)
-SERVICES = ("stepfunctions", "iam", "sqs", "s3", "lambda", "rekognition", "sns", "logs", "scheduler")
+SERVICES = (
+    "stepfunctions",
+    "iam",
+    "sqs",
+    "s3",
+    "lambda",
+    "rekognition",
+    "sns",
+    "logs",
+    "scheduler",
+)
 
 
 @dataclass
