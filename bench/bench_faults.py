@@ -54,7 +54,7 @@ from bench_model_time import (  # noqa: E402
 )
 from harness import EmulatorChild, announce, drop_test_events, upload_backlog  # noqa: E402
 
-from cli.operations import finish_run, queue_depth, result_keys, start_run  # noqa: E402
+from cli.operations import count_objects, document_keys, finish_run, queue_depth, start_run  # noqa: E402
 from emulator.poller import runtime_handler  # noqa: E402
 from emulator.server import LocalAws  # noqa: E402
 from emulator.workflow import lambda_service, provision_stack  # noqa: E402
@@ -165,13 +165,13 @@ def run_case(
         logging.getLogger(SERVICE_LOGGER).removeHandler(causes)
         child.send("calm")
         meter = child.meter()
-        keys = result_keys(s3, outputs)
-        left = s3.list_objects_v2(Bucket=outputs[out.SOURCE_BUCKET]).get("KeyCount", 0)
+        keys = document_keys(s3, outputs)
+        left = count_objects(s3, outputs[out.SOURCE_BUCKET])
         dlq = queue_depth(sqs, outputs[out.DLQ_URL])["total"]
     finally:
         child.close()
-    processed = len(keys["results"])
-    failed = sum(1 for k in keys["failed"] if k.endswith(".json"))
+    processed = len(keys.results)
+    failed = len(keys.errors)
     return {
         "storm": storm,
         "status": result.status,

@@ -137,7 +137,9 @@ def check_done(s3: Any, keys: list[str]) -> None:
     for key in keys:
         s3.head_object(Bucket=FINAL, Key=key + ".json")
         s3.head_object(Bucket=FINAL, Key=key)
-    left = s3.list_objects_v2(Bucket=SOURCE).get("KeyCount", 0)
+    from cli.operations import count_objects
+
+    left = count_objects(s3, SOURCE)
     if left:
         raise SystemExit(f"benchmark invalid: {left} source object(s) left unprocessed")
 

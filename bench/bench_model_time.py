@@ -55,10 +55,11 @@ from botocore.config import Config  # noqa: E402
 from harness import EmulatorChild, announce, drop_test_events, upload_backlog  # noqa: E402
 
 from cli.operations import (  # noqa: E402
+    count_objects,
+    document_keys,
     finish_run,
     model_status,
     queue_depth,
-    result_keys,
     start_run,
 )
 from emulator.server import LocalAws  # noqa: E402
@@ -233,13 +234,13 @@ def run_case(case: Case, concurrency: int | None = None) -> dict[str, Any]:
             )
             time.sleep(0.2)  # let the sampler see the stop
         meter = child.meter()
-        keys = result_keys(s3, outputs)
-        left = s3.list_objects_v2(Bucket=outputs[out.SOURCE_BUCKET]).get("KeyCount", 0)
+        keys = document_keys(s3, outputs)
+        left = count_objects(s3, outputs[out.SOURCE_BUCKET])
     finally:
         child.close()
     admissions = meter["admissions"]  # monotonic, the same clock in both processes
-    processed = len(keys["results"])
-    failed = sum(1 for k in keys["failed"] if k.endswith(".json"))
+    processed = len(keys.results)
+    failed = len(keys.errors)
     running = meter["running_seconds"]
     ideal = ideal_running_seconds(case.images, case.units, case.tps_per_unit)
     first_call = admissions[0] if admissions else None

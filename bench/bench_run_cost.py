@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_model_time import BATCH_SIZE, IMAGE_SECONDS, RemoteAws, Sampler  # noqa: E402
 from harness import EmulatorChild, announce, drop_test_events, upload_backlog  # noqa: E402
 
-from cli.operations import finish_run, result_keys, start_run  # noqa: E402
+from cli.operations import count_objects, document_keys, finish_run, start_run  # noqa: E402
 from emulator.server import LocalAws  # noqa: E402
 from emulator.workflow import FAST_WORKFLOW, lambda_service  # noqa: E402
 from infra import outputs as out  # noqa: E402
@@ -179,12 +179,12 @@ def run_case(case: Case) -> list[dict[str, Any]]:
                     "transitions": transitions(sfn, execution),
                 }
             )
-        keys = result_keys(s3, outputs)
-        left = s3.list_objects_v2(Bucket=outputs[out.SOURCE_BUCKET]).get("KeyCount", 0)
+        keys = document_keys(s3, outputs)
+        left = count_objects(s3, outputs[out.SOURCE_BUCKET])
     finally:
         child.close()
-    processed = len(keys["results"])
-    failed = sum(1 for k in keys["failed"] if k.endswith(".json"))
+    processed = len(keys.results)
+    failed = len(keys.errors)
     lost = case.images * case.runs - processed - failed - left
     for run in runs:
         run.update(lost=lost, left=left, processed=processed)

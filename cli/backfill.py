@@ -30,9 +30,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from runtime import documents
+
 from .aws import Aws, queue_depths
-from .errors import UserError
+from .errors import UserError, reading
 from .images import has_image_suffix
+from .operations import listed_objects, object_keys
 from .pool import worker_pool
 from .ui import Ui
 
@@ -93,21 +96,15 @@ def s3_event(bucket: str, obj: SourceObject, region: str, now: datetime) -> dict
     }
 
 
-def list_keys(s3: Any, bucket: str, prefix: str = "") -> Iterator[dict[str, Any]]:
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        yield from page.get("Contents", [])
-
-
 def processed_keys(s3: Any, final_bucket: str, prefix: str, failed_prefix: str) -> set[str]:
     """Source keys that already have a result or a failure record."""
     done: set[str] = set()
-    for obj in list_keys(s3, final_bucket, prefix):
-        if obj["Key"].endswith(".json"):
-            done.add(obj["Key"][: -len(".json")])
-    for obj in list_keys(s3, final_bucket, failed_prefix + prefix):
-        if obj["Key"].endswith(".json"):
-            done.add(obj["Key"][len(failed_prefix) : -len(".json")])
+    for key in object_keys(s3, final_bucket, prefix):
+        if documents.is_document_key(key):
+            done.add(documents.source_key_of(key))
+    for key in object_keys(s3, final_bucket, failed_prefix + prefix):
+        if documents.is_document_key(key):
+            done.add(documents.source_key_of(key, failed_prefix))
     return done
 
 
@@ -148,7 +145,7 @@ def backfill(
     outcome = BackfillOutcome()
     todo: list[SourceObject] = []
     done = processed_keys(s3, final_bucket, prefix, failed_prefix)
-    for obj in list_keys(s3, source_bucket, prefix):
+    for obj in listed_objects(s3, source_bucket, prefix):
         outcome.listed += 1
         key = obj["Key"]
         if not has_image_suffix(key, suffixes):
@@ -157,7 +154,9 @@ def backfill(
         if key in done:
             outcome.already_processed += 1
             continue
-        todo.append(SourceObject(key, int(obj.get("Size", 0)), str(obj.get("ETag", "")).strip('"')))
+        with reading("ListObjectsV2"):
+            size, etag = int(obj.get("Size", 0)), str(obj.get("ETag", "")).strip('"')
+        todo.append(SourceObject(key, size, etag))
     if dry_run:
         for item in todo:
             ui.line(f"would enqueue {item.key}")

@@ -12,9 +12,13 @@ prints (powertools JSON logs, EMF metric lines: CloudWatch's share on AWS)
 goes to ``<out>/logs/lambda.log``; moto's, the emulator's and every other
 library's log records go to ``<out>/logs/emulator.log``.
 
+``--timeout`` bounds the whole demo, the live view included: past it the
+run is stopped, the model is stopped, the emulator is shut down and the demo
+says what it was waiting for.
+
 Exit status: 0 when every image ended as a result or a failure document and
 the model was stopped; 1 when anything was lost, the model was left running,
-or the workflow failed.
+or the workflow failed; 124 (as ``timeout(1)``) when ``--timeout`` ran out.
 """
 
 from __future__ import annotations
@@ -61,6 +65,28 @@ REPORT_DIR = "report"  # the CLI's report (report.html, results.csv, results.jso
 DATASET_CACHE_DIR = "dataset"  # the local copy `rekbatch query` and the report read, under --out
 DEMO_QUERY = "label-counts-per-day"  # the named query the demo ends with
 FOLLOW_INTERVAL = 0.5  # seconds between polls of the live view (the run takes ~30 s)
+NOTIFICATIONS_WAIT_SECONDS = 30.0  # S3 -> SQS, in-process: a few ms; this is a bound
+EXIT_TIMED_OUT = 124  # as timeout(1)
+
+
+class DemoTimeout(Exception):
+    """The demo ran past ``--timeout``; the message says what it was doing."""
+
+
+class Deadline:
+    """The end of the demo's time (``--timeout`` from the start), on the monotonic clock."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def check(self, doing: str) -> None:
+        """Raise :class:`DemoTimeout` naming what was being done once the time is up."""
+        if time.monotonic() >= self.at:
+            raise DemoTimeout(doing)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -86,11 +112,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"seconds the emulated model takes to start (default {DEMO_START_DELAY:g})",
     )
     p.add_argument("--poll-interval", type=int, default=2, help="workflow poll interval, seconds")
-    p.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="bound on the whole demo, in seconds: past it the run and the model are "
+        "stopped and the demo exits 124 (default 300)",
+    )
     p.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
     args = p.parse_args(argv)
     if args.count < 1 or args.inference_units < 1 or args.poll_interval < 1:
         p.error("--count, --inference-units and --poll-interval must be >= 1")
+    if args.timeout <= 0:
+        p.error("--timeout must be > 0")
     if args.price_per_iu_hour < 0 or args.tps_per_unit <= 0 or args.model_start_delay < 0:
         p.error("--price-per-iu-hour and --model-start-delay must be >= 0, --tps-per-unit > 0")
     return args
@@ -130,10 +164,10 @@ class Report:
     def ok(self) -> bool:
         return (
             self.lost == 0
-            and self.doctor_ok
             and not self.model_left_running
             and self.execution_status == "SUCCEEDED"
             and self.left_in_source == 0
+            and self.doctor_ok
         )
 
 
@@ -147,29 +181,35 @@ def _prepare_out(folder: Path) -> None:
     (folder / MARKER).write_text("written by `rekbatch demo`; safe to delete\n")
 
 
-def _upload(s3: Any, bucket: str, files: list[tuple[Path, str]]) -> None:
+def _upload(s3: Any, bucket: str, files: list[tuple[Path, str]], deadline: Deadline) -> None:
     for path, key in files:
+        deadline.check("uploading the images")
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         s3.upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
 
 
-def _download(s3: Any, bucket: str, folder: Path) -> int:
+def _download(s3: Any, bucket: str, folder: Path, deadline: Deadline) -> int:
+    from cli.operations import object_keys
+
     count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", ()):
-            target = folder / item["Key"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, item["Key"], str(target))
-            count += 1
+    for key in object_keys(s3, bucket):
+        deadline.check("downloading the final bucket")
+        target = folder / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+        count += 1
     return count
 
 
-def _wait_for_messages(aws: Any, outputs: dict[str, Any], expected: int, timeout: float) -> None:
+def _wait_for_messages(
+    aws: Any, outputs: dict[str, Any], expected: int, deadline: Deadline
+) -> None:
     from cli.operations import queue_depth
 
-    deadline = time.monotonic() + timeout
+    give_up = time.monotonic() + min(NOTIFICATIONS_WAIT_SECONDS, deadline.left())
     while queue_depth(aws.client("sqs"), outputs[out.QUEUE_URL])["total"] < expected:
-        if time.monotonic() > deadline:
+        if time.monotonic() > give_up:
+            deadline.check("waiting for the S3 notifications to reach the queue")
             raise SystemExit("the S3 notifications did not reach the queue")
         time.sleep(0.1)
 
@@ -244,15 +284,9 @@ class _S3Clients:
         self.s3 = s3
 
 
-def run_demo(args: argparse.Namespace, console: Console) -> Report:
+def run_demo(args: argparse.Namespace, console: Console, deadline: Deadline) -> Report:
     from cli import samples
-    from cli.aws import Aws
-    from cli.follow import Follower
-    from cli.operations import finish_run, model_status, start_run
-    from cli.stack import Stack
-    from cli.ui import Ui
     from emulator.server import LocalAws
-    from emulator.workflow import lambda_service, provision_stack
 
     work = Path(tempfile.mkdtemp(prefix="rekbatch-demo-"))
     try:
@@ -269,57 +303,21 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
             highlight=False,
             soft_wrap=True,
         )
+        deadline.check("starting the local emulator")
         with library_logs_to(logs / EMULATOR_LOG), LocalAws() as aws:
-            aws.model.configure(
-                start_delay=args.model_start_delay,
-                stop_delay=DEMO_STOP_DELAY,
-                tps_per_unit=args.tps_per_unit,
-                latency=DEMO_LATENCY,
-            )
-            version_arn = aws.model.create(DEMO_VERSION_ARN, "TRAINING_COMPLETED")
-            outputs = provision_stack(
-                aws,
-                project_version_arn=version_arn,
-                min_inference_units=args.inference_units,
-                poll_interval_seconds=args.poll_interval,
-                model_poll_seconds=1,
-                model_start_timeout_seconds=120,
-                max_run_seconds=int(args.timeout),
-                model_check_seconds=3,
-                disable_grace_seconds=2,
-                retry_interval_seconds=1,
-            )
-            with lambda_output_to(logs / LAMBDA_LOG), lambda_service(aws, outputs):
-                # What a user runs after `pulumi up`: prove the stack before its first run.
-                doctor_ok = _doctor(aws, outputs, console, plain=args.plain)
-                _upload(aws.client("s3"), outputs[out.SOURCE_BUCKET], files)
-                _wait_for_messages(aws, outputs, len(files), timeout=30)
-                sfn = aws.client("stepfunctions")
-                execution_arn = start_run(sfn, outputs[out.STATE_MACHINE_ARN])
-                # The same live view as `rekbatch run --follow`, through the CLI's own
-                # clients (the endpoint comes from the AWS_* variables set here).
-                stack = Stack(
-                    {**outputs, out.PRICE_PER_INFERENCE_UNIT_HOUR: args.price_per_iu_hour}
-                )
-                follower = Follower(
-                    Aws(aws.region),
-                    stack,
-                    Ui(console.file, interactive=console.is_terminal and not args.plain),
-                    execution_arn,
-                    interval=FOLLOW_INTERVAL,
-                )
-                follower.follow()
-                result = finish_run(
-                    sfn, aws.client("s3"), outputs, execution_arn, timeout=args.timeout
-                )
+            outputs = _provision(aws, args)
+            # What a user runs after `pulumi up`: prove the stack before its first run.
+            deadline.check("provisioning the stack")
+            doctor_ok = _doctor(aws, outputs, console, plain=args.plain)
+            result = _run(aws, outputs, args, console, files, deadline)
             # The run ends with the stop requested: show the state the model settles in.
             final_status = wait_until_stopped(
-                lambda: model_status(aws.client("rekognition"), outputs), STOP_WAIT_SECONDS
+                lambda: _model_status(aws, outputs), min(STOP_WAIT_SECONDS, deadline.left())
             )
             report = _report(aws, outputs, len(files), result, args.price_per_iu_hour, final_status)
             report.notifications = _notifications(aws, outputs)
             report.doctor_ok = doctor_ok
-            downloaded = _download(aws.client("s3"), outputs[out.FINAL_BUCKET], args.out)
+            downloaded = _download(aws.client("s3"), outputs[out.FINAL_BUCKET], args.out, deadline)
             cache = args.out / DATASET_CACHE_DIR
             report.report_html = _write_report(aws, outputs, args.out / REPORT_DIR, cache)
             report.label_counts = _label_counts(outputs, cache)
@@ -333,6 +331,77 @@ def run_demo(args: argparse.Namespace, console: Console) -> Report:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _provision(aws: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The emulated model and the stack, with the demo's scaled-down waits."""
+    from emulator.workflow import provision_stack
+
+    aws.model.configure(
+        start_delay=args.model_start_delay,
+        stop_delay=DEMO_STOP_DELAY,
+        tps_per_unit=args.tps_per_unit,
+        latency=DEMO_LATENCY,
+    )
+    version_arn = aws.model.create(DEMO_VERSION_ARN, "TRAINING_COMPLETED")
+    return provision_stack(
+        aws,
+        project_version_arn=version_arn,
+        min_inference_units=args.inference_units,
+        poll_interval_seconds=args.poll_interval,
+        model_poll_seconds=1,
+        model_start_timeout_seconds=120,
+        max_run_seconds=int(args.timeout),
+        model_check_seconds=3,
+        disable_grace_seconds=2,
+        retry_interval_seconds=1,
+    )
+
+
+def _run(
+    aws: Any,
+    outputs: dict[str, Any],
+    args: argparse.Namespace,
+    console: Console,
+    files: list[tuple[Path, str]],
+    deadline: Deadline,
+) -> Any:
+    """Upload, start a run and show it live until it ends; returns its RunResult.
+
+    Past the deadline the run is stopped and so is the model (a stopped execution
+    runs no cleanup of its own), then :class:`DemoTimeout` is raised.
+    """
+    from cli.aws import Aws
+    from cli.follow import Follower
+    from cli.operations import finish_run, start_run
+    from cli.stack import Stack
+    from cli.ui import Ui
+    from emulator.workflow import lambda_service
+
+    with lambda_output_to(args.out / LOGS_DIR / LAMBDA_LOG), lambda_service(aws, outputs):
+        _upload(aws.client("s3"), outputs[out.SOURCE_BUCKET], files, deadline)
+        _wait_for_messages(aws, outputs, len(files), deadline)
+        sfn = aws.client("stepfunctions")
+        execution_arn = start_run(sfn, outputs[out.STATE_MACHINE_ARN])
+        # The same live view as `rekbatch run --follow`, through the CLI's own
+        # clients (the endpoint comes from the AWS_* variables set here).
+        stack = Stack({**outputs, out.PRICE_PER_INFERENCE_UNIT_HOUR: args.price_per_iu_hour})
+        follower = Follower(
+            Aws(aws.region),
+            stack,
+            Ui(console.file, interactive=console.is_terminal and not args.plain),
+            execution_arn,
+            interval=FOLLOW_INTERVAL,
+            deadline=deadline.at,
+        )
+        try:
+            follower.follow()
+            return finish_run(
+                sfn, aws.client("s3"), outputs, execution_arn, timeout=deadline.left()
+            )
+        except TimeoutError:
+            _stop_run_and_model(aws, outputs, execution_arn)
+            raise DemoTimeout("the run was still going (it and the model were stopped)") from None
+
+
 def _doctor(aws: Any, outputs: dict[str, Any], console: Console, *, plain: bool) -> bool:
     """``rekbatch doctor`` on the demo's stack (its table, through the CLI's clients)."""
     from cli.aws import Aws
@@ -344,6 +413,31 @@ def _doctor(aws: Any, outputs: dict[str, Any], console: Console, *, plain: bool)
     report = run_doctor(Aws(aws.region), Stack(dict(outputs)))
     print_report(Ui(console.file, interactive=console.is_terminal and not plain), report)
     return report.ok
+
+
+def _stop_run_and_model(aws: Any, outputs: dict[str, Any], execution_arn: str) -> None:
+    """Stop the execution, then the model if it is up (best effort: the emulator goes next)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        aws.client("stepfunctions").stop_execution(
+            executionArn=execution_arn, error="rekbatch.DemoTimeout", cause="--timeout ran out"
+        )
+    except ClientError:
+        logging.getLogger(__name__).warning("could not stop %s", execution_arn, exc_info=True)
+    if _model_status(aws, outputs) in ("RUNNING", "STARTING"):
+        try:
+            aws.client("rekognition").stop_project_version(
+                ProjectVersionArn=outputs[out.PROJECT_VERSION_ARN]
+            )
+        except ClientError:
+            logging.getLogger(__name__).warning("could not stop the model", exc_info=True)
+
+
+def _model_status(aws: Any, outputs: dict[str, Any]) -> str:
+    from cli.operations import model_status
+
+    return model_status(aws.client("rekognition"), outputs)
 
 
 def _write_report(aws: Any, outputs: dict[str, Any], folder: Path, cache: Path) -> Path:
@@ -390,17 +484,17 @@ def _report(
     price: float,
     final_model_status: str,
 ) -> Report:
-    from cli.operations import queue_depth, result_keys
+    from cli.operations import count_objects, document_keys, queue_depth
 
     s3 = aws.client("s3")
-    keys = result_keys(s3, outputs)
-    source = s3.list_objects_v2(Bucket=outputs[out.SOURCE_BUCKET]).get("KeyCount", 0)
+    keys = document_keys(s3, outputs)
+    source = count_objects(s3, outputs[out.SOURCE_BUCKET])
     sqs = aws.client("sqs")
     meter = aws.model.meter()
     return Report(
         uploaded=uploaded,
-        processed=len(keys["results"]),
-        failed=sum(1 for k in keys["failed"] if k.endswith(".json")),
+        processed=len(keys.results),
+        failed=len(keys.errors),
         left_in_source=source,
         queued=queue_depth(sqs, outputs[out.QUEUE_URL])["total"],
         dlq=queue_depth(sqs, outputs[out.DLQ_URL])["total"],
@@ -462,12 +556,12 @@ def print_report(console: Console, report: Report, args: argparse.Namespace) -> 
         console.print("run notification: none received", highlight=False)
     if report.error:
         console.print(f"[red]workflow error[/red] {report.error}")
-    if not report.doctor_ok:
-        console.print("[red]rekbatch doctor found FAIL rows before the run[/red]")
     if report.lost:
         console.print(f"[red]{report.lost} image(s) unaccounted for[/red]")
     if report.model_left_running:
         console.print("[red]the model was left running[/red]")
+    if not report.doctor_ok:
+        console.print("[red]rekbatch doctor found FAIL rows before the run[/red]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -476,7 +570,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the handler's logs and EMF metric lines go, as in Lambda) is a log file.
     console = Console(file=sys.stdout)
     started = time.monotonic()
-    report = run_demo(args, console)
+    try:
+        report = run_demo(args, console, Deadline(args.timeout))
+    except DemoTimeout as exc:
+        console.print(
+            f"[red]demo timed out[/red] after {args.timeout:g} s (--timeout) while {exc}; "
+            "the local emulator was shut down",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return EXIT_TIMED_OUT
     print_report(console, report, args)
     console.print(f"demo finished in {time.monotonic() - started:.0f} s")
     return 0 if report.ok else 1

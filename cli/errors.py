@@ -5,9 +5,25 @@ credential, a stale stack output or the wrong region all surface from botocore
 as exceptions whose text names an API operation, not the fix. ``explain``
 maps the common ones to a sentence that says what to do; ``main`` prints it
 and exits with ``EXIT_USER`` (2).
+
+Three kinds of failure, told apart where they happen:
+
+- from AWS: botocore's exceptions, and :class:`UnexpectedResponse`, raised by
+  :func:`reading` around the code that reads a response (a field the API model
+  requires is missing, or has another type): one line, ``EXIT_USER``;
+- the user's: :class:`UserError`, one line, ``EXIT_USER``;
+- anything else is a bug in rekbatch: one line naming the file the traceback
+  was written to, ``EXIT_INTERNAL`` (70, sysexits' EX_SOFTWARE).
 """
 
 from __future__ import annotations
+
+import os
+import tempfile
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -23,6 +39,7 @@ from botocore.exceptions import (
 EXIT_OK = 0
 EXIT_FAILED = 1  # the work ran and (partly) failed: a run failed, files could not be read
 EXIT_USER = 2  # nothing (more) was done: fix the environment or the input and retry
+EXIT_INTERNAL = 70  # a bug in rekbatch itself (sysexits' EX_SOFTWARE); the traceback is in a file
 EXIT_INTERRUPTED = 130
 
 
@@ -30,6 +47,38 @@ class UserError(Exception):
     """A problem the user fixes (input, configuration, environment); exits 2."""
 
     exit_code = EXIT_USER
+
+
+class UnexpectedResponse(Exception):
+    """An AWS response outside its API model: a required field missing, or of another type."""
+
+
+# What reading a response that breaks its model raises: a missing key or index,
+# a value of another type, a number that is not one.
+_MALFORMED = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+
+@contextmanager
+def reading(operation: str) -> Iterator[None]:
+    """Wrap the code that reads ``operation``'s response, and only that code.
+
+    A response that breaks its API model (an emulator, a proxy, an API change)
+    is then reported as such; the same exception anywhere else is a bug in the
+    CLI and keeps its traceback.
+    """
+    try:
+        yield
+    except _MALFORMED as exc:
+        raise UnexpectedResponse(f"{operation}: {type(exc).__name__}: {exc}") from exc
+
+
+def write_traceback(exc: BaseException, directory: str | None = None) -> str:
+    """Write ``exc``'s traceback to a new file (in the temp directory); returns its path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    fd, path = tempfile.mkstemp(prefix=f"rekbatch-{stamp}-", suffix=".txt", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("".join(traceback.format_exception(exc)))
+    return path
 
 
 _BAD_CREDENTIALS = {

@@ -1,4 +1,4 @@
-"""``rekbatch run [--follow]`` and ``rekbatch status``: start the workflow and watch it.
+"""``rekbatch run [--follow]``: start the workflow and watch it.
 
 The live view polls what a person would check in four consoles: the
 execution's status, the model's state, the queue and DLQ depths, and how
@@ -26,18 +26,15 @@ from infra import outputs as out
 from runtime import documents
 
 from .aws import Aws, queue_depths
-from .errors import EXIT_FAILED, EXIT_OK, UserError
+from .errors import EXIT_FAILED, EXIT_OK, UserError, reading
 from .operations import read_summary
 from .runs import (
     describe_model,
     describe_plan,
     execution_arn,
     figures,
-    list_executions,
     parse_time,
-    recent_summaries,
     run_plan,
-    throughput_advice,
 )
 from .stack import Stack
 from .ui import Ui
@@ -135,6 +132,7 @@ class Follower:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         count_results: bool = True,
+        deadline: float | None = None,
     ) -> None:
         self.aws = aws
         self.stack = stack
@@ -163,6 +161,7 @@ class Follower:
         self._counts: tuple[int, int] | None = None
         self._next_count = 0.0
         self.plan: str | None = None
+        self.deadline = deadline
 
     def _count(self) -> tuple[int, int] | None:
         """(results, failures) written since the execution started; refreshed adaptively."""
@@ -201,7 +200,8 @@ class Follower:
         model = describe_model(self.aws, self.project_arn, self.version_name)
         status = str(model.get("Status", "?"))
         if model.get("MinInferenceUnits"):
-            self.units = int(model["MinInferenceUnits"])
+            with reading("DescribeProjectVersions"):
+                self.units = int(model["MinInferenceUnits"])
         now = self.clock()
         if self.last_poll is not None and status == "RUNNING":
             self.running_s += now - self.last_poll
@@ -240,8 +240,22 @@ class Follower:
             plan=self.plan,
         )
 
+    def _wait(self) -> None:
+        """Sleep one interval, or up to the deadline (``clock`` time); raise TimeoutError
+        once it has passed."""
+        if self.deadline is None:
+            self.sleep(self.interval)
+            return
+        left = self.deadline - self.clock()
+        if left <= 0:
+            raise TimeoutError(f"run {self.name} still RUNNING at the deadline")
+        self.sleep(min(self.interval, left))
+
     def follow(self) -> Snapshot:
-        """Poll until the execution is no longer RUNNING; returns the last snapshot."""
+        """Poll until the execution is no longer RUNNING; returns the last snapshot.
+
+        With a ``deadline``, a run still RUNNING then raises TimeoutError (the live
+        view is closed first, the run goes on)."""
         if self.ui.interactive:
             snap = self.poll()
             # Other writers to stdout/stderr (the demo's in-process Lambda) keep their
@@ -254,7 +268,7 @@ class Follower:
                 redirect_stderr=False,
             ) as live:
                 while snap.status == "RUNNING":
-                    self.sleep(self.interval)
+                    self._wait()
                     snap = self.poll()
                     live.update(Group(snap.table(self.name)))
             return snap
@@ -262,7 +276,7 @@ class Follower:
         self.ui.line(snap.line())
         last_key, last_print = snap.key(), self.clock()
         while snap.status == "RUNNING":
-            self.sleep(self.interval)
+            self._wait()
             snap = self.poll()
             if (
                 snap.key() != last_key
@@ -304,152 +318,6 @@ def finish(ui: Ui, stack: Stack, aws: Aws, snap: Snapshot, dlq_at_start: int | N
     return EXIT_OK
 
 
-def running_execution(aws: Aws, state_machine_arn: str) -> dict[str, Any] | None:
-    found = list_executions(aws, state_machine_arn, 100, "RUNNING")
-    return found[-1] if found else None  # the oldest RUNNING one is the one doing the work
-
-
-def status_data(aws: Aws, stack: Stack, runs: int) -> dict[str, Any]:
-    """Everything ``rekbatch status`` shows, as plain data (also its --json output)."""
-    queue_url, dlq_url, sm_arn, project_arn, version, final_bucket = stack.require(
-        out.QUEUE_URL,
-        out.DLQ_URL,
-        out.STATE_MACHINE_ARN,
-        out.PROJECT_ARN,
-        out.VERSION_NAME,
-        out.FINAL_BUCKET,
-    )
-    model = describe_model(aws, project_arn, version)
-    units = int(model.get("MinInferenceUnits") or stack.min_inference_units)
-    queue = queue_depths(aws, queue_url)
-    dlq = queue_depths(aws, dlq_url, "DLQ")
-    executions = list_executions(aws, sm_arn, runs)
-    recent = recent_summaries(aws, final_bucket, stack.runs_prefix, runs)
-    throughput = throughput_advice(recent)
-    summaries = {s["executionName"]: s for s in recent}
-    rows = []
-    for execution in executions:
-        name = execution["name"]
-        row: dict[str, Any] = {
-            "name": name,
-            "status": execution["status"],
-            "started": _iso(execution.get("startDate")),
-            "stopped": _iso(execution.get("stopDate")),
-        }
-        if name in summaries:
-            fig = figures(summaries.pop(name), stack.price_per_iu_hour, units)
-            row.update(
-                outcome=fig.outcome,
-                backlog=fig.backlog,
-                left=fig.left,
-                modelMinutes=round(fig.model_minutes, 2),
-                inferenceUnits=fig.inference_units,
-                estimatedCost=round(fig.cost, 4),
-                error=fig.error,
-            )
-        else:
-            row["outcome"] = (
-                "running" if execution["status"] == "RUNNING" else execution["status"].lower()
-            )
-        rows.append(row)
-    return {
-        "model": {
-            "projectArn": project_arn,
-            "versionName": version,
-            "status": model.get("Status"),
-            "statusMessage": model.get("StatusMessage"),
-            "inferenceUnits": units,
-            "costPerHourWhileRunning": round(units * stack.price_per_iu_hour, 4),
-        },
-        "queue": queue,
-        "dlq": dlq,
-        "throughput": throughput,
-        "waiting": _waiting(aws, stack),
-        "runs": rows,
-    }
-
-
-def _waiting(aws: Aws, stack: Stack) -> dict[str, Any] | None:
-    """The oldest image still in the source bucket (cli/backlog.py says why there)."""
-    from .backlog import oldest_waiting
-
-    bucket = stack.get(out.SOURCE_BUCKET)
-    return oldest_waiting(aws.s3, bucket) if bucket else None
-
-
-def _iso(value: Any) -> str | None:
-    moment = parse_time(value)
-    return moment.isoformat(timespec="seconds") if moment else None
-
-
-def print_status(ui: Ui, data: dict[str, Any]) -> None:
-    model, queue, dlq = data["model"], data["queue"], data["dlq"]
-    line = f"model  {model['versionName']}: {model['status'] or 'state unknown'}"
-    if model["status"] == "RUNNING":
-        line += f" ({model['inferenceUnits']} IU, ≈ {model['costPerHourWhileRunning']:.2f} USD/hour while running)"
-    if model.get("statusMessage"):
-        line += f" - {model['statusMessage']}"
-    ui.line(line)
-    ui.line(
-        f"queue  {queue['visible']} visible · {queue['inFlight']} in flight · {queue['delayed']} delayed"
-    )
-    dlq_total = dlq["total"]
-    ui.line(
-        f"DLQ    {dlq_total} message(s)"
-        + ("  <- see docs/cli.md, Troubleshooting" if dlq_total else "")
-    )
-    throughput = data.get("throughput") or {}
-    if throughput.get("observed") is not None:
-        ui.line(
-            f"model  {throughput['observed']:.2f} images/s per unit observed over "
-            f"{throughput['runs']} run(s) · tpsPerUnit {throughput.get('planned') or '?'}"
-        )
-        if throughput.get("advice"):
-            ui.warn(throughput["advice"])
-    if data.get("waiting"):
-        from .backlog import describe
-
-        ui.line(describe(data["waiting"]))
-    if not data["runs"]:
-        ui.line("runs   none yet")
-        return
-    header = ("run", "started UTC", "status", "outcome", "backlog", "left", "model min", "USD")
-    rows: list[tuple[str, ...]] = []
-    errors: dict[int, str] = {}
-    for row in data["runs"]:
-        rows.append(
-            (
-                row["name"],
-                (row["started"] or "")[5:16].replace("T", " "),
-                row["status"],
-                row.get("outcome") or "",
-                _cell(row.get("backlog")),
-                _cell(row.get("left")),
-                _cell(row.get("modelMinutes")),
-                "" if row.get("estimatedCost") is None else f"{row['estimatedCost']:.2f}",
-            )
-        )
-        if row.get("error"):
-            errors[len(rows) - 1] = str(row["error"])
-    ui.line("last runs:")
-    for i, cells in enumerate([header, *rows]):
-        ui.line("  " + _aligned(cells, [header, *rows]))
-        if i - 1 in errors:
-            ui.line(f"    error: {errors[i - 1]}")
-
-
-def _aligned(cells: tuple[str, ...], table: list[tuple[str, ...]]) -> str:
-    """Columns padded to the widest cell; numbers (from 'backlog' on) right-aligned."""
-    widths = [max(len(r[c]) for r in table) for c in range(len(cells))]
-    return "  ".join(
-        cell.rjust(widths[c]) if c >= 4 else cell.ljust(widths[c]) for c, cell in enumerate(cells)
-    ).rstrip()
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def ensure_state_machine(stack: Stack) -> str:
     (arn,) = stack.require(out.STATE_MACHINE_ARN)
     if ":stateMachine:" not in arn:
@@ -464,7 +332,4 @@ __all__ = [
     "ensure_state_machine",
     "execution_arn",
     "finish",
-    "print_status",
-    "running_execution",
-    "status_data",
 ]

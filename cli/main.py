@@ -3,8 +3,9 @@
 One entry point, the same code path against AWS and the local emulator (the
 endpoint comes from AWS_ENDPOINT_URL, read by botocore). Exit codes: 0 done,
 1 the work ran and (partly) failed, 2 nothing (more) done because of a
-problem the user fixes (credentials, region, stack outputs, input), 130
-interrupted.
+problem the user fixes (credentials, region, stack outputs, input) or an
+unexpected response from AWS, 70 a bug in rekbatch (the traceback is written
+to a file, named on stderr), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -22,12 +23,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 from infra import outputs as out
 from runtime.settings import DEFAULTS, IMAGE_SUFFIXES
 
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, UserError, explain
+from .errors import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USER,
+    UnexpectedResponse,
+    UserError,
+    explain,
+    write_traceback,
+)
 from .stack import SETTABLE, Stack, discover, env_var, flag, snake
 from .ui import Ui
 
 DEFAULT_SUFFIXES = DEFAULTS[IMAGE_SUFFIXES]
-DEBUG_VARIABLE = "REKBATCH_DEBUG"  # set: a traceback instead of "unexpected response"
+DEBUG_VARIABLE = "REKBATCH_DEBUG"  # set: failures other than the user's raise, traceback and all
 
 
 def _positive(text: str) -> int:
@@ -259,8 +270,9 @@ def cmd_upload(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
     from .aws import Aws
-    from .follow import Follower, ensure_state_machine, finish, running_execution
+    from .follow import Follower, ensure_state_machine, finish
     from .operations import start_run
+    from .runs import running_execution
 
     needed = [out.STATE_MACHINE_ARN]
     if args.follow:
@@ -293,7 +305,7 @@ def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
 
 def cmd_status(args: argparse.Namespace, ui: Ui) -> int:
     from .aws import Aws
-    from .follow import print_status, status_data
+    from .status import print_status, status_data
 
     needed = [
         out.QUEUE_URL,
@@ -503,14 +515,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = explain(exc)
         ui.error(message or str(exc))
         return EXIT_USER
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        # A response without a field the API model requires, or of another type
-        # (an emulator, a proxy, an API change): one line, not a traceback.
+    except UnexpectedResponse as exc:
         if os.environ.get(DEBUG_VARIABLE):
             raise
         ui.error(
-            f"unexpected response from AWS ({type(exc).__name__}: {exc}); "
-            f"nothing more was done. {DEBUG_VARIABLE}=1 shows where it was read"
+            f"unexpected response from AWS ({exc}); nothing more was done. "
+            f"{DEBUG_VARIABLE}=1 shows where it was read"
         )
         return EXIT_USER
     except KeyboardInterrupt:
@@ -521,6 +531,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # a bug in rekbatch itself
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        path = write_traceback(exc)
+        ui.error(
+            f"internal error ({type(exc).__name__}: {exc}): a bug in rekbatch; "
+            f"the traceback is in {path}"
+        )
+        return EXIT_INTERNAL
 
 
 def entry() -> Any:  # pragma: no cover - for `python -m cli.main`

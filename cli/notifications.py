@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import reading
+
 
 @dataclass(frozen=True)
 class Notification:
@@ -56,8 +58,10 @@ def receive(sqs: Any, queue_url: str, wait_seconds: int = 1, limit: int = 10) ->
         if not messages:
             break
         for message in messages:
-            found.append(parse(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            with reading("ReceiveMessage"):
+                body, handle = str(message["Body"]), str(message["ReceiptHandle"])
+            found.append(parse(body))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=handle)
     return found
 
 

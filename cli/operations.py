@@ -13,16 +13,17 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cli.errors import error_code
+from cli.errors import error_code, reading
 from infra import outputs as out
 from infra.contract import BACKLOG_ATTRIBUTES, DEFAULT_RUNS_PREFIX, backlog_counts, summary_key
+from runtime import documents
 from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
 from runtime.settings import FAILED_PREFIX, RESULTS_PREFIX
 
@@ -46,13 +47,13 @@ def start_run(
 ) -> str:
     """Start one execution now; returns its ARN. The workflow ignores its input
     (it reads the queue itself); the name defaults to :func:`new_execution_name`."""
-    return str(
-        sfn.start_execution(
-            stateMachineArn=state_machine_arn,
-            name=name or new_execution_name(),
-            input=json.dumps(dict(payload)),
-        )["executionArn"]
+    response = sfn.start_execution(
+        stateMachineArn=state_machine_arn,
+        name=name or new_execution_name(),
+        input=json.dumps(dict(payload)),
     )
+    with reading("StartExecution"):
+        return str(response["executionArn"])
 
 
 def wait_for_run(
@@ -73,7 +74,8 @@ def wait_for_run(
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         if on_progress is not None:
             on_progress(described)
-        status = described.get("status")
+        with reading("DescribeExecution"):
+            status = described.get("status")
         if status in TERMINAL:
             return described
         if time.monotonic() >= deadline:
@@ -168,23 +170,24 @@ def finish_run(
 
 def queue_depth(sqs: Any, queue_url: str) -> dict[str, int]:
     """visible / inFlight / delayed / total: the counts the workflow's drain check adds up."""
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=list(BACKLOG_ATTRIBUTES)
-    ).get("Attributes")
-    return backlog_counts(attributes or {})
+    response = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(BACKLOG_ATTRIBUTES))
+    with reading("GetQueueAttributes"):
+        return backlog_counts(response.get("Attributes") or {})
 
 
 def describe_model_version(
     rekognition: Any, project_arn: str, version_name: str
 ) -> dict[str, Any] | None:
     """The model version's description, or None when the project has no such version."""
-    found = (
-        rekognition.describe_project_versions(
-            ProjectArn=project_arn, VersionNames=[version_name]
-        ).get("ProjectVersionDescriptions")
-        or []
+    response = rekognition.describe_project_versions(
+        ProjectArn=project_arn, VersionNames=[version_name]
     )
-    return found[0] if found else None
+    with reading("DescribeProjectVersions"):
+        found = response.get("ProjectVersionDescriptions") or []
+        first = found[0] if found else None
+        if first is not None and not isinstance(first, dict):
+            raise TypeError(f"a description is a {type(first).__name__}, not an object")
+        return first
 
 
 def model_status(rekognition: Any, outputs: Mapping[str, Any]) -> str:
@@ -193,48 +196,78 @@ def model_status(rekognition: Any, outputs: Mapping[str, Any]) -> str:
     return str(found.get("Status") or "UNKNOWN") if found is not None else "NOT_FOUND"
 
 
-def result_keys(s3: Any, outputs: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Final bucket keys by kind: results (image JSONs), failed, runs, dataset
-    (the JSON Lines objects), images."""
-    bucket = outputs[out.FINAL_BUCKET]
+@dataclass(frozen=True)
+class DocumentKeys:
+    """The documents in the final bucket, by what they say (image copies left out)."""
+
+    results: list[str]  # one result document per processed image
+    errors: list[str]  # one error document per image filed as failed
+    run_summaries: list[str]  # one per run
+    dataset: list[str]  # the JSON Lines objects, one per invocation (runtime/dataset.py)
+
+
+def document_keys(s3: Any, outputs: Mapping[str, Any]) -> DocumentKeys:
+    """Every document key of the stack's final bucket (all pages), sorted by kind."""
     failed = outputs.get(out.FAILED_PREFIX) or DEFAULT_FAILED_PREFIX
     runs = outputs.get(out.RUNS_PREFIX) or DEFAULT_RUNS_PREFIX
     dataset = outputs.get(out.RESULTS_PREFIX) or DEFAULT_RESULTS_PREFIX
-    kinds: dict[str, list[str]] = {
-        "results": [],
-        "failed": [],
-        "runs": [],
-        "dataset": [],
-        "images": [],
-    }
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", ()):
-            key = item["Key"]
-            if key.startswith(runs):
-                kinds["runs"].append(key)
-            elif key.startswith(dataset):
-                kinds["dataset"].append(key)
-            elif key.startswith(failed):
-                kinds["failed"].append(key)
-            elif key.endswith(".json"):
-                kinds["results"].append(key)
-            else:
-                kinds["images"].append(key)
-    return kinds
+    found = DocumentKeys(results=[], errors=[], run_summaries=[], dataset=[])
+    for key in object_keys(s3, outputs[out.FINAL_BUCKET]):
+        if key.startswith(dataset):
+            found.dataset.append(key)
+        elif not documents.is_document_key(key):
+            continue
+        elif key.startswith(runs):
+            found.run_summaries.append(key)
+        elif key.startswith(failed):
+            found.errors.append(key)
+        else:
+            found.results.append(key)
+    return found
+
+
+def listed_objects(s3: Any, bucket: str, prefix: str = "") -> Iterator[dict[str, Any]]:
+    """Every object under ``prefix``, page after page (ListObjectsV2 answers 1,000 at
+    most per call). Only ``Key`` is certain: the API model marks the rest optional."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        with reading("ListObjectsV2"):
+            objects = [_listed_object(item) for item in page.get("Contents") or ()]
+        yield from objects
+
+
+def _listed_object(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict) or not isinstance(item.get("Key"), str):
+        raise KeyError(f"an object without a Key: {item!r}")
+    return item
+
+
+def object_keys(s3: Any, bucket: str, prefix: str = "") -> Iterator[str]:
+    """Every key under ``prefix`` (see :func:`listed_objects`)."""
+    for item in listed_objects(s3, bucket, prefix):
+        yield item["Key"]
+
+
+def count_objects(s3: Any, bucket: str, prefix: str = "") -> int:
+    """How many objects are under ``prefix`` (every page counted)."""
+    return sum(1 for _ in object_keys(s3, bucket, prefix))
 
 
 __all__ = [
     "TERMINAL",
+    "DocumentKeys",
     "RunResult",
     "body_of",
+    "count_objects",
     "describe_model_version",
+    "document_keys",
     "finish_run",
     "model_status",
     "new_execution_name",
     "queue_depth",
     "parse_summary",
+    "listed_objects",
+    "object_keys",
     "read_summary",
-    "result_keys",
     "start_run",
     "wait_for_run",
 ]

@@ -20,8 +20,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import Aws
-from .errors import UserError, error_code, explain
-from .operations import describe_model_version, read_summary
+from .errors import UserError, error_code, explain, reading
+from .operations import describe_model_version, listed_objects, read_summary
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
@@ -65,18 +65,21 @@ def execution_window(
 
 
 def list_executions(
-    aws: Aws, state_machine_arn: str, limit: int, status: str | None = None
+    aws: Aws, state_machine_arn: str, limit: int | None, status: str | None = None
 ) -> list[dict[str, Any]]:
-    """Newest first, at most ``limit``."""
-    kwargs: dict[str, Any] = {
-        "stateMachineArn": state_machine_arn,
-        "maxResults": max(1, min(limit, 1000)),
-    }
+    """Newest first, at most ``limit`` (None: all), page after page (ListExecutions
+    answers 1,000 at most per call, and may answer fewer with a nextToken)."""
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn}
     if status:
         kwargs["statusFilter"] = status
-    sfn = aws.client("stepfunctions")
+    if limit is not None:
+        kwargs["PaginationConfig"] = {"MaxItems": max(1, limit), "PageSize": min(limit, 1000)}
+    pages = aws.client("stepfunctions").get_paginator("list_executions").paginate(**kwargs)
+    executions: list[dict[str, Any]] = []
     try:
-        executions = sfn.list_executions(**kwargs)["executions"]
+        for page in pages:
+            with reading("ListExecutions"):
+                executions += [_listed_execution(e) for e in page["executions"]]
     except ClientError as exc:
         if error_code(exc) == "StateMachineDoesNotExist":
             raise UserError(
@@ -87,7 +90,23 @@ def list_executions(
         key=lambda e: parse_time(e.get("startDate")) or datetime.min.replace(tzinfo=UTC),
         reverse=True,
     )
-    return executions[:limit]
+    return executions if limit is None else executions[:limit]
+
+
+def _listed_execution(item: Any) -> dict[str, Any]:
+    """One ListExecutions item, with the members callers read (the API model requires them)."""
+    if not isinstance(item, dict):
+        raise TypeError(f"an execution is a {type(item).__name__}, not an object")
+    for member in ("executionArn", "name", "status"):
+        if not isinstance(item.get(member), str):
+            raise KeyError(f"an execution without {member!r}")
+    return item
+
+
+def running_execution(aws: Aws, state_machine_arn: str) -> dict[str, Any] | None:
+    """The execution doing the work, if any (others started meanwhile stop at the guard)."""
+    found = list_executions(aws, state_machine_arn, None, "RUNNING")
+    return found[-1] if found else None  # the oldest RUNNING one is the one doing the work
 
 
 def latest_execution(aws: Aws, state_machine_arn: str) -> dict[str, Any] | None:
@@ -98,8 +117,9 @@ def latest_execution(aws: Aws, state_machine_arn: str) -> dict[str, Any] | None:
 def recent_summaries(aws: Aws, bucket: str, runs_prefix: str, limit: int) -> list[dict[str, Any]]:
     """The ``limit`` most recently written run summaries, newest first."""
     objects: list[dict[str, Any]] = []
-    for page in aws.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=runs_prefix):
-        objects += [o for o in page.get("Contents", []) if o.get("Key", "").endswith(".json")]
+    for obj in listed_objects(aws.s3, bucket, runs_prefix):
+        if obj["Key"].endswith(".json"):
+            objects.append(obj)
     objects.sort(key=lambda o: parse_time(o.get("LastModified")) or _EPOCH, reverse=True)
     found = []
     for obj in objects[:limit]:
@@ -187,10 +207,10 @@ def run_plan(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
     concurrency, planned images/s, and the backlog it planned for."""
     pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
     for page in pages:
-        for event in page.get("events", []):
-            details = event.get("stateExitedEventDetails") or {}
-            if not str(details.get("name", "")).startswith(PLAN_STATE_PREFIX):
-                continue
+        with reading("GetExecutionHistory"):
+            exits = [e.get("stateExitedEventDetails") or {} for e in page.get("events", [])]
+            exits = [d for d in exits if str(d.get("name", "")).startswith(PLAN_STATE_PREFIX)]
+        for details in exits:
             try:
                 output = json.loads(details.get("output") or "{}")
             except ValueError:

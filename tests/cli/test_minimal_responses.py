@@ -22,6 +22,7 @@ from botocore.validate import ParamValidator
 from PIL import Image
 
 from cli import aws as cli_aws
+from cli.errors import UnexpectedResponse
 from cli.main import main
 from infra import outputs as out
 
@@ -229,8 +230,9 @@ def nameless_execution(**_: Any) -> dict:
     ids=["execution without name", "executions null", "count not a number", "descriptions not a list"],
 )  # fmt: skip
 def test_a_response_outside_the_model_is_one_line_and_exit_2(
-    service, method, answer, fake_aws, outputs_file, capsys
+    service, method, answer, fake_aws, outputs_file, capsys, monkeypatch
 ):
+    monkeypatch.delenv("REKBATCH_DEBUG")
     scenario = {name: dict(calls) for name, calls in MINIMAL_SCENARIO.items()}
     scenario[service][method] = answer
     fake_aws(scenario, check=False)
@@ -256,5 +258,6 @@ def test_rekbatch_debug_shows_where_an_unexpected_response_was_read(
     scenario["stepfunctions"]["list_executions"] = nameless_execution
     fake_aws(scenario, check=False)
     monkeypatch.setenv("REKBATCH_DEBUG", "1")
-    with pytest.raises(KeyError, match="name"):
+    with pytest.raises(UnexpectedResponse, match="ListExecutions.*name") as raised:
         main(["status", "--plain", "--outputs", outputs_file])
+    assert isinstance(raised.value.__cause__, KeyError), "the traceback shows where it was read"

@@ -337,3 +337,53 @@ def test_the_closing_snapshot_counts_documents_afresh(monkeypatch):
     final = follower.poll()
     assert final.status == "SUCCEEDED"
     assert final.done == 4
+
+
+@pytest.mark.parametrize("interactive", [False, True], ids=["plain", "live view"])
+def test_following_stops_at_the_deadline_without_sleeping_past_it(monkeypatch, interactive):
+    import io
+    from types import SimpleNamespace
+
+    from cli import follow
+
+    class FakeSfn:
+        def describe_execution(self, executionArn):  # noqa: N803
+            return {"status": "RUNNING"}
+
+        def get_paginator(self, name):
+            return SimpleNamespace(paginate=lambda **_: [{"events": []}])
+
+    aws = SimpleNamespace(client=lambda name: FakeSfn(), s3=None)
+    stack = SimpleNamespace(
+        require=lambda *names: tuple(f"<{n}>" for n in names),
+        failed_prefix="failed/",
+        runs_prefix="runs/",
+        min_inference_units=1,
+        price_per_iu_hour=4.0,
+    )
+    monkeypatch.setattr(follow, "describe_model", lambda *a: {"Status": "STARTING"})
+    monkeypatch.setattr(
+        follow, "queue_depths", lambda *a: {"visible": 1, "inFlight": 0, "delayed": 0, "total": 1}
+    )
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    follower = follow.Follower(
+        aws,
+        stack,
+        follow.Ui(io.StringIO(), interactive=interactive),
+        "arn:x:run-1",
+        interval=4.0,
+        clock=lambda: now[0],
+        sleep=sleep,
+        count_results=False,
+        deadline=10.0,
+    )
+    with pytest.raises(TimeoutError, match="run-1 still RUNNING"):
+        follower.follow()
+    assert slept == [4.0, 4.0, 2.0], "the last wait ends at the deadline"
+    assert now[0] == 10.0

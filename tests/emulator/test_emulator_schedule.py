@@ -286,7 +286,7 @@ class GatedClock:
 
 
 def test_the_schedule_processes_uploads_without_a_manual_start(aws):
-    from cli.operations import finish_run, result_keys
+    from cli.operations import document_keys, finish_run
     from emulator.workflow import lambda_service, provision_stack
     from infra import outputs as out
     from tests.factories import square_image
@@ -321,9 +321,9 @@ def test_the_schedule_processes_uploads_without_a_manual_start(aws):
     assert clock.time == datetime(2026, 11, 28, 13, tzinfo=UTC)  # 14:00 in Paris
     assert result.succeeded and result.outcome == "drained", result
     uuid.UUID(result.name)
-    done = result_keys(s3, outputs)
-    assert sorted(done["results"]) == [f"{key}.json" for key in keys]
-    assert done["runs"] == [f"runs/{result.name}.json"]
+    done = document_keys(s3, outputs)
+    assert sorted(done.results) == [f"{key}.json" for key in keys]
+    assert done.run_summaries == [f"runs/{result.name}.json"]
 
 
 def test_schedule_options_without_the_workflow_are_refused(capsys):

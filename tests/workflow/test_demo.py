@@ -82,3 +82,37 @@ def test_demo_terminal_shows_progress_and_summary_only(tmp_path: Path) -> None:
     counts = done.stdout.split("label counts from the results dataset", 1)[1]
     assert "day" in counts and "label" in counts and "images" in counts
     assert "row" in counts and "(0 rows)" not in counts
+
+
+@pytest.mark.timeout(120)
+def test_demo_timeout_bounds_the_whole_demo_live_view_included(tmp_path: Path) -> None:
+    import time
+
+    started = time.monotonic()
+    # The model never finishes starting: without the bound the live view would wait
+    # for the workflow's own deadlines.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.demo",
+            "--count",
+            "2",
+            "--out",
+            str(tmp_path / "demo"),
+            "--plain",
+            "--model-start-delay",
+            "600",
+            "--timeout",
+            "20",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 124, done.stdout + done.stderr
+    assert "demo timed out after 20 s (--timeout) while" in done.stdout, done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert elapsed < 20 + 30, "the bound, plus interpreter start and the emulator's shutdown"
