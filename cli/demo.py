@@ -306,10 +306,7 @@ def run_demo(args: argparse.Namespace, console: Console, deadline: Deadline) -> 
         deadline.check("starting the local emulator")
         with library_logs_to(logs / EMULATOR_LOG), LocalAws() as aws:
             outputs = _provision(aws, args)
-            # What a user runs after `pulumi up`: prove the stack before its first run.
-            deadline.check("provisioning the stack")
-            doctor_ok = _doctor(aws, outputs, console, plain=args.plain)
-            result = _run(aws, outputs, args, console, files, deadline)
+            result, doctor_ok = _run(aws, outputs, args, console, files, deadline)
             # The run ends with the stop requested: show the state the model settles in.
             final_status = wait_until_stopped(
                 lambda: _model_status(aws, outputs), min(STOP_WAIT_SECONDS, deadline.left())
@@ -363,8 +360,9 @@ def _run(
     console: Console,
     files: list[tuple[Path, str]],
     deadline: Deadline,
-) -> Any:
-    """Upload, start a run and show it live until it ends; returns its RunResult.
+) -> tuple[Any, bool]:
+    """Check the stack, upload, start a run and show it live until it ends; returns
+    its RunResult and whether ``rekbatch doctor`` passed.
 
     Past the deadline the run is stopped and so is the model (a stopped execution
     runs no cleanup of its own), then :class:`DemoTimeout` is raised.
@@ -377,6 +375,9 @@ def _run(
     from emulator.workflow import lambda_service
 
     with lambda_output_to(args.out / LOGS_DIR / LAMBDA_LOG), lambda_service(aws, outputs):
+        # What a user runs after `pulumi up`: prove the stack before its first run.
+        deadline.check("provisioning the stack")
+        doctor_ok = _doctor(aws, outputs, console, plain=args.plain)
         _upload(aws.client("s3"), outputs[out.SOURCE_BUCKET], files, deadline)
         _wait_for_messages(aws, outputs, len(files), deadline)
         sfn = aws.client("stepfunctions")
@@ -394,12 +395,13 @@ def _run(
         )
         try:
             follower.follow()
-            return finish_run(
+            result = finish_run(
                 sfn, aws.client("s3"), outputs, execution_arn, timeout=deadline.left()
             )
         except TimeoutError:
             _stop_run_and_model(aws, outputs, execution_arn)
             raise DemoTimeout("the run was still going (it and the model were stopped)") from None
+    return result, doctor_ok
 
 
 def _doctor(aws: Any, outputs: dict[str, Any], console: Console, *, plain: bool) -> bool:

@@ -40,6 +40,7 @@ from infra import outputs as out
 from . import aslwalk, awsmodel
 from .checkrows import FAIL, NOT_CHECKABLE, PASS, RANK, WARN, Row, aws_failure, worst
 from .errors import error_code
+from .operations import any_execution_running
 from .stack import Stack
 
 WORKERS = 8  # AWS calls in flight at once (each check is a few small calls)
@@ -347,7 +348,7 @@ def _workflow(aws: Any, stack: Stack) -> tuple[Workflow | None, Row]:
     sfn = aws.client("stepfunctions")
     try:
         described = sfn.describe_state_machine(stateMachineArn=arn)
-        running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1)
+        running = any_execution_running(sfn, arn)
     except (ClientError, BotoCoreError) as exc:
         return None, Row(
             "state machine",
@@ -363,7 +364,7 @@ def _workflow(aws: Any, stack: Stack) -> tuple[Workflow | None, Row]:
         )
     parts = arn.split(":")
     disable_safe, reason = True, ""
-    if running.get("executions"):
+    if running:
         disable_safe, reason = False, "a run is in progress"
     uuid = stack.get(out.EVENT_SOURCE_MAPPING_UUID)
     if disable_safe:

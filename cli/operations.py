@@ -168,6 +168,18 @@ def finish_run(
     )
 
 
+def any_execution_running(sfn: Any, state_machine_arn: str) -> bool:
+    """Whether an execution of the state machine is RUNNING. Paged: ListExecutions
+    may answer a page without items and a nextToken."""
+    pages = sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=state_machine_arn,
+        statusFilter="RUNNING",
+        PaginationConfig={"MaxItems": 1},
+    )
+    with reading("ListExecutions"):
+        return any(page["executions"] for page in pages)
+
+
 def queue_depth(sqs: Any, queue_url: str) -> dict[str, int]:
     """visible / inFlight / delayed / total: the counts the workflow's drain check adds up."""
     response = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(BACKLOG_ATTRIBUTES))
@@ -254,6 +266,7 @@ def count_objects(s3: Any, bucket: str, prefix: str = "") -> int:
 
 __all__ = [
     "TERMINAL",
+    "any_execution_running",
     "DocumentKeys",
     "RunResult",
     "body_of",

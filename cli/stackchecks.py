@@ -25,6 +25,7 @@ from infra.contract import notification_suffixes
 from runtime.settings import DEFAULTS, IMAGE_SUFFIXES
 
 from .checkrows import FAIL, NOT_CHECKABLE, PASS, WARN, Row, aws_failure
+from .operations import any_execution_running
 
 # Statuses the workflow starts from (infra/statemachine/model.py); FAILED is a
 # failed start, which it retries within its bound.
@@ -166,10 +167,7 @@ def _run_in_progress(aws: Any, stack: Any) -> bool:
     arn = stack.get(out.STATE_MACHINE_ARN)
     if not arn:
         return False
-    found = aws.client("stepfunctions").list_executions(
-        stateMachineArn=arn, statusFilter="RUNNING", maxResults=1
-    )
-    return bool(found.get("executions"))
+    return any_execution_running(aws.client("stepfunctions"), arn)
 
 
 def check_model(aws: Any, stack: Any, ownership: str | None) -> Row:
