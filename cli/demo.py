@@ -89,6 +89,17 @@ class Deadline:
             raise DemoTimeout(doing)
 
 
+# The stack's labelThresholds and alertLabels in the demo. The model emulator is least
+# sure of triangles (their fill of the bounding box varies most once drawn and scaled:
+# 84-97 over the samples), so a triangle under 90 goes to labelsBelowThreshold, for
+# review; an orange square at 95 or more raises an alert on the EventBridge bus.
+DEMO_LABEL_THRESHOLDS: dict[str, float] = {
+    f"{colour} triangle": 90.0
+    for colour in ("white", "red", "green", "blue", "yellow", "orange", "purple", "cyan", "black")
+}
+DEMO_ALERT_LABELS: dict[str, float] = {"orange square": 95.0}
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="rekbatch demo",
@@ -151,6 +162,10 @@ class Report:
     # Run-end notifications received by the emulator's subscriber queue (printed as they came).
     notifications: list[Any] = field(default_factory=list)
     doctor_ok: bool = True  # `rekbatch doctor` found nothing failing before the run
+    # Label alerts (event details) the function put on the bus, as a local rule delivered them.
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    # Result documents with labels under their threshold: the images to review.
+    for_review: list[str] = field(default_factory=list)
 
     @property
     def lost(self) -> int:
@@ -314,6 +329,8 @@ def run_demo(args: argparse.Namespace, console: Console, deadline: Deadline) -> 
             report = _report(aws, outputs, len(files), result, args.price_per_iu_hour, final_status)
             report.notifications = _notifications(aws, outputs)
             report.doctor_ok = doctor_ok
+            report.alerts = _alerts(aws, outputs)
+            report.for_review = _for_review(aws, outputs)
             downloaded = _download(aws.client("s3"), outputs[out.FINAL_BUCKET], args.out, deadline)
             cache = args.out / DATASET_CACHE_DIR
             report.report_html = _write_report(aws, outputs, args.out / REPORT_DIR, cache)
@@ -350,6 +367,8 @@ def _provision(aws: Any, args: argparse.Namespace) -> dict[str, Any]:
         model_check_seconds=3,
         disable_grace_seconds=2,
         retry_interval_seconds=1,
+        label_thresholds=DEMO_LABEL_THRESHOLDS,
+        alert_labels=DEMO_ALERT_LABELS,
     )
 
 
@@ -478,6 +497,44 @@ def _notifications(aws: Any, outputs: dict[str, Any]) -> list[Any]:
     return receive(aws.client("sqs"), queue_url, wait_seconds=1) if queue_url else []
 
 
+def _alerts(aws: Any, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The label alerts the function put on the default bus, as the emulator's rule
+    (the alertEmail rule's pattern) delivered them to its queue; oldest first."""
+    import json
+
+    queue_url = outputs.get(out.ALERT_QUEUE_URL)
+    if not queue_url:
+        return []
+    sqs = aws.client("sqs")
+    found: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            event = json.loads(message["Body"])
+            if isinstance(event, dict) and isinstance(event.get("detail"), dict):
+                found.append(event["detail"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return sorted(found, key=lambda detail: str(detail.get("imageKey")))
+
+
+def _for_review(aws: Any, outputs: dict[str, Any]) -> list[str]:
+    """Source keys whose result keeps labels under their threshold."""
+    from cli.operations import document_keys
+    from runtime import documents
+
+    s3, bucket = aws.client("s3"), outputs[out.FINAL_BUCKET]
+    keys = []
+    for key in document_keys(s3, outputs).results:
+        document = documents.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        if document.get("labelsBelowThreshold"):
+            keys.append(document["source"]["key"])
+    return sorted(keys)
+
+
 def _report(
     aws: Any,
     outputs: dict[str, Any],
@@ -556,6 +613,32 @@ def print_report(console: Console, report: Report, args: argparse.Namespace) -> 
             console.print(line, highlight=False, soft_wrap=True, markup=False)
     if not report.notifications:
         console.print("run notification: none received", highlight=False)
+    console.print(
+        f"label alerts raised (EventBridge, {', '.join(DEMO_ALERT_LABELS)}): {len(report.alerts)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for detail in report.alerts:
+        labels = ", ".join(
+            f"{label.get('name')} {float(label.get('confidence') or 0):.1f}"
+            for label in detail.get("labels") or []
+        )
+        console.print(f"  {detail.get('imageKey')}: {labels}", highlight=False, markup=False)
+    console.print(
+        f"images for review (labels under their threshold): {len(report.for_review)}"
+        + (f" ({', '.join(report.for_review)})" if report.for_review else ""),
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
+    if report.for_review:
+        console.print(
+            "  review them in Label Studio: rekbatch export --format labelstudio --below-threshold "
+            "--out review.json",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     if report.error:
         console.print(f"[red]workflow error[/red] {report.error}")
     if report.lost:

@@ -55,6 +55,23 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number 0-100, got {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100, got {value:g}")
+    return value
+
+
+def _expires(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 7 * 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be 1-604800 s (SigV4: 7 days), got {value}")
+    return value
+
+
 def _suffixes(text: str) -> tuple[str, ...]:
     found = tuple(s.strip().lower() for s in text.split(",") if s.strip())
     if not found or any(not s.startswith(".") for s in found):
@@ -189,6 +206,55 @@ def build_parser() -> argparse.ArgumentParser:
         "--offline",
         action="store_true",
         help="query the local copy as it is, without asking S3 for new objects",
+    )
+    p.add_argument("--concurrency", type=_positive, default=16)
+
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="results as Label Studio tasks, COCO or CSV (review, retraining)",
+    )
+    p.add_argument("--format", required=True, choices=("labelstudio", "coco", "csv"))
+    sel = p.add_mutually_exclusive_group()
+    sel.add_argument("--prefix", default="", help="only source keys under this prefix")
+    sel.add_argument(
+        "--run", metavar="NAME", help="one run's results (execution name, or 'latest')"
+    )
+    p.add_argument(
+        "--below",
+        type=_confidence,
+        metavar="C",
+        help="only images whose best confidence is under C (0-100), least confident first",
+    )
+    p.add_argument(
+        "--below-threshold",
+        action="store_true",
+        help="only images with labels under their labelThresholds entry, least confident first",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="L",
+        help="only images with label L, and only that label (repeatable)",
+    )
+    p.add_argument("--out", type=Path, help="output file (default: standard output)")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        help="local copy of the dataset (default $XDG_CACHE_HOME/rekbatch/<final bucket>)",
+    )
+    p.add_argument(
+        "--s3-uri",
+        action="store_true",
+        help="labelstudio: s3:// image URIs (a Label Studio S3 storage) instead of presigned URLs",
+    )
+    p.add_argument(
+        "--expires",
+        type=_expires,
+        default=7 * 24 * 3600,
+        metavar="SECONDS",
+        help="labelstudio: lifetime of the presigned image URLs (default and maximum 7 days)",
     )
     p.add_argument("--concurrency", type=_positive, default=16)
 
@@ -423,6 +489,57 @@ def cmd_query(args: argparse.Namespace, ui: Ui) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace, ui: Ui) -> int:
+    from .aws import Aws, check_bucket
+    from .export import ExportRequest, export, read_items, select
+    from .query import default_cache_dir
+    from .report import Selection, resolve_run
+
+    stack = stack_from(args, [out.FINAL_BUCKET])
+    (final,) = stack.require(out.FINAL_BUCKET)
+    aws = Aws.for_stack(stack, max_pool=args.concurrency * 2)
+    check_bucket(aws, final, "final bucket")
+    if args.run:
+        selection = resolve_run(aws, stack, args.run, stack.runs_prefix, final)
+    else:
+        selection = Selection(prefix=args.prefix)
+    items = read_items(
+        aws.s3,
+        final,
+        selection,
+        runs_prefix=stack.runs_prefix,
+        results_prefix=stack.results_prefix,
+        cache_dir=args.cache or default_cache_dir(final),
+        ui=ui,
+        concurrency=args.concurrency,
+    )
+    chosen = select(
+        items, labels=args.label, below=args.below, below_threshold=args.below_threshold
+    )
+    request = ExportRequest(
+        format=args.format,
+        labels=tuple(args.label),
+        below=args.below,
+        below_threshold=args.below_threshold,
+        s3_uri=args.s3_uri,
+        expires=args.expires,
+        concurrency=args.concurrency,
+    )
+    text, config = export(aws.s3, final, chosen, request)
+    if args.out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    written = f" -> {args.out}" if args.out else ""
+    if config is not None and args.out is not None:
+        config_path = args.out.with_suffix(".labelconfig.xml")
+        config_path.write_text(config, encoding="utf-8")
+        written += f" (Label Studio labeling config: {config_path})"
+    ui.note(f"{len(chosen)} of {len(items)} processed image(s) exported as {args.format}{written}")
+    return EXIT_OK
+
+
 def cmd_backfill(args: argparse.Namespace, ui: Ui) -> int:
     from .aws import Aws, check_bucket
     from .backfill import backfill
@@ -495,6 +612,7 @@ COMMANDS = {
     "status": cmd_status,
     "report": cmd_report,
     "query": cmd_query,
+    "export": cmd_export,
     "backfill": cmd_backfill,
     "doctor": cmd_doctor,
     "demo": cmd_demo,

@@ -64,6 +64,9 @@ class Item:
     processed_at: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # Labels Rekognition returned under their labelThresholds entry (kept for review).
+    below_threshold: list[Label] = field(default_factory=list)
+    project_version_arn: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -96,13 +99,10 @@ def item_from_document(document: Mapping[str, Any], document_key: str, failed_pr
             error_code=str(document.get("code") or "Unknown"),
             error_message=str(document.get("message") or ""),
         )
-    labels = [
-        Label(str(raw.get("Name", "")), float(raw.get("Confidence", 0.0)), _box(raw))
-        for raw in document.get("labels") or []
-        if isinstance(raw, Mapping)
-    ]
-    labels.sort(key=lambda lab: -lab.confidence)
+    labels = _labels(document.get("labels"))
     return Item(
+        below_threshold=_labels(document.get("labelsBelowThreshold")),
+        project_version_arn=document.get("projectVersionArn"),
         key=key,
         status="ok",
         labels=labels,
@@ -125,8 +125,22 @@ def item_from_line(line: Mapping[str, Any]) -> Item:
             error_code=str(line.get("error_code") or "Unknown"),
             error_message=str(line.get("error_message") or ""),
         )
+    return Item(
+        key=key,
+        status="ok",
+        labels=_line_labels(line.get("labels")),
+        image_key=line.get("image_key") or documents.output_image_key(key),
+        document_key=str(line.get("result_key") or ""),
+        processed_at=line.get("processed_at"),
+        below_threshold=_line_labels(line.get("labels_below_threshold")),
+        project_version_arn=line.get("project_version_arn"),
+    )
+
+
+def _line_labels(raw_labels: Any) -> list[Label]:
+    """A dataset line's labels ({name, confidence, box}), most confident first."""
     labels = []
-    for raw in line.get("labels") or []:
+    for raw in raw_labels or []:
         if not isinstance(raw, Mapping):
             continue
         box = raw.get("box")
@@ -142,14 +156,18 @@ def item_from_line(line: Mapping[str, Any]) -> Item:
             )
         )
     labels.sort(key=lambda lab: -lab.confidence)
-    return Item(
-        key=key,
-        status="ok",
-        labels=labels,
-        image_key=line.get("image_key") or documents.output_image_key(key),
-        document_key=str(line.get("result_key") or ""),
-        processed_at=line.get("processed_at"),
-    )
+    return labels
+
+
+def _labels(raw_labels: Any) -> list[Label]:
+    """Labels of a document, most confident first (malformed entries skipped)."""
+    labels = [
+        Label(str(raw.get("Name", "")), float(raw.get("Confidence", 0.0)), _box(raw))
+        for raw in raw_labels or []
+        if isinstance(raw, Mapping)
+    ]
+    labels.sort(key=lambda lab: -lab.confidence)
+    return labels
 
 
 def unreadable_item(document_key: str, failed_prefix: str, problem: str) -> Item:

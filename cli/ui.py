@@ -63,6 +63,11 @@ class Ui:
         with self._lock:
             print(text, file=self.out, flush=True)
 
+    def note(self, text: str) -> None:
+        """A plain line on stderr: a summary that must not mix with data on stdout."""
+        with self._lock:
+            print(text, file=self.err, flush=True)
+
     def warn(self, text: str) -> None:
         with self._lock:
             print(f"warning: {text}", file=self.err, flush=True)

@@ -82,6 +82,12 @@ def test_demo_terminal_shows_progress_and_summary_only(tmp_path: Path) -> None:
     counts = done.stdout.split("label counts from the results dataset", 1)[1]
     assert "day" in counts and "label" in counts and "images" in counts
     assert "row" in counts and "(0 rows)" not in counts
+    # The label alerts the function put on the bus (a local rule -> queue delivered them)
+    # and the review count (none among three samples; tests/workflow/test_samples.py
+    # shows the default 24 leave some).
+    assert "label alerts raised (EventBridge, orange square): 1" in done.stdout
+    assert "  shapes/sample-001.jpg: orange square 99.9" in done.stdout
+    assert "images for review (labels under their threshold): 0" in done.stdout
 
 
 @pytest.mark.timeout(120)

@@ -40,3 +40,26 @@ def test_files_in_lists_a_users_folder_with_relative_keys(tmp_path: Path) -> Non
     (tmp_path / "y.jpg").write_bytes(b"2")
     (tmp_path / ".hidden").write_bytes(b"3")
     assert [key for _, key in files_in(tmp_path)] == ["a/b/x.png", "y.jpg"]
+
+
+def test_the_demo_samples_raise_an_alert_and_leave_images_for_review(tmp_path: Path) -> None:
+    """The demo's labelThresholds and alertLabels against the emulator's confidences on
+    the default samples: at least one alert and one image for review (and not all)."""
+    from cli.demo import DEMO_ALERT_LABELS, DEMO_LABEL_THRESHOLDS
+    from runtime import thresholds
+    from runtime.settings import DEFAULTS, MIN_CONFIDENCE
+
+    floor = float(DEFAULTS[MIN_CONFIDENCE])
+    alerts = review = 0
+    images = [s for s in generate(tmp_path) if s.valid]
+    for sample in images:
+        returned = [
+            label
+            for label in compute_labels(sample.path.read_bytes())
+            if label["Confidence"] >= floor
+        ]
+        kept, below = thresholds.split_labels(returned, DEMO_LABEL_THRESHOLDS)
+        alerts += bool(thresholds.alert_matches(kept, DEMO_ALERT_LABELS))
+        review += bool(below)
+    assert 1 <= alerts < len(images)
+    assert 1 <= review < len(images)
