@@ -19,6 +19,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from infra.statemachine.names import PLAN_UNITS_PREFIX
+
 from .aws import Aws
 from .errors import UserError, error_code, explain, reading
 from .operations import describe_model_version, listed_objects, read_summary
@@ -193,9 +195,8 @@ def describe_model(aws: Aws, project_arn: str, version_name: str) -> dict[str, A
     return found
 
 
-# The plan of a run in progress: the state that wrote it ("PlanUnits<n>", see
-# infra/statemachine/plan.py) carries it in its output.
-PLAN_STATE_PREFIX = "PlanUnits"
+# The plan of a run in progress: the Pass that wrote it (names.plan_units)
+# carries it in its output.
 # Runs shorter than this say more about the fixed overheads than about the model.
 MIN_OBSERVED_DRAIN_SECONDS = 30.0
 ADVICE_TOLERANCE = 0.2
@@ -209,7 +210,7 @@ def run_plan(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
     for page in pages:
         with reading("GetExecutionHistory"):
             exits = [e.get("stateExitedEventDetails") or {} for e in page.get("events", [])]
-            exits = [d for d in exits if str(d.get("name", "")).startswith(PLAN_STATE_PREFIX)]
+            exits = [d for d in exits if str(d.get("name", "")).startswith(PLAN_UNITS_PREFIX)]
         for details in exits:
             try:
                 output = json.loads(details.get("output") or "{}")

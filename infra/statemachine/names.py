@@ -121,9 +121,14 @@ def read_version(describe: str) -> str:
     return f"{describe}ReadVersion"
 
 
+# The Passes that set the plan are named this + the units (the CLI finds the plan
+# of a run in progress by it).
+PLAN_UNITS_PREFIX = "PlanUnits"
+
+
 def plan_units(units: int) -> str:
     """The Pass that sets the plan for this many inference units."""
-    return f"PlanUnits{units}"
+    return f"{PLAN_UNITS_PREFIX}{units}"
 
 
 def count_model_wait(seconds: int) -> str:
