@@ -18,7 +18,8 @@ says what it was waiting for.
 
 Exit status: 0 when every image ended as a result or a failure document and
 the model was stopped; 1 when anything was lost, the model was left running,
-or the workflow failed; 124 (as ``timeout(1)``) when ``--timeout`` ran out.
+or the workflow failed; ``EXIT_TIMED_OUT`` (as ``timeout(1)``) when
+``--timeout`` ran out.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Three kinds of failure, told apart where they happen:
   requires is missing, or has another type): one line, ``EXIT_USER``;
 - the user's: :class:`UserError`, one line, ``EXIT_USER``;
 - anything else is a bug in rekbatch: one line naming the file the traceback
-  was written to, ``EXIT_INTERNAL`` (70, sysexits' EX_SOFTWARE).
+  was written to, ``EXIT_INTERNAL`` (sysexits' EX_SOFTWARE).
 """
 
 from __future__ import annotations

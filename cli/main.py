@@ -1,11 +1,9 @@
 """``rekbatch``: the command line of the batch inference pipeline.
 
 One entry point, the same code path against AWS and the local emulator (the
-endpoint comes from AWS_ENDPOINT_URL, read by botocore). Exit codes: 0 done,
-1 the work ran and (partly) failed, 2 nothing (more) done because of a
-problem the user fixes (credentials, region, stack outputs, input) or an
-unexpected response from AWS, 70 a bug in rekbatch (the traceback is written
-to a file, named on stderr), 130 interrupted.
+endpoint comes from AWS_ENDPOINT_URL, read by botocore). ``main`` turns
+every failure into one line and an exit code: the ``EXIT_*`` constants of
+cli/errors.py, which says which failure gets which (docs/cli.md lists them).
 """
 
 from __future__ import annotations

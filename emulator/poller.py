@@ -7,8 +7,8 @@ changes the mapping (the state machine's UpdateEventSourceMapping enabling or
 disabling it, a new BatchSize, MaximumConcurrency) takes effect:
 
 - while the mapping's State is ``Enabled``, up to ``ScalingConfig.
-  MaximumConcurrency`` pollers (5 without a scaling config: Lambda's initial
-  SQS poller count) each gather a batch: up to ``BatchSize`` messages, waiting
+  MaximumConcurrency`` pollers (``DEFAULT_POLLERS`` without a scaling config:
+  Lambda's initial SQS poller count) each gather a batch: up to ``BatchSize`` messages, waiting
   at most ``MaximumBatchingWindowInSeconds`` for a full batch;
 - each batch becomes an SQS event built like Lambda builds it and runs the
   real handler in-process (``runtime.handler.BatchHandler`` with settings from

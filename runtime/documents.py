@@ -47,7 +47,7 @@ def output_image_key(source_key: str) -> str:
 
 
 def fits(key: str) -> bool:
-    """True if S3 accepts ``key`` (at most 1024 bytes of UTF-8)."""
+    """True if S3 accepts ``key`` (at most ``MAX_KEY_BYTES`` of UTF-8)."""
     return len(key.encode("utf-8")) <= MAX_KEY_BYTES
 
 
@@ -57,8 +57,8 @@ def can_have_result(source_key: str) -> bool:
 
 
 def _failed_base(failed_prefix: str, source_key: str) -> str:
-    """``<prefix><key>``, or, when that plus ``.json`` would not fit in S3's 1024
-    bytes, ``<prefix>_long-keys/<sha256 of the key><its suffix>`` (deterministic;
+    """``<prefix><key>``, or, when that plus ``.json`` would not fit in S3's
+    ``MAX_KEY_BYTES``, ``<prefix>_long-keys/<sha256 of the key><its suffix>`` (deterministic;
     the error document's ``source.key`` keeps the whole key)."""
     natural = failed_prefix + source_key
     if fits(natural + DOCUMENT_SUFFIX):

@@ -473,8 +473,8 @@ class ImagePipeline:
 
         It may not: if the key was uploaded again while an older version was
         being detected and the newer one was processed first, the older
-        detection's document can land last (DESIGN.md's order writes the
-        result before the copy). Every path that finds the source gone comes
+        detection's document can land last (the pipeline's order, module
+        docstring, writes the result before the copy). Every path that finds the source gone comes
         here (a duplicate, a redelivery, a copy's 404, a 412's HEAD), so a
         mismatch is repaired whichever message sees it: the image in the final
         bucket is detected again and its document rewritten. ETags are compared

@@ -9,7 +9,7 @@ imports this module without the runtime's dependencies.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -79,22 +79,25 @@ class SettingsError(ValueError):
 class Settings:
     final_bucket: str
     project_version_arn: str
-    min_confidence: float = 50.0
-    max_results: int = 0
-    max_concurrency: int = 16
-    failed_prefix: str = "failed/"
-    results_prefix: str = "results/"
-    image_suffixes: tuple[str, ...] = (".jpg", ".jpeg", ".png")
-    retry_mode: str = "standard"
-    max_attempts: int = 5
-    retry_visibility_base_seconds: int = 4
-    retry_visibility_max_seconds: int = 240
+    # Defaults: DEFAULTS, parsed (one value per default).
+    min_confidence: float = float(DEFAULTS[MIN_CONFIDENCE])
+    max_results: int = int(DEFAULTS[MAX_RESULTS])
+    max_concurrency: int = int(DEFAULTS[MAX_CONCURRENCY])
+    failed_prefix: str = DEFAULTS[FAILED_PREFIX]
+    results_prefix: str = DEFAULTS[RESULTS_PREFIX]
+    image_suffixes: tuple[str, ...] = tuple(DEFAULTS[IMAGE_SUFFIXES].split(","))
+    retry_mode: str = DEFAULTS[RETRY_MODE]
+    max_attempts: int = int(DEFAULTS[MAX_ATTEMPTS])
+    retry_visibility_base_seconds: int = int(DEFAULTS[RETRY_VISIBILITY_BASE_SECONDS])
+    retry_visibility_max_seconds: int = int(DEFAULTS[RETRY_VISIBILITY_MAX_SECONDS])
     # label -> confidence; never mutated (a frozen dataclass can not freeze a dict)
     label_thresholds: dict[str, float] = field(default_factory=dict)
     alert_labels: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings from ``environ`` (default: the process environment); a
+        ``SettingsError`` names the first variable that is missing or invalid."""
         env = os.environ if environ is None else environ
         missing = [name for name in REQUIRED if not env.get(name)]
         if missing:
@@ -108,78 +111,28 @@ class Settings:
             raise SettingsError(
                 f"{PROJECT_VERSION_ARN} is not a Rekognition project version ARN: {arn!r}"
             )
-        min_conf = _number(MIN_CONFIDENCE, get(MIN_CONFIDENCE), float)
-        if not 0 <= min_conf <= 100:
-            raise SettingsError(f"{MIN_CONFIDENCE} must be between 0 and 100, got {min_conf}")
+        min_conf = _between(
+            MIN_CONFIDENCE, _number(MIN_CONFIDENCE, get(MIN_CONFIDENCE), float), 0, 100
+        )
         max_results = _number(MAX_RESULTS, get(MAX_RESULTS), int)
         if max_results < 0:
             raise SettingsError(f"{MAX_RESULTS} must be >= 0 (0 = no limit), got {max_results}")
-        concurrency = _number(MAX_CONCURRENCY, get(MAX_CONCURRENCY), int)
-        if not 1 <= concurrency <= 1000:
-            raise SettingsError(f"{MAX_CONCURRENCY} must be between 1 and 1000, got {concurrency}")
-        prefix = get(FAILED_PREFIX)
-        if not prefix.endswith("/") or prefix.startswith("/"):
-            raise SettingsError(
-                f"{FAILED_PREFIX} must be a key prefix ending in '/', got {prefix!r}"
-            )
-        results_prefix = get(RESULTS_PREFIX)
-        if not results_prefix.endswith("/") or results_prefix.startswith("/"):
-            raise SettingsError(
-                f"{RESULTS_PREFIX} must be a key prefix ending in '/', got {results_prefix!r}"
-            )
-        if results_prefix.startswith(prefix) or prefix.startswith(results_prefix):
-            raise SettingsError(
-                f"{RESULTS_PREFIX} ({results_prefix!r}) and {FAILED_PREFIX} ({prefix!r}) "
-                "must not contain one another"
-            )
-        suffixes = tuple(s.strip().lower() for s in get(IMAGE_SUFFIXES).split(",") if s.strip())
-        if not suffixes or any(not s.startswith(".") for s in suffixes):
-            raise SettingsError(f"{IMAGE_SUFFIXES} must be a comma list like '.jpg,.png'")
-        if any(s.endswith(".json") for s in suffixes):
-            raise SettingsError(
-                f"{IMAGE_SUFFIXES} must not include .json: result and error documents end in .json"
-            )
-        retry_mode = get(RETRY_MODE).strip().lower()
-        if retry_mode not in RETRY_MODES:
-            raise SettingsError(
-                f"{RETRY_MODE} must be one of {', '.join(RETRY_MODES)}, got {retry_mode!r}"
-            )
-        max_attempts = _number(MAX_ATTEMPTS, get(MAX_ATTEMPTS), int)
-        if not 1 <= max_attempts <= 20:
-            raise SettingsError(f"{MAX_ATTEMPTS} must be between 1 and 20, got {max_attempts}")
-        visibility_base = _number(
-            RETRY_VISIBILITY_BASE_SECONDS, get(RETRY_VISIBILITY_BASE_SECONDS), int
+        concurrency = _between(
+            MAX_CONCURRENCY, _number(MAX_CONCURRENCY, get(MAX_CONCURRENCY), int), 1, 1000
         )
-        if not 0 <= visibility_base <= SQS_MAX_VISIBILITY_SECONDS:
-            raise SettingsError(
-                f"{RETRY_VISIBILITY_BASE_SECONDS} must be between 0 and "
-                f"{SQS_MAX_VISIBILITY_SECONDS}, got {visibility_base}"
-            )
-        visibility_max = _number(
-            RETRY_VISIBILITY_MAX_SECONDS, get(RETRY_VISIBILITY_MAX_SECONDS), int
-        )
-        if not visibility_base <= visibility_max <= SQS_MAX_VISIBILITY_SECONDS:
-            raise SettingsError(
-                f"{RETRY_VISIBILITY_MAX_SECONDS} must be between {RETRY_VISIBILITY_BASE_SECONDS} "
-                f"({visibility_base}) and {SQS_MAX_VISIBILITY_SECONDS}, got {visibility_max}"
-            )
-        try:
-            label_thresholds = rules.parse_rules(get(LABEL_THRESHOLDS))
-            rules.check_thresholds(label_thresholds, min_conf)
-        except rules.RuleError as exc:
-            raise SettingsError(f"{LABEL_THRESHOLDS} {exc}") from None
-        try:
-            alert_labels = rules.parse_rules(get(ALERT_LABELS))
-            rules.check_alerts(alert_labels, label_thresholds, min_conf)
-        except rules.RuleError as exc:
-            raise SettingsError(f"{ALERT_LABELS} {exc}") from None
+        failed_prefix, results_prefix = _prefixes(get(FAILED_PREFIX), get(RESULTS_PREFIX))
+        suffixes = _image_suffixes(get(IMAGE_SUFFIXES))
+        retry_mode = _retry_mode(get(RETRY_MODE))
+        max_attempts = _between(MAX_ATTEMPTS, _number(MAX_ATTEMPTS, get(MAX_ATTEMPTS), int), 1, 20)
+        visibility_base, visibility_max = _retry_visibility(get)
+        label_thresholds, alert_labels = _label_rules(get, min_conf)
         return cls(
             final_bucket=env[FINAL_BUCKET],
             project_version_arn=arn,
             min_confidence=min_conf,
             max_results=max_results,
             max_concurrency=concurrency,
-            failed_prefix=prefix,
+            failed_prefix=failed_prefix,
             results_prefix=results_prefix,
             image_suffixes=suffixes,
             retry_mode=retry_mode,
@@ -235,6 +188,77 @@ def _number(name: str, raw: str, kind: type[_Number]) -> _Number:
         return kind(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+
+
+def _between(name: str, value: _Number, low: int, high: int) -> _Number:
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _prefixes(failed: str, results: str) -> tuple[str, str]:
+    """FAILED_PREFIX and RESULTS_PREFIX: key prefixes, neither inside the other."""
+    for name, prefix in ((FAILED_PREFIX, failed), (RESULTS_PREFIX, results)):
+        if not prefix.endswith("/") or prefix.startswith("/"):
+            raise SettingsError(f"{name} must be a key prefix ending in '/', got {prefix!r}")
+    if results.startswith(failed) or failed.startswith(results):
+        raise SettingsError(
+            f"{RESULTS_PREFIX} ({results!r}) and {FAILED_PREFIX} ({failed!r}) "
+            "must not contain one another"
+        )
+    return failed, results
+
+
+def _image_suffixes(raw: str) -> tuple[str, ...]:
+    suffixes = tuple(s.strip().lower() for s in raw.split(",") if s.strip())
+    if not suffixes or any(not s.startswith(".") for s in suffixes):
+        raise SettingsError(f"{IMAGE_SUFFIXES} must be a comma list like '.jpg,.png'")
+    if any(s.endswith(".json") for s in suffixes):
+        raise SettingsError(
+            f"{IMAGE_SUFFIXES} must not include .json: result and error documents end in .json"
+        )
+    return suffixes
+
+
+def _retry_mode(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in RETRY_MODES:
+        raise SettingsError(f"{RETRY_MODE} must be one of {', '.join(RETRY_MODES)}, got {mode!r}")
+    return mode
+
+
+def _retry_visibility(get: Callable[[str], str]) -> tuple[int, int]:
+    """RETRY_VISIBILITY_BASE_SECONDS <= RETRY_VISIBILITY_MAX_SECONDS, both within SQS's range."""
+    base = _between(
+        RETRY_VISIBILITY_BASE_SECONDS,
+        _number(RETRY_VISIBILITY_BASE_SECONDS, get(RETRY_VISIBILITY_BASE_SECONDS), int),
+        0,
+        SQS_MAX_VISIBILITY_SECONDS,
+    )
+    cap = _number(RETRY_VISIBILITY_MAX_SECONDS, get(RETRY_VISIBILITY_MAX_SECONDS), int)
+    if not base <= cap <= SQS_MAX_VISIBILITY_SECONDS:
+        raise SettingsError(
+            f"{RETRY_VISIBILITY_MAX_SECONDS} must be between {RETRY_VISIBILITY_BASE_SECONDS} "
+            f"({base}) and {SQS_MAX_VISIBILITY_SECONDS}, got {cap}"
+        )
+    return base, cap
+
+
+def _label_rules(
+    get: Callable[[str], str], min_confidence: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """LABEL_THRESHOLDS and ALERT_LABELS (runtime/thresholds.py), checked against each other."""
+    try:
+        thresholds = rules.parse_rules(get(LABEL_THRESHOLDS))
+        rules.check_thresholds(thresholds, min_confidence)
+    except rules.RuleError as exc:
+        raise SettingsError(f"{LABEL_THRESHOLDS} {exc}") from None
+    try:
+        alerts = rules.parse_rules(get(ALERT_LABELS))
+        rules.check_alerts(alerts, thresholds, min_confidence)
+    except rules.RuleError as exc:
+        raise SettingsError(f"{ALERT_LABELS} {exc}") from None
+    return thresholds, alerts
 
 
 def _fmt(value: float) -> str:
