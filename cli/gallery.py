@@ -105,6 +105,11 @@ def _card(item: Item, image: tuple[str, bytes] | None, colours: Mapping[str, str
             body.append("</ul>")
         else:
             body.append('<p class="none">no labels above the confidence threshold</p>')
+        if item.below_threshold:
+            below = ", ".join(
+                f"{_e(label.name)} {label.confidence:.1f}%" for label in item.below_threshold
+            )
+            body.append(f'<p class="none below">below threshold: {below}</p>')
     else:
         body.append(
             f'<p class="error"><code>{_e(item.error_code)}</code> {_e(item.error_message)}</p>'

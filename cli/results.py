@@ -186,7 +186,8 @@ def unreadable_item(document_key: str, failed_prefix: str, problem: str) -> Item
 
 
 def csv_rows(items: Iterable[Item]) -> Iterable[tuple[str, ...]]:
-    """One row per label; an image without labels or a failure gets one row with an empty label."""
+    """One row per label; an image without labels or a failure gets one row with an empty label.
+    Labels under their labelThresholds entry follow, with the status ``below_threshold``."""
     for item in items:
         if not item.ok:
             yield (item.key, "", "", "", "failed", f"{item.error_code}: {item.error_message}")
@@ -200,6 +201,15 @@ def csv_rows(items: Iterable[Item]) -> Iterable[tuple[str, ...]]:
                 f"{label.confidence:.3f}",
                 label.box.as_json() if label.box else "",
                 "ok",
+                "",
+            )
+        for label in item.below_threshold:
+            yield (
+                item.key,
+                label.name,
+                f"{label.confidence:.3f}",
+                label.box.as_json() if label.box else "",
+                "below_threshold",
                 "",
             )
 

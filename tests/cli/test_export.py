@@ -318,3 +318,16 @@ def test_coco_refuses_an_image_without_a_readable_size(aws, stack, cli, tmp_path
 def test_below_must_be_a_confidence(cli, value):
     with pytest.raises(SystemExit):
         cli("export", "--format", "csv", "--below", value)
+
+
+def test_the_report_shows_labels_below_their_threshold(reviewed, cli, tmp_path):
+    result = cli("report", "--out", tmp_path / "report")
+    assert result.code == 0, result.err
+    with (tmp_path / "report" / "results.csv").open(newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["key"] == "yard/blurry.jpg"]
+    assert [(row["label"], row["status"]) for row in rows] == [
+        ("Robin", "ok"),
+        ("Sparrow", "below_threshold"),
+    ]
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "below threshold: Sparrow 55.0%" in html
