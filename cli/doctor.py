@@ -38,7 +38,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from infra import outputs as out
 
 from . import aslwalk, awsmodel
-from .checkrows import FAIL, NOT_CHECKABLE, PASS, RANK, WARN, Row, aws_failure, worst
+from .checkrows import FAIL, NOT_CHECKABLE, PASS, RANK, WARN, Row, aws_failure, simulate, worst
 from .errors import error_code
 from .operations import any_execution_running
 from .stack import Stack
@@ -311,36 +311,6 @@ def _authorised(
                 "allow iam:SimulatePrincipalPolicy to your identity, or check the grant by hand"
             )
     return result, details, advice
-
-
-def simulate(iam: Any, role_arn: str, need: awsmodel.Authorisation) -> tuple[str, str]:
-    """(result, text) of one SimulatePrincipalPolicy question."""
-    entries = [
-        {"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"}
-        for key, value in need.context.items()
-    ]
-    try:
-        found = iam.simulate_principal_policy(
-            PolicySourceArn=role_arn,
-            ActionNames=[need.action],
-            ResourceArns=[need.resource],
-            ContextEntries=entries,
-        )["EvaluationResults"]
-    except (ClientError, BotoCoreError) as exc:
-        return (
-            NOT_CHECKABLE,
-            f"{need.action}: not simulated ({aws_failure(exc, 'the IAM simulator')})",
-        )
-    decision = found[0]["EvalDecision"] if found else "implicitDeny"
-    missing = found[0].get("MissingContextValues") or [] if found else []
-    where = f"{need.action} on {need.resource}"
-    if decision == "allowed":
-        return PASS, f"IAM allows {where}"
-    if decision == "explicitDeny":
-        return FAIL, f"IAM explicitly denies {where}"
-    if missing:
-        return NOT_CHECKABLE, f"IAM could not decide {where} without {', '.join(missing)}"
-    return FAIL, f"IAM denies {where} (no statement grants it)"
 
 
 def _workflow(aws: Any, stack: Stack) -> tuple[Workflow | None, Row]:

@@ -5,7 +5,9 @@ first run work besides the state machine itself. Each returns rows (cli/doctor.p
 - the event source mapping exists, is Disabled (between runs), points at the
   function and reports batch item failures;
 - the model version exists and can be started (or is RUNNING: whose it is);
-- the schedule is ENABLED, and when it fires next in its time zone;
+- the function's role may make the function's calls (IAM simulated);
+- the schedule is ENABLED, its role may start the state machine, and when it
+  fires next in its time zone;
 - the alarm topic has a confirmed subscription; the DLQ is empty; the
   function logged no errors lately (warnings: the stack works, but look).
 """
@@ -24,7 +26,8 @@ from infra import outputs as out
 from infra.contract import notification_suffixes
 from runtime.settings import DEFAULTS, IMAGE_SUFFIXES
 
-from .checkrows import FAIL, NOT_CHECKABLE, PASS, WARN, Row, aws_failure
+from .awsmodel import Authorisation
+from .checkrows import FAIL, NOT_CHECKABLE, PASS, WARN, Row, aws_failure, simulate, worst
 from .operations import any_execution_running
 
 # Statuses the workflow starts from (infra/statemachine/model.py); FAILED is a
@@ -261,6 +264,19 @@ def check_schedule(aws: Any, stack: Any, now: datetime | None = None) -> Row:
     moment = next_fire(expression, zone, found.get("CreationDate"), now or datetime.now(UTC))
     if isinstance(moment, str):
         return Row(check, WARN, f"{where}: {moment}", "check the schedule expression")
+    role = (found.get("Target") or {}).get("RoleArn")
+    if role:
+        verdict, text = simulate(
+            aws.client("iam"), str(role), Authorisation("states:StartExecution", str(arn))
+        )
+        if verdict != PASS:
+            return Row(
+                check,
+                verdict,
+                f"{where}: the schedule's role: {text}; no run would start",
+                f"grant states:StartExecution on the state machine to {role} "
+                "(infra/policies.py scheduler_policy), then `pulumi up`",
+            )
     local = moment.astimezone(zoneinfo.ZoneInfo(zone))
     utc = "" if local.utcoffset() == timedelta(0) else f" ({moment.astimezone(UTC):%H:%M} UTC)"
     return Row(check, PASS, f"{where}, ENABLED, next run {local:%Y-%m-%d %H:%M %Z}{utc}")
@@ -277,6 +293,79 @@ def next_fire(expression: str, zone: str, created: Any, now: datetime) -> dateti
     except (ScheduleError, zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
         return f"can not tell the next time ({exc})"
     return found if found is not None else "it never fires again"
+
+
+# What the inference function calls (runtime/pipeline.py, runtime/visibility.py):
+# read and delete the image, write the result and the copy, detect with the model
+# version, consume the queue and shorten a retried record's visibility.
+FUNCTION_SOURCE_ACTIONS = ("s3:GetObject", "s3:DeleteObject")
+FUNCTION_FINAL_ACTIONS = ("s3:PutObject", "s3:GetObject")
+FUNCTION_QUEUE_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+)
+SAMPLE_KEY = "rekbatch-doctor/sample.png"  # an object key to ask IAM about
+
+
+def function_authorisations(stack: Any, queue_arn: str) -> list[Authorisation]:
+    partition = "aws-cn" if str(stack.region or "").startswith("cn-") else "aws"
+    source = f"arn:{partition}:s3:::{stack.get(out.SOURCE_BUCKET)}/{SAMPLE_KEY}"
+    final = f"arn:{partition}:s3:::{stack.get(out.FINAL_BUCKET)}/{SAMPLE_KEY}.json"
+    wanted = [Authorisation(a, source) for a in FUNCTION_SOURCE_ACTIONS]
+    wanted += [Authorisation(a, final) for a in FUNCTION_FINAL_ACTIONS]
+    wanted.append(
+        Authorisation("rekognition:DetectCustomLabels", str(stack.get(out.PROJECT_VERSION_ARN)))
+    )
+    wanted += [Authorisation(a, queue_arn) for a in FUNCTION_QUEUE_ACTIONS]
+    key = stack.get(out.KMS_KEY_ARN)
+    if key:
+        for service in ("s3", "sqs"):
+            via = {"kms:ViaService": f"{service}.{stack.region}.amazonaws.com"}
+            wanted += [
+                Authorisation(a, str(key), via) for a in ("kms:Decrypt", "kms:GenerateDataKey")
+            ]
+    return wanted
+
+
+def check_function_role(aws: Any, stack: Any) -> Row:
+    """The function's role may do what the function calls, on the stack's resources:
+    a missing grant would fail every image of the first run with the model billed."""
+    check = "function role"
+    missing = _needs(
+        stack,
+        check,
+        out.FUNCTION_NAME,
+        out.SOURCE_BUCKET,
+        out.FINAL_BUCKET,
+        out.QUEUE_URL,
+        out.PROJECT_VERSION_ARN,
+    )
+    if missing:
+        return missing
+    role = aws.client("lambda").get_function_configuration(
+        FunctionName=stack.get(out.FUNCTION_NAME)
+    )["Role"]
+    iam = aws.client("iam")
+    result, problems = PASS, []
+    wanted = function_authorisations(stack, _queue_arn(aws, stack))
+    for need in wanted:
+        verdict, text = simulate(iam, role, need)
+        result = worst(result, verdict)
+        if verdict != PASS:
+            problems.append(text)
+    if problems:
+        advice = (
+            f"grant what is missing to {role.rsplit('/', 1)[-1]} (infra/policies.py "
+            "function_policy), then `pulumi up`"
+            if result == FAIL
+            else "allow iam:SimulatePrincipalPolicy to your identity, or check by hand"
+        )
+        return Row(check, result, "; ".join(problems), advice)
+    return Row(
+        check, PASS, f"{role.rsplit('/', 1)[-1]} may make the function's {len(wanted)} calls"
+    )
 
 
 def check_alarm_topic(aws: Any, stack: Any) -> Row:
@@ -393,6 +482,7 @@ def stack_checks(aws: Any, stack: Any, definition: Mapping[str, Any] | None = No
         _guard("source bucket notifies the queue", lambda: check_notification(aws, stack)),
         _guard("event source mapping", lambda: check_mapping(aws, stack)),
         _guard("model version", lambda: check_model(aws, stack, ownership)),
+        _guard("function role", lambda: check_function_role(aws, stack)),
         _guard("schedule", lambda: check_schedule(aws, stack)),
         _guard("alarm subscription", lambda: check_alarm_topic(aws, stack)),
         _guard("dead-letter queue", lambda: check_dlq(aws, stack)),

@@ -79,6 +79,7 @@ def test_the_provisioned_stack_passes_and_every_task_has_a_row(cli, deployed):
         "source bucket notifies the queue",
         "event source mapping",
         "model version",
+        "function role",
         "schedule",
         "alarm subscription",
         "dead-letter queue",
@@ -241,10 +242,14 @@ def test_with_a_stack_key_the_role_must_use_it_through_each_service(aws, cli, de
     summary = row_calling(rows, "s3:putObject")
     assert code == 1 and summary["result"] == "FAIL"
     assert f"kms:GenerateDataKey on {key}" in summary["detail"]
-    grant = kms_usage_policy("UseTheStackKey", key, aws.region, ["s3", "sqs", "sns"])
-    aws.client("iam").put_role_policy(
-        RoleName=ROLE_NAME, PolicyName="kms", PolicyDocument=json.dumps(grant)
-    )
+    assert "kms:Decrypt" in rows["function role"]["detail"]
+    iam = aws.client("iam")
+    for role, services in (
+        (ROLE_NAME, ["s3", "sqs", "sns"]),
+        (f"{outputs[out.FUNCTION_NAME]}-role", ["s3", "sqs"]),
+    ):
+        grant = kms_usage_policy("UseTheStackKey", key, aws.region, services)
+        iam.put_role_policy(RoleName=role, PolicyName="kms", PolicyDocument=json.dumps(grant))
     code, rows = doctor(cli, path)
     assert code == 0, failed(rows)
     assert "IAM allows kms:GenerateDataKey" in row_calling(rows, "s3:putObject")["detail"]
@@ -260,3 +265,31 @@ def test_outputs_the_doctor_lacks_make_not_checkable_rows_not_passes(cli, deploy
     assert code == 0
     for check, name in (("alarm subscription", "alarmTopicArn"), ("dead-letter queue", "dlqUrl")):
         assert rows[check]["result"] == "NOT CHECKABLE" and name in rows[check]["detail"]
+
+
+def test_a_function_role_without_detect_fails_before_the_model_is_started(aws, cli, deployed):
+    outputs, path = deployed
+    iam = aws.client("iam")
+    role = f"{outputs[out.FUNCTION_NAME]}-role"
+    (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    policy = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    policy["Statement"] = [
+        s for s in policy["Statement"] if s["Sid"] != "DetectWithTheModelVersion"
+    ]
+    iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(policy))
+    code, rows = doctor(cli, path)
+    row = rows["function role"]
+    assert code == 1 and row["result"] == "FAIL"
+    assert "rekognition:DetectCustomLabels" in row["detail"] and role in row["advice"]
+
+
+def test_a_schedule_whose_role_may_not_start_the_workflow_fails(aws, cli, deployed):
+    _, path = deployed
+    iam = aws.client("iam")
+    role = "rekbatch-dev-scheduler-role"
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=role, PolicyName=name)
+    code, rows = doctor(cli, path)
+    row = rows["schedule"]
+    assert code == 1 and row["result"] == "FAIL"
+    assert "states:StartExecution" in row["detail"] and "no run would start" in row["detail"]
