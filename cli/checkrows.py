@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .awsmodel import Authorisation
-from .errors import explain
+from .errors import UnexpectedResponse, explain, reading
 
 PASS = "PASS"
 WARN = "WARN"
@@ -42,19 +42,23 @@ def simulate(iam: Any, role_arn: str, need: Authorisation) -> tuple[str, str]:
         for key, value in need.context.items()
     ]
     try:
-        found = iam.simulate_principal_policy(
+        answer = iam.simulate_principal_policy(
             PolicySourceArn=role_arn,
             ActionNames=[need.action],
             ResourceArns=[need.resource],
             ContextEntries=entries,
-        )["EvaluationResults"]
+        )
+        with reading("SimulatePrincipalPolicy"):
+            found = answer["EvaluationResults"]
+            decision = str(found[0]["EvalDecision"]) if found else "implicitDeny"
+            missing = list(found[0].get("MissingContextValues") or []) if found else []
     except (ClientError, BotoCoreError) as exc:
         return (
             NOT_CHECKABLE,
             f"{need.action}: not simulated ({aws_failure(exc, 'the IAM simulator')})",
         )
-    decision = found[0]["EvalDecision"] if found else "implicitDeny"
-    missing = found[0].get("MissingContextValues") or [] if found else []
+    except UnexpectedResponse as exc:
+        return NOT_CHECKABLE, f"{need.action}: unexpected response from AWS ({exc})"
     where = f"{need.action} on {need.resource}"
     if decision == "allowed":
         return PASS, f"IAM allows {where}"

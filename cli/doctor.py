@@ -39,7 +39,7 @@ from infra import outputs as out
 
 from . import aslwalk, awsmodel
 from .checkrows import FAIL, NOT_CHECKABLE, PASS, RANK, WARN, Row, aws_failure, simulate, worst
-from .errors import error_code
+from .errors import UnexpectedResponse, error_code, reading
 from .operations import any_execution_running
 from .stack import Stack
 
@@ -225,8 +225,9 @@ def check_task(aws: Any, flow: Workflow, task: aslwalk.TaskState) -> Row:
                 f"ran on the account: {text}",
                 _advice_for_error(text, task, flow.role_arn),
             )
-        data = answer.get("inspectionData") or {}
-        request = json.loads(data.get("afterParameters") or "{}")
+        with reading("TestState"):
+            data = answer.get("inspectionData") or {}
+            request = json.loads(data.get("afterParameters") or "{}")
         result, details, advice = _authorised(aws, flow, task, request)
         if notes:
             result = worst(result, WARN)
@@ -269,7 +270,8 @@ def _simulate(
             f"its Parameters do not evaluate: {_failure(answer)}",
             f"fix the Parameters of state {task.label}, then `pulumi up`",
         )
-    request = json.loads(answer.get("output") or "{}")
+    with reading("TestState"):
+        request = json.loads(answer.get("output") or "{}")
     result, details, advice = _authorised(aws, flow, task, request)
     if mock_supported(sfn):
         verdict, text = _mocked(sfn, flow, task, state, document)
@@ -327,7 +329,12 @@ def _workflow(aws: Any, stack: Stack) -> tuple[Workflow | None, Row]:
             "deploy the stack (`pulumi up`) or pass the right --stack/--outputs",
         )
     try:
-        definition = json.loads(described["definition"])
+        with reading("DescribeStateMachine"):
+            role_arn, text = str(described["roleArn"]), str(described["definition"])
+    except UnexpectedResponse as exc:
+        return None, Row("state machine", NOT_CHECKABLE, f"unexpected response from AWS ({exc})")
+    try:
+        definition = json.loads(text)
     except ValueError:
         return None, Row(
             "state machine", FAIL, "its definition is not JSON", "redeploy (`pulumi up`)"
@@ -350,7 +357,7 @@ def _workflow(aws: Any, stack: Stack) -> tuple[Workflow | None, Row]:
     flow = Workflow(
         definition=definition,
         state_machine_arn=arn,
-        role_arn=described["roleArn"],
+        role_arn=role_arn,
         partition=parts[1],
         region=parts[3],
         account=parts[4],
@@ -415,6 +422,8 @@ def _guarded(check: Callable[[], Row], label: str) -> Row:
             aws_failure(exc, f"state {label}"),
             f"retry; AWS answered {code}",
         )
+    except UnexpectedResponse as exc:
+        return Row(f"state {label}", NOT_CHECKABLE, f"unexpected response from AWS ({exc})")
 
 
 # ------------------------------------------------------------------- output

@@ -28,6 +28,7 @@ from runtime.settings import DEFAULTS, IMAGE_SUFFIXES
 
 from .awsmodel import Authorisation
 from .checkrows import FAIL, NOT_CHECKABLE, PASS, WARN, Row, aws_failure, simulate, worst
+from .errors import UnexpectedResponse, reading
 from .operations import any_execution_running
 
 # Statuses the workflow starts from (infra/statemachine/model.py); FAILED is a
@@ -59,6 +60,8 @@ def _guard(check: str, body: Callable[[], Row]) -> Check:
             return [body()]
         except (ClientError, BotoCoreError) as exc:
             return [Row(check, NOT_CHECKABLE, aws_failure(exc, check), "fix the access and retry")]
+        except UnexpectedResponse as exc:
+            return [Row(check, NOT_CHECKABLE, f"unexpected response from AWS ({exc})")]
 
     return run
 
@@ -67,11 +70,11 @@ def _queue_arn(aws: Any, stack: Any) -> str:
     known = stack.get(out.QUEUE_ARN)
     if known:
         return str(known)
-    return str(
-        aws.client("sqs").get_queue_attributes(
-            QueueUrl=stack.get(out.QUEUE_URL), AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+    answer = aws.client("sqs").get_queue_attributes(
+        QueueUrl=stack.get(out.QUEUE_URL), AttributeNames=["QueueArn"]
     )
+    with reading("GetQueueAttributes"):
+        return str(answer["Attributes"]["QueueArn"])
 
 
 def configured_suffixes(aws: Any, stack: Any) -> tuple[str, ...]:
@@ -248,12 +251,12 @@ def check_schedule(aws: Any, stack: Any, now: datetime | None = None) -> Row:
             "no EventBridge Scheduler schedule starts this state machine",
             "`pulumi up` creates it; meanwhile `rekbatch run` starts a run by hand",
         )
-    found = scheduler.get_schedule(
-        Name=summary["Name"], GroupName=summary.get("GroupName") or "default"
-    )
+    with reading("ListSchedules"):
+        name, group = str(summary["Name"]), str(summary.get("GroupName") or "default")
+    found = scheduler.get_schedule(Name=name, GroupName=group)
     expression = found.get("ScheduleExpression", "")
     zone = found.get("ScheduleExpressionTimezone") or "UTC"
-    where = f"{found['Name']}: {expression} in {zone}"
+    where = f"{name}: {expression} in {zone}"
     if found.get("State") != "ENABLED":
         return Row(
             check,
@@ -344,9 +347,11 @@ def check_function_role(aws: Any, stack: Any) -> Row:
     )
     if missing:
         return missing
-    role = aws.client("lambda").get_function_configuration(
+    config = aws.client("lambda").get_function_configuration(
         FunctionName=stack.get(out.FUNCTION_NAME)
-    )["Role"]
+    )
+    with reading("GetFunctionConfiguration"):
+        role = str(config["Role"])
     iam = aws.client("iam")
     result, problems = PASS, []
     wanted = function_authorisations(stack, _queue_arn(aws, stack))
@@ -408,8 +413,9 @@ def check_dlq(aws: Any, stack: Any) -> Row:
     attributes = aws.client("sqs").get_queue_attributes(
         QueueUrl=stack.get(out.DLQ_URL),
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    count = sum(int(v) for v in attributes.values())
+    )
+    with reading("GetQueueAttributes"):
+        count = sum(int(v) for v in attributes["Attributes"].values())
     if count:
         return Row(
             check,

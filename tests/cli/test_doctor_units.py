@@ -336,3 +336,16 @@ def test_a_retriable_answer_is_asked_again_and_a_lasting_one_reported():
     lasting = Flaky(["RETRIABLE"] * doctor.RETRIABLE_TRIES)
     assert doctor._test_state(lasting, {}, "role", {}, sleep=waits.append)["status"] == "RETRIABLE"
     assert len(lasting.calls) == doctor.RETRIABLE_TRIES
+
+
+def test_a_simulator_answer_outside_its_model_is_not_checkable_not_a_crash():
+    from cli.checkrows import NOT_CHECKABLE, simulate
+
+    class Broken:
+        def simulate_principal_policy(self, **_):
+            return {"EvaluationResults": [{"EvalActionName": "sqs:GetQueueAttributes"}]}
+
+    verdict, text = simulate(
+        Broken(), "role", awsmodel.Authorisation("sqs:GetQueueAttributes", "q")
+    )
+    assert verdict == NOT_CHECKABLE and "unexpected response from AWS" in text
