@@ -25,6 +25,7 @@ GLUE_DATABASE = "glueDatabase"
 RESULTS_TABLE = "resultsTable"
 RUNS_TABLE = "runsTable"
 ATHENA_WORKGROUP = "athenaWorkgroup"
+QUERY_POLICY_ARN = "queryPolicyArn"  # attach to whoever queries with Athena
 UPLOAD_COMMAND = "uploadCommand"
 CONSOLE_URLS = "consoleUrls"
 NOTIFICATION_TOPIC_ARN = "notificationTopicArn"  # run-end notifications (SNS)
@@ -62,4 +63,5 @@ CONDITIONAL = (
     RESULTS_TABLE,
     RUNS_TABLE,
     ATHENA_WORKGROUP,
+    QUERY_POLICY_ARN,
 )

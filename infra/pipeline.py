@@ -39,6 +39,7 @@ from infra.inference import InferenceFunction, InferenceFunctionArgs
 from infra.ingest import IngestQueue, IngestQueueArgs
 from infra.lookup import find_project_arn
 from infra.notifications import RunNotifications, RunNotificationsArgs
+from infra.results import ResultsTables, ResultsTablesArgs
 from infra.storage import SecureBucket, SecureBucketArgs
 from infra.workflow import Workflow, WorkflowArgs
 from runtime.settings import DEFAULTS as RUNTIME_DEFAULTS
@@ -107,6 +108,7 @@ class Pipeline(pulumi.ComponentResource):
             code = (args.code_path, args.source_code_hash)
 
         key_ready = self._key_and_buckets()
+        self.results = self._results()
         self.ingest = self._ingest(key_ready)
         self.inference = self._inference(code, key_ready)
         self.alerts = self._alerts(key_ready)
@@ -288,6 +290,24 @@ class Pipeline(pulumi.ComponentResource):
             **self._child("alarms", depends_on=key_ready),
         )
 
+    def _results(self) -> ResultsTables:
+        cfg = self._cfg
+        return ResultsTables(
+            args=ResultsTablesArgs(
+                final_bucket=self.final.bucket.bucket,
+                final_bucket_arn=self.final.bucket.arn,
+                results_prefix=self.results_prefix,
+                runs_prefix=self.runs_prefix,
+                resource_prefix=self.resource_prefix,
+                partition=cfg.partition,
+                region=cfg.region,
+                account_id=cfg.account_id,
+                force_destroy=cfg.force_destroy,
+                kms_key_arn=self.kms_key_arn,
+            ),
+            **self._child("results"),
+        )
+
     def _dashboard(self) -> Dashboard:
         cfg, prefix = self._cfg, self.resource_prefix
         return Dashboard(
@@ -327,6 +347,11 @@ class Pipeline(pulumi.ComponentResource):
             outputs.RUNS_PREFIX: self.runs_prefix,
             outputs.FAILED_PREFIX: self.failed_prefix,
             outputs.RESULTS_PREFIX: self.results_prefix,
+            outputs.GLUE_DATABASE: self.results.database.name,
+            outputs.RESULTS_TABLE: self.results.results_table.name,
+            outputs.RUNS_TABLE: self.results.runs_table.name,
+            outputs.ATHENA_WORKGROUP: self.results.workgroup.name,
+            outputs.QUERY_POLICY_ARN: self.results.query_policy.arn,
             outputs.NOTIFICATION_TOPIC_ARN: self.notifications.topic.arn,
             outputs.DASHBOARD_URL: self.dashboard.url,
             outputs.ALARM_TOPIC_ARN: self.alarms.topic.arn,

@@ -97,6 +97,22 @@ class FakeAws(pulumi.runtime.Mocks):
         name = args.name
         t = args.typ
         auto = f"{name}-{self._suffix(name)}"
+        if t == "aws:glue/catalogDatabase:CatalogDatabase":
+            database = state.setdefault("name", auto)
+            state["arn"] = f"arn:aws:glue:{REGION}:{ACCOUNT}:database/{database}"
+            return f"{ACCOUNT}:{database}", state
+        if t == "aws:glue/catalogTable:CatalogTable":
+            table, database = state.setdefault("name", auto), state["databaseName"]
+            state["arn"] = f"arn:aws:glue:{REGION}:{ACCOUNT}:table/{database}/{table}"
+            return f"{ACCOUNT}:{database}:{table}", state
+        if t == "aws:athena/workgroup:Workgroup":
+            workgroup = state.setdefault("name", auto)
+            state["arn"] = f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/{workgroup}"
+            return workgroup, state
+        if t == "aws:iam/policy:Policy":
+            policy = state.setdefault("name", auto)
+            state["arn"] = f"arn:aws:iam::{ACCOUNT}:policy/{policy}"
+            return state["arn"], state
         if t == "aws:s3/bucket:Bucket":
             bucket = state.setdefault("bucket", auto)
             state.update(

@@ -67,6 +67,7 @@ def test_component_type_tokens(program: ProgramRun) -> None:
         "rekognition-batch:ingest:IngestQueue",
         "rekognition-batch:notifications:RunNotifications",
         "rekognition-batch:pipeline:Pipeline",
+        "rekognition-batch:results:ResultsTables",
         "rekognition-batch:storage:SecureBucket",
         "rekognition-batch:storage:SecureBucket",
         "rekognition-batch:workflow:Workflow",
