@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - run the whole pipeline on the embedded local emulator
 #   make test   - run the whole test suite
-# Both bootstrap .venv from the pinned requirements (and node_modules for lint tools).
+# Both bootstrap .venv from the pinned requirements (and node_modules for lint tools);
+# make test also .venv-localstack, LocalStack for the workflow tests' second interpreter.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -39,4 +40,4 @@ lint: $(STAMP)
 	$(PY) -m mypy
 
 clean:
-	rm -rf $(VENV) node_modules .bundle-cache build demo-output
+	rm -rf $(VENV) .venv-localstack node_modules .bundle-cache build demo-output

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Creates .venv from the pinned requirements, installs the npm lint tools and,
-# where the machine lacks it, Debian's headless Chromium for the report test.
+# Creates .venv from the pinned requirements, .venv-localstack (LocalStack, the
+# workflow tests' second interpreter, Python >= 3.12) from requirements/localstack.txt,
+# installs the npm lint tools and, where the machine lacks it, Debian's headless
+# Chromium for the report test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -17,6 +19,33 @@ retry() { local n; for n in 1 2 3; do "$@" && return 0; echo "bootstrap: retry $
 retry quiet .venv/bin/python -m pip install --quiet --upgrade pip
 retry quiet .venv/bin/python -m pip install --quiet -r requirements/dev.txt
 quiet .venv/bin/python -m pip install --quiet --no-deps -e .
+
+# LocalStack needs Python >= 3.12: python3.13/python3.12 on PATH, else pyenv's.
+# LOCALSTACK_PYTHON=/path/to/python3.x chooses one.
+find_python312() {
+  local candidate pyenv_root
+  pyenv_root="$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"
+  for candidate in "${LOCALSTACK_PYTHON:-}" python3.13 python3.12 \
+      "$pyenv_root"/versions/3.13*/bin/python3 "$pyenv_root"/versions/3.12*/bin/python3; do
+    [ -n "$candidate" ] || continue
+    candidate="$(command -v "$candidate" 2>/dev/null)" || continue
+    # pyenv's shims exist for every version it knows, installed or not: ask it.
+    if "$candidate" -c 'import sys, venv; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+if [ ! -x .venv-localstack/bin/python ]; then
+  if ! LS_PYTHON="$(find_python312)"; then
+    echo "bootstrap: LocalStack needs Python >= 3.12 (with venv): none found as python3.13, python3.12 or under pyenv; install one or set LOCALSTACK_PYTHON" >&2
+    exit 1
+  fi
+  "$LS_PYTHON" -m venv .venv-localstack
+fi
+retry quiet .venv-localstack/bin/python -m pip install --quiet --upgrade pip
+retry quiet .venv-localstack/bin/python -m pip install --quiet --no-deps -r requirements/localstack.txt
 
 if command -v npm >/dev/null 2>&1; then
   npm ci --no-audit --no-fund --silent
