@@ -58,7 +58,18 @@ DEFAULT_REGION = "us-east-1"
 # as moto's default, so ARNs (and the scenarios' model ARN) are alike on both.
 ACCOUNT_ID = "123456789012"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": ACCOUNT_ID, "AWS_SECRET_ACCESS_KEY": "testing"}
-SERVICES = ("s3", "sqs", "stepfunctions", "sns", "events", "iam", "sts", "lambda", "logs")
+SERVICES = (
+    "s3",
+    "sqs",
+    "stepfunctions",
+    "sns",
+    "events",
+    "iam",
+    "sts",
+    "lambda",
+    "logs",
+    "scheduler",
+)
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 

@@ -52,8 +52,15 @@ FAST_WORKFLOW: dict[str, Any] = {
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(WorkflowOptions)}
 _SHARED_FIELDS = {"runs_prefix", "min_inference_units"}  # data-path options too
 
-STATE_MACHINE_NAME = "rekbatch-orchestrator"
-ROLE_NAME = "rekbatch-orchestrator-role"
+
+def state_machine_name(stack: str) -> str:
+    """Per stack, like every other resource: stacks (and the LocalStack engine's
+    tests, which can not reset its state) live side by side."""
+    return f"rekbatch-{stack}-orchestrator"
+
+
+def _role_name(state_machine_arn: str) -> str:
+    return f"{state_machine_arn.rsplit(':', 1)[1]}-role"
 
 
 # ------------------------------------------------------------------ provisioning
@@ -107,20 +114,23 @@ _TRUST_POLICY = {
 }
 
 
-def _ensure_role(iam: Any) -> str:
+def _ensure_role(iam: Any, name: str) -> str:
     try:
-        return iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(
-            RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY)
-        )["Role"]["Arn"]
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(_TRUST_POLICY))[
+            "Role"
+        ]["Arn"]
 
 
-def deploy_state_machine(aws: Any, outputs: Mapping[str, Any], **workflow_options: Any) -> str:
+def deploy_state_machine(
+    aws: Any, outputs: Mapping[str, Any], *, stack: str = "dev", **workflow_options: Any
+) -> str:
     """Create (or update in place) the state machine from the real builder.
 
     Returns its ARN. Used by :func:`provision_stack` and by tests that need
-    other workflow settings (ownership, deadlines) on the same data path.
+    other workflow settings (ownership, deadlines) on the same data path
+    (``stack`` names a new one; an update keeps the name it has).
     """
     params = workflow_params(outputs, **workflow_options)
     definition = json.dumps(build_definition(params))
@@ -130,17 +140,18 @@ def deploy_state_machine(aws: Any, outputs: Mapping[str, Any], **workflow_option
     if arn:
         sfn.update_state_machine(stateMachineArn=arn, definition=definition)
     else:
+        name = state_machine_name(stack)
         arn = sfn.create_state_machine(
-            name=STATE_MACHINE_NAME,
+            name=name,
             definition=definition,
-            roleArn=_ensure_role(iam),
+            roleArn=_ensure_role(iam, f"{name}-role"),
             type="STANDARD",
         )["stateMachineArn"]
     # The role's grants, as infra/workflow.py attaches them (moto does not enforce
     # them in executions; `rekbatch doctor` simulates them).
     iam.put_role_policy(
-        RoleName=ROLE_NAME,
-        PolicyName=f"{ROLE_NAME}-policy",
+        RoleName=_role_name(arn),
+        PolicyName=f"{_role_name(arn)}-policy",
         PolicyDocument=json.dumps(_role_policy(aws, outputs, params, arn)),
     )
     return str(arn)
@@ -181,7 +192,7 @@ def provision_stack(aws: Any, **options: Any) -> dict[str, Any]:
     outputs = dict(provision_data_path(aws, **options))
     outputs.update(provision_notifications(aws, stack=options.get("stack", "dev")))
     outputs[out.STATE_MACHINE_ARN] = deploy_state_machine(
-        aws, outputs, **{**FAST_WORKFLOW, **workflow_options}
+        aws, outputs, stack=options.get("stack", "dev"), **{**FAST_WORKFLOW, **workflow_options}
     )
     outputs.update(provision_operations(aws, outputs, stack=options.get("stack", "dev")))
     return outputs

@@ -1,8 +1,9 @@
 """A provisioned pipeline on the local emulator for the end-to-end scenarios.
 
-Everything real except AWS itself: the generated state machine runs in moto,
-the model is the emulator, the Lambda poller runs the real handler. Waits are
-1 s (FAST_WORKFLOW), so a scenario takes a few seconds.
+Everything real except AWS itself: the generated state machine runs in moto
+(or, for the scenarios marked ``@both_engines``, in LocalStack too: a second
+interpreter), the model is the emulator, the Lambda poller runs the real
+handler. Waits are 1 s (FAST_WORKFLOW), so a scenario takes a few seconds.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Any
 
 import pytest
 
+from cli.aws import Aws
 from cli.operations import RunResult, finish_run, model_status, queue_depth, start_run
+from cli.runs import figures, recent_summaries
+from emulator.localstack import LocalStackAws
 from emulator.server import LocalAws
 from emulator.workflow import deploy_state_machine, lambda_service, provision_stack
 from infra import outputs as out
@@ -24,12 +28,18 @@ from tests.factories import flat_image, seeded_colour
 VERSION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/wf/version/wf.v1/1700000000000"
 RUN_TIMEOUT = 60.0
 
+MOTO, LOCALSTACK = "moto", "localstack"
+# A scenario that runs on both interpreters: `@both_engines` above it (it takes the
+# `pipeline` fixture, or `engine_aws`). Unmarked scenarios run on moto only.
+both_engines = pytest.mark.parametrize("engine", [MOTO, LOCALSTACK], indirect=True)
+
 
 @dataclass
 class Pipeline:
-    aws: LocalAws
+    aws: LocalAws | LocalStackAws
     outputs: dict[str, Any]
     uploaded: list[str] = field(default_factory=list)
+    stack: str = "dev"
 
     # -- set-up -----------------------------------------------------------------
 
@@ -153,6 +163,27 @@ class Pipeline:
                 where["lost"].add(key)
         return where
 
+    def status_figures(self, result: RunResult) -> Any:
+        """The run as `rekbatch status` reads it: its summary among the recent ones."""
+        summaries = recent_summaries(
+            Aws(self.aws.region),
+            self.outputs[out.FINAL_BUCKET],
+            self.outputs.get(out.RUNS_PREFIX, "runs/"),
+            20,
+        )
+        (summary,) = [s for s in summaries if s.get("executionName") == result.name]
+        return figures(summary, 4.0)
+
+    def assert_ended_cleanly(self, result: RunResult) -> dict[str, set[str]]:
+        """What every run owes, whatever its outcome: a summary `rekbatch status`
+        reads, the model not left running (exclusive ownership), the mapping
+        disabled, every image accounted for."""
+        assert result.summary is not None, f"no run summary: {result.status} {result.cause}"
+        assert self.status_figures(result).outcome == result.outcome
+        assert self.model_status() not in ("RUNNING", "STARTING")
+        assert self.mapping_state() == "Disabled"
+        return self.assert_nothing_lost()
+
     def assert_nothing_lost(self) -> dict[str, set[str]]:
         """Every image is processed, failed with a document, or still waiting with a message."""
         where = self.account()
@@ -166,13 +197,17 @@ class Pipeline:
         return where
 
 
-def drop_s3_test_event(aws: LocalAws, outputs: dict[str, Any]) -> None:
+def drop_s3_test_event(aws: LocalAws | LocalStackAws, outputs: dict[str, Any]) -> None:
     """S3 sends one s3:TestEvent when the notification is configured; the first
     run's peek deletes it (tests/workflow/test_test_event.py covers that on a
     fresh stack). The scenarios start from the state after that first run, so
-    their backlog counts are the images they upload."""
+    their backlog counts are the images they upload. (Long polling: the test
+    event may still be on its way.)"""
     sqs = aws.client("sqs")
-    messages = sqs.receive_message(QueueUrl=outputs[out.QUEUE_URL], MaxNumberOfMessages=10)
+    messages = sqs.receive_message(
+        QueueUrl=outputs[out.QUEUE_URL], MaxNumberOfMessages=10, WaitTimeSeconds=5
+    )
+    assert messages.get("Messages"), "S3 sent no s3:TestEvent"
     for message in messages.get("Messages", []):
         assert "s3:TestEvent" in message["Body"], message["Body"]
         sqs.delete_message(QueueUrl=outputs[out.QUEUE_URL], ReceiptHandle=message["ReceiptHandle"])
@@ -180,10 +215,31 @@ def drop_s3_test_event(aws: LocalAws, outputs: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def pipeline(aws: LocalAws) -> Iterator[Pipeline]:
+def engine(request: pytest.FixtureRequest) -> str:
+    """moto, unless the test is marked ``@both_engines``."""
+    return str(getattr(request, "param", MOTO))
+
+
+@pytest.fixture
+def engine_aws(engine: str, request: pytest.FixtureRequest) -> LocalAws | LocalStackAws:
+    """The emptied local AWS of the engine, with the AWS_* variables pointing at it."""
+    fixture = "aws" if engine == MOTO else "localstack"
+    server: LocalAws | LocalStackAws = request.getfixturevalue(fixture)
+    return server
+
+
+def stack_name(aws: LocalAws | LocalStackAws) -> str:
+    """ "dev" on moto (emptied between tests); fresh names on LocalStack (it is not)."""
+    return f"dev-{aws.stack_suffix}" if isinstance(aws, LocalStackAws) else "dev"
+
+
+@pytest.fixture
+def pipeline(engine_aws: LocalAws | LocalStackAws) -> Iterator[Pipeline]:
+    aws = engine_aws
     aws.model.configure(start_delay=1.0, stop_delay=0.3, tps_per_unit=50.0)
     aws.model.create(VERSION_ARN, "TRAINING_COMPLETED")
-    outputs = provision_stack(aws, project_version_arn=VERSION_ARN)
+    stack = stack_name(aws)
+    outputs = provision_stack(aws, project_version_arn=VERSION_ARN, stack=stack)
     drop_s3_test_event(aws, outputs)
     with lambda_service(aws, outputs):
-        yield Pipeline(aws, outputs)
+        yield Pipeline(aws, outputs, stack=stack)

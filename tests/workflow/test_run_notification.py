@@ -19,6 +19,8 @@ from infra import contract
 from infra import outputs as out
 from infra.statemachine import build_definition
 
+from .conftest import both_engines
+
 
 def publishes(outputs: dict[str, Any]) -> bool:
     definition = json.dumps(build_definition(workflow_params(outputs, **FAST_WORKFLOW)))
@@ -30,17 +32,18 @@ def events_inbox(pipeline) -> str:
     """An SQS queue receiving this project's events from the default bus."""
     aws = pipeline.aws
     sqs, events = aws.client("sqs"), aws.client("events")
-    url = sqs.create_queue(QueueName="run-events-inbox")["QueueUrl"]
+    rule = f"rekbatch-{pipeline.stack}-run-finished"  # LocalStack keeps earlier tests' rules
+    url = sqs.create_queue(QueueName=f"{rule}-inbox")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
     events.put_rule(
-        Name="run-finished",
+        Name=rule,
         EventPattern=json.dumps(
             {"source": [contract.EVENT_SOURCE], "detail-type": [contract.EVENT_DETAIL_TYPE]}
         ),
     )
-    events.put_targets(Rule="run-finished", Targets=[{"Id": "inbox", "Arn": arn}])
+    events.put_targets(Rule=rule, Targets=[{"Id": "inbox", "Arn": arn}])
     return url
 
 
@@ -48,6 +51,7 @@ def test_the_emulated_stack_deploys_the_notification_phase(pipeline) -> None:
     assert publishes(pipeline.outputs)
 
 
+@both_engines
 def test_a_drained_run_notifies_the_topic_and_the_default_bus(pipeline, events_inbox) -> None:
     pipeline.upload(3)
     result = pipeline.run()
@@ -60,6 +64,7 @@ def test_a_drained_run_notifies_the_topic_and_the_default_bus(pipeline, events_i
     assert event["source"] == contract.EVENT_SOURCE
     assert event["detail-type"] == contract.EVENT_DETAIL_TYPE
     assert contract.OUTCOME_DRAINED in json.dumps(event["detail"])
+    pipeline.assert_ended_cleanly(result)
 
 
 def test_nothing_to_do_is_not_notified_by_default(pipeline, events_inbox) -> None:

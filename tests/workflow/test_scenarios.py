@@ -2,7 +2,8 @@
 model emulator and the Lambda poller running the real handler.
 
 Each scenario checks the model calls (the emulator's meter), the mapping
-state, the run summary, and that no image is lost.
+state, the run summary, and that no image is lost. Those marked
+``@both_engines`` run in LocalStack's interpreter too (docs/emulator.md).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import pytest
 from emulator.model import RekognitionError
 from infra.statemachine import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED, names
 
-from .conftest import VERSION_ARN, Pipeline
+from .conftest import VERSION_ARN, Pipeline, both_engines
 
 pytestmark = pytest.mark.timeout(120)
 
 
+@both_engines
 def test_empty_queue_never_starts_the_model(pipeline: Pipeline) -> None:
     pipeline.model("STOPPED")
     result = pipeline.run()
@@ -37,6 +39,7 @@ def test_empty_queue_never_starts_the_model(pipeline: Pipeline) -> None:
     assert summary["timestamps"]["mappingEnabled"] is None
 
 
+@both_engines
 def test_backlog_is_processed_and_everything_is_stopped(pipeline: Pipeline) -> None:
     keys = pipeline.upload(12)
     result = pipeline.run()
@@ -61,6 +64,7 @@ def test_backlog_is_processed_and_everything_is_stopped(pipeline: Pipeline) -> N
     assert times["modelStartRequested"] < times["modelRunning"] < times["mappingEnabled"]
     assert times["mappingEnabled"] < times["drainEnded"] < times["mappingDisabled"]
     assert times["mappingDisabled"] < times["modelStopRequested"]
+    pipeline.assert_ended_cleanly(result)
 
 
 @pytest.mark.parametrize(
@@ -110,6 +114,7 @@ def test_shared_ownership_leaves_an_idle_running_model_alone(pipeline: Pipeline)
     assert pipeline.model_status() == "RUNNING"
 
 
+@both_engines
 def test_a_start_that_keeps_ending_failed_is_tried_twice_then_fails_keeping_the_queue(
     pipeline: Pipeline,
 ) -> None:
@@ -128,7 +133,7 @@ def test_a_start_that_keeps_ending_failed_is_tried_twice_then_fails_keeping_the_
     assert meter["starts"] == 2 and meter["detect_calls"] == 0
     assert pipeline.mapping_state() == "Disabled"
     assert summary["timestamps"]["mappingEnabled"] is None
-    where = pipeline.assert_nothing_lost()
+    where = pipeline.assert_ended_cleanly(result)
     assert len(where["waiting"]) == 4 and pipeline.queue()["total"] == 4
 
 
@@ -187,6 +192,7 @@ def test_a_failing_sdk_task_mid_run_still_cleans_up(
     assert where["waiting"], "the rest stays queued for the next run"
 
 
+@both_engines
 def test_a_model_stopped_by_someone_else_ends_the_run_with_the_mapping_disabled(
     pipeline: Pipeline,
 ) -> None:
@@ -217,8 +223,7 @@ def test_a_model_stopped_by_someone_else_ends_the_run_with_the_mapping_disabled(
     assert summary["stoppedByThisRun"] is False  # nothing left to stop
     assert summary["queueAtEnd"]["total"] > 0
     assert pipeline.meter()["stops"] == 1  # only the intruder's
-    assert pipeline.mapping_state() == "Disabled"
-    where = pipeline.assert_nothing_lost()
+    where = pipeline.assert_ended_cleanly(result)
     assert where["waiting"], "the rest stays queued for the next run"
 
 
@@ -273,21 +278,51 @@ def test_max_run_reached_leaves_the_rest_queued(pipeline: Pipeline) -> None:
     assert pipeline.queue()["total"] + pipeline.dlq()["total"] >= len(where["waiting"])
 
 
-def test_two_executions_at_once_run_the_model_once(pipeline: Pipeline) -> None:
+@both_engines
+def test_three_executions_at_once_run_the_model_once(pipeline: Pipeline) -> None:
     pipeline.deploy(guard_settle_seconds=1)  # as deployed, with the guard's settle wait
     pipeline.upload(6)
-    first = pipeline.start("run-a")
-    second = pipeline.start("run-b")
-    results = {r.name: r for r in (pipeline.finish(first), pipeline.finish(second))}
+    started = [pipeline.start(f"run-{letter}") for letter in "abc"]
+    results = [pipeline.finish(execution) for execution in started]
 
-    outcomes = sorted(r.outcome for r in results.values())
-    assert outcomes == ["drained", "skipped"]
-    assert all(r.status == "SUCCEEDED" for r in results.values())
-    skipped = next(r for r in results.values() if r.outcome == "skipped")
-    assert skipped.summary["backlogAtStart"]["total"] is None  # it never looked
+    outcomes = sorted(r.outcome or "" for r in results)
+    assert outcomes == ["drained", "skipped", "skipped"]
+    assert all(r.status == "SUCCEEDED" for r in results)
+    for skipped in (r for r in results if r.outcome == "skipped"):
+        assert skipped.summary is not None
+        assert skipped.summary["backlogAtStart"]["total"] is None  # it never looked
     meter = pipeline.meter()
     assert meter["starts"] == 1 and meter["stops"] == 1
     assert meter["detect_succeeded"] == 6
-    assert len(pipeline.assert_nothing_lost()["processed"]) == 6
-    for execution in (first, second):
+    for result in results:
+        assert len(pipeline.assert_ended_cleanly(result)["processed"]) == 6
+    for execution in started:
         assert pipeline.entered(execution, "SettleBeforeGuard") == 1
+
+
+@both_engines
+def test_a_throttled_describe_is_retried_and_the_run_drains(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeProjectVersions answers ThrottlingException twice in a row while the
+    model starts: the task's Retry absorbs it, the run drains as usual."""
+    pipeline.model("STOPPED")
+    pipeline.upload(3)
+    model = pipeline.aws.model
+    real_describe = model.describe_project_versions
+    throttled: list[float] = []
+
+    def describe(body: dict) -> dict:
+        if model.meter()["starts"] and len(throttled) < 2:
+            throttled.append(time.monotonic())
+            raise RekognitionError("ThrottlingException", "Rate exceeded.")
+        return real_describe(body)
+
+    monkeypatch.setattr(model, "describe_project_versions", describe)
+    result = pipeline.run()
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.outcome == "drained"
+    assert len(throttled) == 2
+    assert pipeline.meter()["detect_succeeded"] == 3
+    assert len(pipeline.assert_ended_cleanly(result)["processed"]) == 3

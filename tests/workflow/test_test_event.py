@@ -14,23 +14,26 @@ from collections.abc import Iterator
 
 import pytest
 
+from emulator.localstack import LocalStackAws
 from emulator.server import LocalAws
 from emulator.workflow import lambda_service, provision_stack
 from infra import outputs as out
 
-from .conftest import VERSION_ARN, Pipeline
+from .conftest import VERSION_ARN, Pipeline, both_engines, stack_name
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def fresh(aws: LocalAws) -> Iterator[Pipeline]:
+def fresh(engine_aws: LocalAws | LocalStackAws) -> Iterator[Pipeline]:
     """A stack as `pulumi up` leaves it: the s3:TestEvent is in the queue."""
+    aws = engine_aws
     aws.model.configure(start_delay=1.0, stop_delay=0.3, tps_per_unit=50.0)
     aws.model.create(VERSION_ARN, "TRAINING_COMPLETED")
-    outputs = provision_stack(aws, project_version_arn=VERSION_ARN)
+    stack = stack_name(aws)
+    outputs = provision_stack(aws, project_version_arn=VERSION_ARN, stack=stack)
     with lambda_service(aws, outputs):
-        pipeline = Pipeline(aws, outputs)
+        pipeline = Pipeline(aws, outputs, stack=stack)
         pipeline.wait_for_queue(1)
         yield pipeline
 
@@ -50,6 +53,7 @@ def send(pipeline: Pipeline, body: str) -> None:
     )
 
 
+@both_engines
 def test_a_fresh_stack_does_not_start_the_model_for_the_test_event(fresh: Pipeline) -> None:
     (body,) = bodies(fresh)
     assert json.loads(body)["Event"] == "s3:TestEvent"
@@ -66,11 +70,12 @@ def test_a_fresh_stack_does_not_start_the_model_for_the_test_event(fresh: Pipeli
     meter = fresh.meter()
     assert meter["starts"] == 0 and meter["detect_calls"] == 0
     assert fresh.queue()["total"] == 0 and fresh.dlq()["total"] == 0
-    assert fresh.mapping_state() == "Disabled"
+    fresh.assert_ended_cleanly(result)
     # The next run finds an empty queue and does not peek.
     again = fresh.run()
     assert again.outcome == "nothing-to-do"
     assert again.summary["testEventPeek"]["peeked"] == 0
+    fresh.assert_ended_cleanly(again)
 
 
 def test_test_event_and_images_are_processed_normally(fresh: Pipeline) -> None:
