@@ -11,6 +11,11 @@ LocalStack's own extension points:
   community edition has no Rekognition; with it, Step Functions' aws-sdk
   rekognition tasks and the handler's DetectCustomLabels reach the same model
   emulator the moto engine uses.
+- Step Functions' aws-sdk integration knows EventBridge by its integration
+  name ``eventbridge`` (``arn:aws:states:::aws-sdk:eventbridge:putEvents``, as
+  AWS spells it), mapped to boto's ``events``, errors prefixed ``EventBridge.``.
+  LocalStack 2026.3.0 fails the task with "Unknown service: 'eventbridge'"
+  (tripwire: tests/emulator/test_localstack.py).
 - the SQS event source mapping poller is a no-op: LocalStack would invoke the
   function in Docker; the project's poller (emulator/poller.py) plays the Lambda
   service instead, as on moto. The mapping's states (Enabling -> Enabled,
@@ -61,8 +66,21 @@ def _no_lambda_polling() -> None:
     SqsPoller.poll_events = poll_events
 
 
+def _eventbridge_integration() -> None:
+    from localstack.services.stepfunctions.asl.component.state.state_execution.state_task.service import (  # noqa: E501
+        state_task_service,
+        state_task_service_aws_sdk,
+    )
+
+    state_task_service.StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES["eventbridge"] = (
+        "events"
+    )
+    state_task_service_aws_sdk._SERVICE_ERROR_NAMES["eventbridge"] = "EventBridge"
+
+
 def main() -> None:
     _no_lambda_polling()
+    _eventbridge_integration()
     from localstack.runtime.main import main as localstack_main
 
     localstack_main()

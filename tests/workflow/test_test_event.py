@@ -55,17 +55,20 @@ def send(pipeline: Pipeline, body: str) -> None:
 
 @both_engines
 def test_a_fresh_stack_does_not_start_the_model_for_the_test_event(fresh: Pipeline) -> None:
-    (body,) = bodies(fresh)
-    assert json.loads(body)["Event"] == "s3:TestEvent"
+    # S3 sends a test event when the notification is configured: moto one, LocalStack
+    # one per queue configuration (six suffixes here); AWS does not say (docs/emulator.md).
+    count = fresh.queue()["total"]
+    assert count >= 1
+    assert all(json.loads(body)["Event"] == "s3:TestEvent" for body in bodies(fresh))
 
     result = fresh.run()
 
     assert result.status == "SUCCEEDED", result.cause
     assert result.outcome == "nothing-to-do"
     summary = result.summary
-    assert summary["testEventsDropped"] == 1
-    assert summary["testEventPeek"]["peeked"] == 1
-    assert summary["backlogAtStart"]["total"] == 1
+    assert summary["testEventsDropped"] == count
+    assert summary["testEventPeek"]["peeked"] == count
+    assert summary["backlogAtStart"]["total"] == count
     assert summary["startedByThisRun"] is False
     meter = fresh.meter()
     assert meter["starts"] == 0 and meter["detect_calls"] == 0
