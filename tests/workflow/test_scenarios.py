@@ -18,7 +18,7 @@ from infra.statemachine import OWNERSHIP_EXCLUSIVE, OWNERSHIP_SHARED, names
 
 from .conftest import VERSION_ARN, Pipeline, both_engines
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)  # LocalStack runs are slower than moto's
 
 
 @both_engines
@@ -283,7 +283,7 @@ def test_three_executions_at_once_run_the_model_once(pipeline: Pipeline) -> None
     pipeline.deploy(guard_settle_seconds=1)  # as deployed, with the guard's settle wait
     pipeline.upload(6)
     started = [pipeline.start(f"run-{letter}") for letter in "abc"]
-    results = [pipeline.finish(execution) for execution in started]
+    results = [pipeline.finish(execution, timeout=180) for execution in started]
 
     outcomes = sorted(r.outcome or "" for r in results)
     assert outcomes == ["drained", "skipped", "skipped"]

@@ -21,7 +21,7 @@ from infra import outputs as out
 
 from .conftest import VERSION_ARN, Pipeline, both_engines, stack_name
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)  # LocalStack runs are slower than moto's
 
 
 @pytest.fixture
