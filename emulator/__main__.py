@@ -3,7 +3,10 @@
 Prints the endpoint and the ``export`` lines that point the AWS CLI, boto3
 and aioboto3 at it; with ``--stack`` also provisions the data path (and with
 ``--workflow`` the state machine and its schedule, with ``--poller`` the local
-Lambda service that runs the real handler while the mapping is Enabled).
+Lambda service that runs the real handler while the mapping is Enabled), with
+the stack's own configuration (``Pulumi.<stack>.yaml`` through
+``infra.config.load``, emulator/stackfile.py); ``--fast-waits`` scales only the
+workflow's waits. ``--engine localstack`` runs the same on LocalStack.
 Ctrl-C stops it and prints the model meter.
 """
 
@@ -21,13 +24,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from emulator.schedule import ScheduleError, Scheduler, check, stack_schedule
+from emulator.schedule import ScheduleError, Scheduler, check
 from emulator.server import LocalAws
+from emulator.stackfile import StackFileError, provision_options, stack_config
+from infra.config import StackConfig
 from infra.outputs import STATE_MACHINE_ARN
-
-DEMO_VERSION_ARN = (
-    "arn:aws:rekognition:us-east-1:123456789012:project/demo/version/demo.v1/1700000000000"
-)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=5000, help="port (0 = any free port; default 5000)")
-    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--region", help="default: the stack's aws:region with --stack, else us-east-1")
+    p.add_argument(
+        "--engine",
+        choices=["moto", "localstack"],
+        default="moto",
+        help="the local AWS: moto (default) or LocalStack (needs .venv-localstack: make setup)",
+    )
     p.add_argument(
         "--model",
         metavar="VERSION_ARN",
@@ -62,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--version-arn",
-        default=DEMO_VERSION_ARN,
-        help="model version for --stack (registered if unknown)",
+        help="model version for --stack (registered if unknown); default: the stack's "
+        "projectVersionArn, else a demo version in the stack's region",
     )
     p.add_argument(
         "--workflow", action="store_true", help="with --stack: also deploy the state machine"
@@ -80,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         help="IANA time zone of the schedule (default: the stack's scheduleTimezone, else UTC)",
     )
     p.add_argument(
+        "--fast-waits",
+        action="store_true",
+        help="with --workflow: poll and describe every second instead of the stack's "
+        "intervals (maxRunMinutes, the start deadline and everything else stay the stack's)",
+    )
+    p.add_argument(
         "--no-schedule",
         action="store_true",
         help="with --workflow: do not run the schedule (start executions yourself)",
@@ -88,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         "--pulumi-dir",
         metavar="DIR",
         default=".",
-        help="folder of Pulumi.<stack>.yaml for the stack's schedule (default: current)",
+        help="folder of Pulumi.<stack>.yaml, the stack's configuration (default: current)",
     )
     p.add_argument(
         "--outputs-file",
@@ -124,14 +137,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.workflow or args.poller) and not args.stack:
         print("--workflow and --poller need --stack NAME", file=sys.stderr)
         return 2
-    if (args.schedule or args.schedule_timezone or args.no_schedule) and not args.workflow:
-        print("--schedule, --schedule-timezone and --no-schedule need --workflow", file=sys.stderr)
+    if (
+        args.schedule or args.schedule_timezone or args.no_schedule or args.fast_waits
+    ) and not args.workflow:
+        print(
+            "--schedule, --schedule-timezone, --no-schedule and --fast-waits need --workflow",
+            file=sys.stderr,
+        )
         return 2
+    cfg: StackConfig | None = None
+    if args.stack:
+        try:  # before anything starts: a bad key fails here, named
+            cfg = stack_config(args.stack, args.pulumi_dir, project_version_arn=args.version_arn)
+        except StackFileError as err:
+            print(f"stack: {err}", file=sys.stderr)
+            return 2
+    region = args.region or (cfg and cfg.deploy_region) or "us-east-1"
     schedule: tuple[str, str] | None = None
-    if args.workflow and not args.no_schedule:
+    if cfg is not None and args.workflow and not args.no_schedule:
         try:
-            expression, timezone = stack_schedule(args.stack, args.pulumi_dir)
-            schedule = (args.schedule or expression, args.schedule_timezone or timezone)
+            schedule = (
+                args.schedule or cfg.schedule,
+                args.schedule_timezone or cfg.schedule_timezone,
+            )
             check(*schedule)  # before anything starts
         except ScheduleError as err:
             print(f"schedule: {err}", file=sys.stderr)
@@ -139,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with ExitStack() as stack:
-        aws = stack.enter_context(LocalAws(region=args.region, host=args.host, port=args.port))
+        aws = stack.enter_context(_engine(args, region))
         aws.model.configure(
             start_delay=args.start_delay,
             stop_delay=args.stop_delay,
@@ -152,8 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("point the AWS CLI / boto3 / aioboto3 at it with:\n")
         print(_exports(aws.env()))
         print()
-        if args.stack:
-            outputs = _provision(aws, args)
+        if cfg is not None:
+            outputs = _provision(aws, args, cfg, schedule)
             print(f"stack {args.stack!r} outputs:")
             print(json.dumps(outputs, indent=2, default=str))
             if args.outputs_file:
@@ -190,14 +218,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _provision(aws: LocalAws, args: argparse.Namespace) -> dict[str, Any]:
+def _engine(args: argparse.Namespace, region: str) -> Any:
+    if args.engine == "localstack":
+        from emulator.localstack import LocalStackAws
+
+        return LocalStackAws(region=region, host=args.host, port=args.port)
+    return LocalAws(region=region, host=args.host, port=args.port)
+
+
+def _provision(
+    aws: Any, args: argparse.Namespace, cfg: StackConfig, schedule: tuple[str, str] | None
+) -> dict[str, Any]:
+    """The stack as its configuration declares it (emulator/stackfile.py)."""
+    options = provision_options(cfg, fast_waits=args.fast_waits)
     if args.workflow:
         from emulator.workflow import provision_stack
 
-        return provision_stack(aws, stack=args.stack, project_version_arn=args.version_arn)
+        if schedule is not None:
+            options.update(schedule=schedule[0], schedule_timezone=schedule[1])
+        return provision_stack(aws, stack=args.stack, **options)
     from emulator.stack import provision_data_path
+    from emulator.workflow import workflow_option_names
 
-    return provision_data_path(aws, stack=args.stack, project_version_arn=args.version_arn)
+    data_path = {k: v for k, v in options.items() if k not in workflow_option_names()}
+    return provision_data_path(aws, stack=args.stack, **data_path)
 
 
 if __name__ == "__main__":

@@ -131,8 +131,11 @@ class LocalStackAws:
 
     engine = "localstack"
 
-    def __init__(self, *, region: str = DEFAULT_REGION, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, *, region: str = DEFAULT_REGION, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.region = region
+        self.port = port  # 0: a free one
         self.account_id = ACCOUNT_ID
         self.host = host
         self.model = ModelEmulator(self._read_s3)
@@ -179,7 +182,7 @@ class LocalStackAws:
         _write_entry_point(plugins)
         (folder / "fs").mkdir()
         (folder / "tmp").mkdir()
-        port = _free_port(self.host)
+        port = self.port or _free_port(self.host)
         self.endpoint = f"http://{self.host}:{port}"
         env = {
             name: value

@@ -30,7 +30,6 @@ from typing import Any
 
 from croniter import CroniterError, croniter
 
-from infra.config import KEYS_BY_NAME
 from infra.contract import SCHEDULE_INPUT
 
 log = logging.getLogger(__name__)
@@ -51,9 +50,6 @@ _FIELD_SYNTAX = (
 )
 # croniter's year field ends at 2099 (AWS: 2199).
 CRONITER_LAST_YEAR = 2099
-
-
-PULUMI_PROJECT = "rekognition-batch"  # `name:` in Pulumi.yaml, the prefix of its config keys
 
 
 class ScheduleError(ValueError):
@@ -174,22 +170,15 @@ def check(expression: str, timezone: str) -> Expression:
 def stack_schedule(stack: str, folder: Path | str = ".") -> tuple[str, str]:
     """(expression, time zone) of a stack: ``schedule`` and ``scheduleTimezone``
     from ``Pulumi.<stack>.yaml`` in ``folder`` when set there, else the defaults
-    declared in Pulumi.yaml (infra/config/keys.py), as ``pulumi up`` would use them."""
-    import yaml
+    declared in Pulumi.yaml (infra/config/keys.py), as ``pulumi up`` would use them
+    (the whole configuration read and checked: emulator/stackfile.py)."""
+    from emulator.stackfile import StackFileError, stack_config
 
-    values: dict[str, Any] = {}
-    path = Path(folder) / f"Pulumi.{stack}.yaml"
-    if path.is_file():
-        try:
-            values = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
-        except (yaml.YAMLError, AttributeError) as err:
-            raise ScheduleError(f"{path}: not a Pulumi stack file ({err})") from None
-
-    def get(name: str) -> str:
-        value = values.get(f"{PULUMI_PROJECT}:{name}")
-        return str(KEYS_BY_NAME[name].default if value in (None, "") else value).strip()
-
-    return get("schedule"), get("scheduleTimezone")
+    try:
+        cfg = stack_config(stack, folder)
+    except StackFileError as err:
+        raise ScheduleError(str(err)) from None
+    return cfg.schedule, cfg.schedule_timezone
 
 
 def next_time(

@@ -180,22 +180,33 @@ def provision_stack(aws: Any, **options: Any) -> dict[str, Any]:
 
     Options named like :class:`WorkflowOptions` fields (``ownership``,
     ``poll_interval_seconds``, ...) configure the state machine; the rest go
-    to :func:`emulator.stack.provision_data_path`. Without workflow options
-    the scaled-down waits of :data:`FAST_WORKFLOW` are used.
+    to :func:`emulator.stack.provision_data_path` (``schedule`` and
+    ``schedule_timezone`` to the schedule record). Workflow options not given
+    are :data:`FAST_WORKFLOW`'s (the scaled-down waits); ``python -m emulator
+    --stack`` gives them all from the stack (emulator/stackfile.py).
     """
     from emulator.stack import provision_data_path, provision_notifications, provision_operations
 
     # Settings both sides know (runs prefix, inference units) go to the data path,
     # whose outputs the workflow reads them from.
-    own = _OPTION_FIELDS - _SHARED_FIELDS
-    workflow_options = {k: options.pop(k) for k in list(options) if k in own}
+    workflow_options = {k: options.pop(k) for k in list(options) if k in workflow_option_names()}
+    schedule = options.pop("schedule", None)
+    timezone = options.pop("schedule_timezone", None)
+    stack = options.get("stack", "dev")
     outputs = dict(provision_data_path(aws, **options))
-    outputs.update(provision_notifications(aws, stack=options.get("stack", "dev")))
+    outputs.update(provision_notifications(aws, stack=stack))
     outputs[out.STATE_MACHINE_ARN] = deploy_state_machine(
-        aws, outputs, stack=options.get("stack", "dev"), **{**FAST_WORKFLOW, **workflow_options}
+        aws, outputs, stack=stack, **{**FAST_WORKFLOW, **workflow_options}
     )
-    outputs.update(provision_operations(aws, outputs, stack=options.get("stack", "dev")))
+    outputs.update(
+        provision_operations(aws, outputs, stack=stack, schedule=schedule, timezone=timezone)
+    )
     return outputs
+
+
+def workflow_option_names() -> set[str]:
+    """The options of :func:`provision_stack` that configure the state machine only."""
+    return _OPTION_FIELDS - _SHARED_FIELDS
 
 
 @contextmanager

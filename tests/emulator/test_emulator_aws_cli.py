@@ -65,7 +65,7 @@ class Emulator:
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "emulator", "--port", "0", "--stack", "dev",
-                "--workflow", "--poller", "--no-schedule", "--start-delay", "1",
+                "--workflow", "--poller", "--no-schedule", "--fast-waits", "--start-delay", "1",
                 "--stop-delay", "0.5", "--outputs-file", str(self.outputs_file),
             ],
             cwd=workdir,
