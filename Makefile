@@ -8,16 +8,18 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# LocalStack's own venv (Python >= 3.12), built by the same bootstrap.
+LS_STAMP := .venv-localstack/.installed
 
 .PHONY: setup test demo bench lint clean snapshots
 
-$(STAMP): requirements/*.txt package.json package-lock.json pyproject.toml scripts/bootstrap.sh
+$(STAMP) $(LS_STAMP) &: requirements/*.txt package.json package-lock.json pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
-	touch $(STAMP)
+	touch $(STAMP) $(LS_STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) $(LS_STAMP)
 
-test: $(STAMP)
+test: $(STAMP) $(LS_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy

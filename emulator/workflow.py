@@ -59,6 +59,11 @@ def state_machine_name(stack: str) -> str:
     return f"rekbatch-{stack}-orchestrator"
 
 
+def role_name(stack: str) -> str:
+    """The state machine's role (its inline policy: ``<role>-policy``)."""
+    return f"{state_machine_name(stack)}-role"
+
+
 def _role_name(state_machine_arn: str) -> str:
     return f"{state_machine_arn.rsplit(':', 1)[1]}-role"
 
@@ -144,7 +149,7 @@ def deploy_state_machine(
         arn = sfn.create_state_machine(
             name=name,
             definition=definition,
-            roleArn=_ensure_role(iam, f"{name}-role"),
+            roleArn=_ensure_role(iam, role_name(stack)),
             type="STANDARD",
         )["stateMachineArn"]
     # The role's grants, as infra/workflow.py attaches them (moto does not enforce
@@ -239,6 +244,9 @@ __all__ = [
     "deploy_state_machine",
     "lambda_service",
     "provision_stack",
+    "role_name",
     "stack_resources",
+    "state_machine_name",
+    "workflow_option_names",
     "workflow_params",
 ]

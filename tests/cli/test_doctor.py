@@ -15,8 +15,10 @@ import pytest
 
 from cli import aslwalk, probes
 from cli.demo import DEMO_VERSION_ARN
-from emulator.workflow import ROLE_NAME, provision_stack
+from emulator.workflow import provision_stack, role_name
 from infra import outputs as out
+
+ROLE_NAME = role_name("dev")  # the stack the tests provision
 
 
 @pytest.fixture
