@@ -165,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-html", action="store_true", help="CSV and JSON Lines only")
     p.add_argument(
+        "--full-listing",
+        action="store_true",
+        help="list every object of the dataset (else the last hours', after a daily full listing)",
+    )
+    p.add_argument(
         "--cache",
         type=Path,
         help="local copy of the dataset (default $XDG_CACHE_HOME/rekbatch/<final bucket>)",
@@ -204,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--offline",
         action="store_true",
         help="query the local copy as it is, without asking S3 for new objects",
+    )
+    p.add_argument(
+        "--full-listing",
+        action="store_true",
+        help="list every object of the dataset (else the last hours', after a daily full listing)",
     )
     p.add_argument("--concurrency", type=_positive, default=16)
 
@@ -411,6 +421,7 @@ def cmd_report(args: argparse.Namespace, ui: Ui) -> int:
         runs_prefix=stack.runs_prefix,
         results_prefix=stack.results_prefix,
         cache_dir=args.cache or default_cache_dir(final),
+        full_listing=args.full_listing,
         max_images=args.max_images,
         thumb_size=args.thumb_size,
         concurrency=args.concurrency,
@@ -480,7 +491,7 @@ def cmd_query(args: argparse.Namespace, ui: Ui) -> int:
 
             aws = Aws.for_stack(stack, max_pool=args.concurrency * 2)
             check_bucket(aws, final, "final bucket")
-            sync_with_progress(cache, aws.s3, final, ui, args.concurrency)
+            sync_with_progress(cache, aws.s3, final, ui, args.concurrency, full=args.full_listing)
         rows = run_local(cache.root, sql, params)
     ui.out.write(render(rows, args.format))
     ui.out.flush()

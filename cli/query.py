@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,9 @@ from .ui import Ui
 MANIFEST = "manifest.json"
 RESULTS_DIR = "results"  # cache layout: <cache>/results/dt=.../*.jsonl, <cache>/runs/*.json
 RUNS_DIR = "runs"
-ATHENA_POLL_S = (0.5, 1.0, 2.0)  # first polls quicker: most dataset queries take seconds
+ATHENA_POLL_S = (0.5, 1.0, 2.0)
+FULL_LISTING_EVERY_S = 24 * 3600  # an incremental copy lists everything once a day
+INCREMENTAL_OVERLAP_HOURS = 1  # first polls quicker: most dataset queries take seconds
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
@@ -64,9 +67,13 @@ class SyncStats:
     bytes: int = 0
 
 
-def _list(s3: Any, bucket: str, prefix: str) -> Iterator[tuple[str, str, int]]:
-    """(key, ETag, size) of every object under ``prefix`` (every page)."""
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+def _list(
+    s3: Any, bucket: str, prefix: str, start_after: str | None = None
+) -> Iterator[tuple[str, str, int]]:
+    """(key, ETag, size) of every object under ``prefix`` (after ``start_after``; every page)."""
+    extra = {"StartAfter": start_after} if start_after else {}
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **extra)
+    for page in pages:
         for obj in page.get("Contents", ()):
             yield obj["Key"], str(obj.get("ETag", "")).strip('"'), int(obj.get("Size", 0))
 
@@ -123,19 +130,38 @@ class DatasetCache:
     def runs_dir(self) -> Path:
         return self.root / RUNS_DIR
 
-    def _manifest(self) -> dict[str, dict[str, Any]]:
+    def _manifest(self) -> tuple[dict[str, dict[str, Any]], float]:
+        """The objects the copy holds, and when the dataset was last listed whole."""
         path = self.root / MANIFEST
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+            return {}, 0.0
+        if not isinstance(data, dict) or not isinstance(data.get("objects"), dict):
+            return {}, 0.0
+        return data["objects"], float(data.get("fullListingAt") or 0.0)
 
-    def _save(self, manifest: dict[str, dict[str, Any]]) -> None:
+    def _save(self, manifest: dict[str, dict[str, Any]], full_listing_at: float) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, separators=(",", ":")), encoding="utf-8")
+        data = {"objects": manifest, "fullListingAt": full_listing_at}
+        tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
         tmp.replace(self.root / MANIFEST)
+
+    def _start_after(self, manifest: dict[str, dict[str, Any]]) -> str | None:
+        """Where an incremental listing of results/ starts: an hour before the newest
+        object the copy holds (keys are <prefix>dt=<UTC day>/<UTC hour>-<id>.jsonl and
+        the function names each by the time it writes it, so new objects sort after)."""
+        newest = max((k for k in manifest if self._day(k) is not None), default=None)
+        if newest is None:
+            return None
+        day, name = newest[len(self.results_prefix) :].split("/")
+        try:
+            hour = datetime.strptime(f"{day[3:]} {name[:2]}", "%Y-%m-%d %H").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        back = hour - timedelta(hours=INCREMENTAL_OVERLAP_HOURS)
+        return f"{self.results_prefix}dt={back:%Y-%m-%d}/{back:%H}"
 
     def _day(self, key: str) -> str | None:
         """The partition folder (``dt=...``) of a dataset object; None if not one."""
@@ -182,17 +208,37 @@ class DatasetCache:
         *,
         concurrency: int = 16,
         progress: Callable[[int, int], None] | None = None,
+        full: bool = False,
+        now: Callable[[], float] = time.time,
     ) -> SyncStats:
-        """Download what is new or changed, drop what is gone; returns the counts."""
+        """Download what is new or changed, drop what is gone; returns the counts.
+
+        The first sync, one a day after that, and ``full`` list every object.
+        The others list ``results/`` from an hour before the newest object held
+        (objects only ever appear in the current day and hour), so a sync costs
+        the listing of the last hours, not of the whole dataset; an object
+        added to or removed from an older day (a compaction) is seen at the
+        next full listing.
+        """
         stats = SyncStats()
-        manifest = self._manifest()
+        manifest, full_listing_at = self._manifest()
         self._remove_orphans(manifest)
+        started = now()
+        start_after = None
+        if not full and started - full_listing_at < FULL_LISTING_EVERY_S:
+            start_after = self._start_after(manifest)
         listed: dict[str, tuple[str, int]] = {}
-        for prefix in (self.results_prefix, self.runs_prefix):
-            for key, etag, size in _list(s3, bucket, prefix):
+        for prefix, after in ((self.results_prefix, start_after), (self.runs_prefix, None)):
+            for key, etag, size in _list(s3, bucket, prefix, after):
                 if self._day(key) is not None or self._run_file(key) is not None:
                     listed[key] = (etag, size)
         stats.listed = len(listed)
+        if start_after is None:
+            full_listing_at = started
+        else:  # the objects before the listing's start are as the copy has them
+            for key, held in manifest.items():
+                if self._day(key) is not None and key <= start_after:
+                    listed.setdefault(key, (str(held.get("etag")), int(held.get("size") or 0)))
 
         def unchanged(key: str) -> bool:
             entry = manifest.get(key)
@@ -249,7 +295,7 @@ class DatasetCache:
             for key in keys:
                 manifest[key]["file"] = name
             self._merge_parts(day, manifest)
-        self._save(manifest)
+        self._save(manifest, full_listing_at)
         stats.unreadable = sorted(k for k, v in manifest.items() if v.get("unreadable"))
         return stats
 
@@ -495,7 +541,7 @@ def render(result: Rows, fmt: str) -> str:
 
 
 def sync_with_progress(
-    cache: DatasetCache, s3: Any, bucket: str, ui: Ui, concurrency: int
+    cache: DatasetCache, s3: Any, bucket: str, ui: Ui, concurrency: int, full: bool = False
 ) -> SyncStats:
     """Bring the cache up to date, telling on stderr what it downloads."""
     started = time.monotonic()
@@ -507,9 +553,9 @@ def sync_with_progress(
             last[0] = now
             print(f"dataset: {done}/{total} new object(s) downloaded", file=ui.err, flush=True)
 
-    stats = cache.sync(s3, bucket, concurrency=concurrency, progress=progress)
+    stats = cache.sync(s3, bucket, concurrency=concurrency, progress=progress, full=full)
     print(
-        f"dataset: {stats.listed} object(s) in s3://{bucket}/{cache.results_prefix} and "
+        f"dataset: {stats.listed} object(s) listed in s3://{bucket}/{cache.results_prefix} and "
         f"{cache.runs_prefix}, {stats.downloaded} downloaded, {stats.removed} removed "
         f"({time.monotonic() - started:.1f} s; cache {cache.root})",
         file=ui.err,

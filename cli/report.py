@@ -179,6 +179,7 @@ def write_report(
     thumb_size: int = 800,
     concurrency: int = 16,
     html: bool = True,
+    full_listing: bool = False,
 ) -> list[Item]:
     """Bring the local copy of the dataset up to date, select the images, then write
     results.csv, results.jsonl (the selected lines) and report.html."""
@@ -186,7 +187,7 @@ def write_report(
 
     s3 = aws.s3
     cache = DatasetCache(cache_dir, results_prefix=results_prefix, runs_prefix=runs_prefix)
-    sync_with_progress(cache, s3, final_bucket, ui, concurrency)
+    sync_with_progress(cache, s3, final_bucket, ui, concurrency, full=full_listing)
     lines = select_lines(cache.root, selection)
     items = [item_from_line(line) for line in lines]
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -371,6 +371,35 @@ def test_the_local_copy_keeps_a_few_part_files_per_day(aws, stack, tmp_path, mon
         assert len(parts) <= 2, parts
     assert query.run_local(tmp_path, "SELECT count(*) FROM results").rows == [(15,)]
     assert cache.sync(s3, "final-bucket").downloaded == 0
+
+
+def test_after_a_full_listing_only_the_last_hours_are_listed(aws, stack, tmp_path):
+    """Objects appear only in the current day and hour: a sync lists from an hour before
+    the newest object held; an older addition (a compaction) waits for a full listing."""
+    s3 = aws.client("s3")
+    cache = query.DatasetCache(tmp_path, results_prefix="results/", runs_prefix="runs/")
+    day = datetime(2026, 12, 3, 0, tzinfo=UTC)
+    for hour in range(6):
+        at = day + timedelta(hours=hour)
+        put_lines(
+            s3, dataset.object_key("results/", at, f"h{hour}"), [result(f"{hour}.png", [], "x")]
+        )
+    clock = [1_000_000.0]
+    first = cache.sync(s3, "final-bucket", now=lambda: clock[0])
+    assert (first.listed, first.downloaded) == (6, 6)
+
+    latest = day + timedelta(hours=5)
+    put_lines(s3, dataset.object_key("results/", latest, "late"), [result("late.png", [], "x")])
+    put_lines(s3, "results/dt=2026-12-03/01-compacted.jsonl", [result("old.png", [], "x")])
+    clock[0] += 3600
+    second = cache.sync(s3, "final-bucket", now=lambda: clock[0])
+    assert (second.listed, second.downloaded) == (3, 1)  # hours 04 and 05 only: "late"
+
+    clock[0] += query.FULL_LISTING_EVERY_S
+    third = cache.sync(s3, "final-bucket", now=lambda: clock[0])
+    assert (third.listed, third.downloaded) == (8, 1)  # the full listing finds "old"
+    assert query.run_local(tmp_path, "SELECT count(*) FROM results").rows == [(8,)]
+    assert cache.sync(s3, "final-bucket", full=True, now=lambda: clock[0]).downloaded == 0
 
 
 def test_a_part_file_left_by_an_interrupted_sync_is_removed(aws, stack, tmp_path):
