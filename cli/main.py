@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,13 @@ def _expires(text: str) -> int:
     if not 1 <= value <= 7 * 24 * 3600:
         raise argparse.ArgumentTypeError(f"must be 1-604800 s (SigV4: 7 days), got {value}")
     return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a day like 2026-12-01, got {text!r}") from None
 
 
 def _suffixes(text: str) -> tuple[str, ...]:
@@ -264,6 +272,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="labelstudio: lifetime of the presigned image URLs (default and maximum 7 days)",
     )
+    p.add_argument("--concurrency", type=_positive, default=16)
+
+    p = sub.add_parser(
+        "compact",
+        parents=[common],
+        help="merge each closed day's small dataset objects into a few large ones",
+    )
+    p.add_argument(
+        "--day",
+        action="append",
+        default=[],
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="only this day (repeat); default every day before --before",
+    )
+    p.add_argument(
+        "--before",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="compact the days before this one (default today, UTC)",
+    )
+    p.add_argument("--max-mb", type=_positive, default=128, help="largest object (default 128)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be merged")
     p.add_argument("--concurrency", type=_positive, default=16)
 
     p = sub.add_parser(
@@ -549,6 +580,49 @@ def cmd_export(args: argparse.Namespace, ui: Ui) -> int:
     return EXIT_OK
 
 
+def cmd_compact(args: argparse.Namespace, ui: Ui) -> int:
+    from .aws import Aws, check_bucket
+    from .compact import DayResult, compact
+
+    stack = stack_from(args, [out.FINAL_BUCKET])
+    (final,) = stack.require(out.FINAL_BUCKET)
+    today = datetime.now(UTC).date()
+    open_days = [d for d in args.day if d >= today]
+    if open_days:
+        raise UserError(
+            f"{open_days[0].isoformat()} is not over (UTC): the function may still write into it"
+        )
+    aws = Aws.for_stack(stack, max_pool=args.concurrency * 2)
+    check_bucket(aws, final, "final bucket")
+
+    def said(day: DayResult) -> None:
+        verb = "would merge" if args.dry_run else "merged"
+        if len(day.outputs) == 0:
+            ui.line(f"{day.day}: {day.inputs} object(s), nothing to merge")
+        else:
+            ui.line(
+                f"{day.day}: {verb} {day.inputs - len(day.unreadable)} object(s), "
+                f"{day.lines_in} line(s) -> {len(day.outputs)} object(s), {day.lines_out} line(s)"
+            )
+        for key in day.unreadable:
+            ui.warn(f"s3://{final}/{key} is not JSON Lines of objects: left in place")
+
+    results = compact(
+        aws.s3,
+        final,
+        stack.results_prefix,
+        before=args.before,
+        days=[f"dt={d.isoformat()}" for d in args.day],
+        max_bytes=args.max_mb * 1024 * 1024,
+        concurrency=args.concurrency,
+        dry_run=args.dry_run,
+        report=said,
+    )
+    if not results:
+        ui.line(f"no closed day under s3://{final}/{stack.results_prefix}")
+    return EXIT_OK
+
+
 def cmd_backfill(args: argparse.Namespace, ui: Ui) -> int:
     from .aws import Aws, check_bucket
     from .backfill import backfill
@@ -621,6 +695,7 @@ COMMANDS = {
     "status": cmd_status,
     "report": cmd_report,
     "query": cmd_query,
+    "compact": cmd_compact,
     "export": cmd_export,
     "backfill": cmd_backfill,
     "doctor": cmd_doctor,
