@@ -23,7 +23,7 @@ test: $(STAMP) $(LS_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/rekbatch demo $(DEMO_ARGS)

@@ -17,7 +17,7 @@ from emulator.localstack import LocalStackAws, LocalStackError, localstack_pytho
 VERSION_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/ls/version/ls.v1/1700000000000"
 PROJECT_ARN = "arn:aws:rekognition:us-east-1:123456789012:project/ls/1700000000000"
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.xdist_group("localstack")]
 
 
 def _process_tree(pid: int) -> set[int]:

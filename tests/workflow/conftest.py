@@ -31,7 +31,13 @@ RUN_TIMEOUT = 120.0  # generous: LocalStack on a loaded 2-core machine runs a dr
 MOTO, LOCALSTACK = "moto", "localstack"
 # A scenario that runs on both interpreters: `@both_engines` above it (it takes the
 # `pipeline` fixture, or `engine_aws`). Unmarked scenarios run on moto only.
-both_engines = pytest.mark.parametrize("engine", [MOTO, LOCALSTACK], indirect=True)
+# The LocalStack cases share one xdist group: `make test` (--dist loadgroup) runs them
+# on one worker, so one LocalStack serves them all while the other worker runs the rest.
+both_engines = pytest.mark.parametrize(
+    "engine",
+    [MOTO, pytest.param(LOCALSTACK, marks=pytest.mark.xdist_group("localstack"))],
+    indirect=True,
+)
 
 
 @dataclass
