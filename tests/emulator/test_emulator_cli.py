@@ -11,13 +11,22 @@ import time
 from pathlib import Path
 
 import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_standalone_server_prints_its_env_provisions_and_stops_on_ctrl_c():
+@pytest.mark.parametrize(
+    ("engine", "access_key"),
+    [
+        ("moto", "testing"),
+        pytest.param("localstack", "123456789012", marks=pytest.mark.xdist_group("localstack")),
+    ],
+)
+def test_standalone_server_prints_its_env_provisions_and_stops_on_ctrl_c(engine, access_key):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--port", "0", "--stack", "demo"],
+        [sys.executable, "-m", "emulator", "--engine", engine, "--port", "0", "--stack", "demo"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -35,12 +44,12 @@ def test_standalone_server_prints_its_env_provisions_and_stops_on_ctrl_c():
                 break
         text = "".join(lines)
         endpoint = re.search(r"export AWS_ENDPOINT_URL=(\S+)", text).group(1)
-        assert "export AWS_ACCESS_KEY_ID=testing" in text
+        assert f"export AWS_ACCESS_KEY_ID={access_key}" in text
         s3 = boto3.client(
             "s3",
             endpoint_url=endpoint,
             region_name="us-east-1",
-            aws_access_key_id="testing",
+            aws_access_key_id=access_key,
             aws_secret_access_key="testing",
         )
         names = sorted(b["Name"] for b in s3.list_buckets()["Buckets"])
@@ -51,3 +60,12 @@ def test_standalone_server_prints_its_env_provisions_and_stops_on_ctrl_c():
         rest, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert "model meter" in rest
+    if engine == "localstack":  # its LocalStack child went with it
+        with pytest.raises(EndpointConnectionError):
+            boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name="us-east-1",
+                aws_access_key_id=access_key,
+                aws_secret_access_key="testing",
+            ).list_buckets()
