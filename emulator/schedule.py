@@ -30,30 +30,18 @@ from typing import Any
 
 from croniter import CroniterError, croniter
 
+from infra import schedule
 from infra.contract import SCHEDULE_INPUT
 
 log = logging.getLogger(__name__)
 
-_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
-_CRON = re.compile(r"^cron\(\s*(.*?)\s*\)$")
-_AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-_DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-# Per field, the characters AWS allows besides digits (and names in month/day-of-week).
-_FIELD_SYNTAX = (
-    ("minutes", re.compile(r"^[\d,\-*/]+$")),
-    ("hours", re.compile(r"^[\d,\-*/]+$")),
-    ("day-of-month", re.compile(r"^([\d,\-*/LW]+|\?)$")),
-    ("month", re.compile(r"^[\dA-Z,\-*/]+$")),
-    ("day-of-week", re.compile(r"^([\dA-Z,\-*L#]+|\?)$")),
-    ("year", re.compile(r"^[\d,\-*/]+$")),
-)
+_DAY_NAMES = schedule.DAYS
 # croniter's year field ends at 2099 (AWS: 2199).
 CRONITER_LAST_YEAR = 2099
 
 
-class ScheduleError(ValueError):
-    """An expression EventBridge Scheduler would refuse (or one this emulator can not run)."""
+# An expression EventBridge Scheduler would refuse (or one this emulator can not run).
+ScheduleError = schedule.ScheduleError
 
 
 @dataclass(frozen=True)
@@ -68,34 +56,17 @@ class Expression:
 
 
 def parse(text: str) -> Expression:
-    """Parse ``rate(N unit)``, ``cron(6 fields)`` or ``at(yyyy-mm-ddThh:mm:ss)``."""
-    text = text.strip()
-    rate = _RATE.match(text)
-    if rate:
-        value, unit = int(rate[1]), rate[2]
-        if value < 1:
-            raise ScheduleError(f"{text}: the rate must be a positive number")
-        if (value == 1) != (not unit.endswith("s")):
-            raise ScheduleError(
-                f"{text}: write rate(1 {unit.rstrip('s')}) or rate(N {unit.rstrip('s')}s)"
-            )
-        return Expression(
-            text, "rate", period=timedelta(seconds=value * _UNIT_SECONDS[unit.rstrip("s")])
-        )
-    cron = _CRON.match(text)
-    if cron:
-        return Expression(text, "cron", cron=to_croniter(cron[1]))
-    at = _AT.match(text)
-    if at:
-        try:
-            moment = datetime.fromisoformat(at[1])
-        except ValueError:
-            raise ScheduleError(f"{text}: not a valid date and time") from None
-        return Expression(text, "at", at=moment)
-    raise ScheduleError(
-        f"{text!r}: expected rate(N minutes|hours|days), cron(minutes hours day-of-month "
-        "month day-of-week year) or at(yyyy-mm-ddThh:mm:ss)"
-    )
+    """Parse ``rate(N unit)``, ``cron(6 fields)`` or ``at(yyyy-mm-ddThh:mm:ss)``:
+    AWS's rules are infra/schedule.py's (the stack configuration's too); a cron
+    is converted for croniter, which refuses a few AWS accepts (years after 2099)."""
+    parsed = schedule.parse(text)
+    if parsed.kind == "rate":
+        assert parsed.rate_minutes is not None
+        return Expression(text, "rate", period=timedelta(minutes=parsed.rate_minutes))
+    if parsed.kind == "cron":
+        assert parsed.cron is not None
+        return Expression(text, "cron", cron=to_croniter(" ".join(parsed.cron)))
+    return Expression(text, "at", at=parsed.at)
 
 
 def _day_of_week(value: str) -> str:
@@ -124,24 +95,11 @@ def _day_of_week(value: str) -> str:
 
 
 def to_croniter(fields_text: str) -> str:
-    """The six fields of an AWS cron expression as croniter's seven
-    (``minute hour day month weekday second year``)."""
-    fields = fields_text.upper().split()
-    if len(fields) != 6:
-        raise ScheduleError(
-            f"cron({fields_text}): AWS cron has 6 fields "
-            "(minutes hours day-of-month month day-of-week year)"
-        )
-    for (name, syntax), value in zip(_FIELD_SYNTAX, fields, strict=True):
-        if not syntax.match(value):
-            raise ScheduleError(f"cron({fields_text}): {name} {value!r} is not valid")
+    """The six fields of an AWS cron expression (checked by AWS's rules first) as
+    croniter's seven (``minute hour day month weekday second year``)."""
+    fields = schedule.parse(f"cron({fields_text})").cron
+    assert fields is not None
     minutes, hours, dom, month, dow, year = fields
-    if (dom == "?") == (dow == "?"):
-        raise ScheduleError(
-            f"cron({fields_text}): exactly one of day-of-month and day-of-week must be '?'"
-        )
-    if "#" in dow and "," in dow:
-        raise ScheduleError(f"cron({fields_text}): a day-of-week with '#' takes one value")
     dow = ",".join(_day_of_week(part) for part in dow.split(",")) if dow != "?" else "*"
     dom = "*" if dom == "?" else dom
     if any(int(y) > CRONITER_LAST_YEAR for y in re.findall(r"\d+", year) if len(y) == 4):

@@ -143,7 +143,10 @@ KEYS: tuple[Key, ...] = (
         "Maximum labels per image (0 = every label Rekognition returns).", default=0,
         lo=0, hi=4096),
     Key("schedule", "string",
-        "EventBridge Scheduler expression that starts a run: rate(...), cron(...) or at(...).",
+        "EventBridge Scheduler expression that starts a run, checked by AWS's rules: "
+        "rate(1 hour) / rate(N hours) (minute, hour, day; singular only for 1), "
+        "cron(minutes hours day-of-month month day-of-week year) with one day field '?', "
+        "or at(yyyy-mm-ddThh:mm:ss).",
         default="rate(1 hour)", parse=values.schedule),
     Key("scheduleTimezone", "string",
         "IANA time zone the schedule expression is evaluated in.", default="UTC",

@@ -19,6 +19,8 @@ from infra.config.limits import (
     STALL_ALARM_MIN_MINUTES,
 )
 from infra.contract import DEFAULT_RUNS_PREFIX
+from infra.schedule import ScheduleError
+from infra.schedule import parse as parse_schedule
 from infra.sizing import DEFAULT_TPS_PER_UNIT, derive_concurrency, planned_units_bound
 from infra.statemachine import OptionError, WorkflowOptions
 from runtime import settings as runtime_settings
@@ -211,8 +213,6 @@ def retry_visibility(queue_visibility_timeout: int) -> tuple[int, int]:
     return base, cap
 
 
-_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
-_RATE_UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 24 * 60}
 _ANY = ("*", "?")
 
 
@@ -224,14 +224,14 @@ def schedule_period_minutes(schedule: str) -> int | None:
     bound: the expression may well run more often). at(...) and other crons
     (days of the month, months): None, there is no regular period.
     """
-    rate = _RATE.match(schedule.strip())
-    if rate:
-        return int(rate[1]) * _RATE_UNIT_MINUTES[rate[2].removesuffix("s")]
-    if schedule.startswith("cron("):
-        fields = schedule.strip()[5:-1].split()
-        if len(fields) != 6:
-            return None
-        _, _, day_of_month, month, day_of_week, _ = fields
+    try:
+        parsed = parse_schedule(schedule)
+    except ScheduleError:
+        return None
+    if parsed.rate_minutes is not None:
+        return parsed.rate_minutes
+    if parsed.cron is not None:
+        _, _, day_of_month, month, day_of_week, _ = parsed.cron
         if month not in _ANY or day_of_month not in _ANY:
             return None
         return 24 * 60 if day_of_week in _ANY else 7 * 24 * 60

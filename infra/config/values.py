@@ -11,13 +11,10 @@ from typing import Any
 
 from infra.config.limits import KMS_CREATE, LOG_RETENTION_DAYS
 from infra.contract import OUTCOMES
+from infra.schedule import ScheduleError
+from infra.schedule import parse as parse_schedule
 from runtime.arns import PROJECT_ARN, VERSION_ARN
 
-_SCHEDULE = re.compile(
-    r"^(rate\(\s*\d+\s+(minute|minutes|hour|hours|day|days)\s*\)"
-    r"|cron\(\s*\S+(\s+\S+){5}\s*\)"
-    r"|at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\))$"
-)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 KMS_KEY_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
@@ -44,11 +41,11 @@ def project_arn(text: str) -> str:
 
 
 def schedule(text: str) -> str:
-    if not _SCHEDULE.match(text):
-        raise ValueError(
-            "must be rate(N minutes|hours|days), cron(6 fields) or at(yyyy-mm-ddThh:mm:ss), "
-            f"got {text!r}"
-        )
+    """An EventBridge Scheduler expression AWS accepts (infra/schedule.py's rules)."""
+    try:
+        parse_schedule(text)
+    except ScheduleError as err:
+        raise ValueError(f"is not a schedule AWS accepts: {err}") from None
     return text
 
 

@@ -162,6 +162,8 @@ def test_model_alarm_window_covers_start_run_and_grace_plus_margin() -> None:
         ({"minConfidence": 101}, "minConfidence", "between"),
         ({"maxResults": -1}, "maxResults", "between"),
         ({"schedule": "every hour"}, "schedule", "rate("),
+        ({"schedule": "rate(1 minutes)"}, "schedule", "singular"),
+        ({"schedule": "cron(0 9 * * MON *)"}, "schedule", "exactly one of day-of-month"),
         ({"scheduleTimezone": "Mars/Olympus"}, "scheduleTimezone", "IANA"),
         ({"minInferenceUnits": 0}, "minInferenceUnits", "between"),
         ({"minInferenceUnits": 3, "maxInferenceUnits": 2}, "maxInferenceUnits", "at least"),
