@@ -87,8 +87,10 @@ class InferenceFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
         )
         # CreateEventSourceMapping checks that the role may read the queue: the
-        # policy must be attached first. `enabled` belongs to the workflow after
-        # creation, so a later `pulumi up --refresh` never flips a running drain.
+        # policy must be attached first. `enabled` and the MaximumConcurrency belong
+        # to the workflow after creation (each run enables the mapping at its plan's
+        # concurrency), so a `pulumi up --refresh` during a run neither disables the
+        # mapping nor resets its concurrency to the stack's default.
         self.mapping = aws.lambda_.EventSourceMapping(
             f"{name}-mapping",
             event_source_arn=args.queue_arn,
@@ -98,7 +100,9 @@ class InferenceFunction(pulumi.ComponentResource):
             maximum_batching_window_in_seconds=args.batch_window_seconds,
             function_response_types=["ReportBatchItemFailures"],
             scaling_config={"maximum_concurrency": args.max_concurrency},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=grants, ignore_changes=["enabled"]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=grants, ignore_changes=["enabled", "scaling_config"]
+            ),
         )
         self.register_outputs(
             {
