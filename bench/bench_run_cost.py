@@ -206,7 +206,9 @@ def describe_cadence(seconds: int) -> dict[str, float]:
             polls += 1
             interval = every
         previous = upto
-    per_poll = 4  # CountModelWait<n>s, WaitForModel<n>s, DescribeModel, Route
+    # Route, CountModelWait<n>s, WaitForModel<n>s, DescribeModel and the two states
+    # that read its one item (DescribeModelHasVersion, DescribeModelReadVersion)
+    per_poll = 6
     return {
         "describes": polls,
         "transitions": polls * per_poll,

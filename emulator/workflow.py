@@ -44,6 +44,8 @@ FAST_WORKFLOW: dict[str, Any] = {
     "max_run_seconds": 300,
     "model_check_seconds": 2,
     "disable_grace_seconds": 1,
+    "mapping_poll_seconds": 1,
+    "mapping_wait_seconds": 10,
     "retry_interval_seconds": 1,
     "retry_max_attempts": 3,
     "peek_visibility_timeout_seconds": 1,  # kept peeked messages come back after 1 s

@@ -244,7 +244,8 @@ def state_machine_policy(
         ),
         _allow(
             "EnableAndDisableTheMapping",
-            ["lambda:UpdateEventSourceMapping"],
+            # Get: the cleanup confirms the mapping is Disabled before the stop.
+            ["lambda:UpdateEventSourceMapping", "lambda:GetEventSourceMapping"],
             event_source_mapping_arn,
         ),
         _allow("WriteRunSummaries", ["s3:PutObject"], objects_arn(final_bucket_arn, runs_prefix)),

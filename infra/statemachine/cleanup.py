@@ -1,7 +1,15 @@
 """Phase 5: the one cleanup every path ends in (the drained one too): disable
-the mapping, stop the model per ownership (waiting out a start in progress,
-bounded), recording errors as it goes, so the stop is attempted even if the
-disable failed."""
+the mapping and see it Disabled, stop the model per ownership (waiting out a
+start in progress, bounded), recording errors as it goes, so the stop is
+attempted even if the disable failed.
+
+The mapping is confirmed Disabled (GetEventSourceMapping) before the model is
+stopped: a disable refused while the mapping is Enabling or Updating is tried
+again for up to mapping_wait_seconds, since a model stopped under an enabled
+mapping makes every image fail "not ready" and walk to the DLQ. A stop refused
+while the model is STARTING (AWS documents StopProjectVersion for a running
+model only) waits for RUNNING, bounded by the start deadline, and stops it then.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,24 @@ from infra.statemachine import asl
 from infra.statemachine import names as n
 from infra.statemachine.errors import (
     ERROR_CLEANUP,
+    LAMBDA_TRANSIENT,
     MODEL_READY,
+    MODEL_STARTING,
     REKOGNITION_IN_USE,
     REKOGNITION_TRANSIENT,
 )
 from infra.statemachine.params import OWNERSHIP_EXCLUSIVE, WorkflowParams
-from infra.statemachine.tasks import STATUS, describe_model, model_is_any, retry, toggle_mapping
+from infra.statemachine.tasks import (
+    STATUS,
+    describe_model,
+    model_is,
+    model_is_any,
+    retry,
+    toggle_mapping,
+)
+
+MAPPING_DISABLED = "Disabled"
+MAPPING_DISABLING = "Disabling"
 
 
 def _after_disable(p: WorkflowParams) -> str:
@@ -43,9 +63,71 @@ def states(p: WorkflowParams) -> asl.States:
                 p,
                 False,
                 "$.mapping.disabled",
-                n.AFTER_DISABLE,
-                asl.catch(n.AFTER_DISABLE, "$.cleanupErrors.mapping"),
+                n.READ_MAPPING,
+                # Refused (still Enabling/Updating past the retries): try again.
+                asl.catch(n.COUNT_MAPPING_WAIT, "$.mappingWait.error"),
                 "Stop feeding the model before stopping it.",
+            ),
+            n.READ_MAPPING: asl.sdk_task(
+                "lambda:getEventSourceMapping",
+                {"Uuid": p.event_source_mapping_uuid},
+                {"state.$": "$.State", "at.$": "$$.State.EnteredTime"},
+                "$.mapping.disabled",
+                n.IS_MAPPING_DISABLED,
+                [retry(p, *LAMBDA_TRANSIENT)],
+                asl.catch(n.COUNT_MAPPING_WAIT, "$.mappingWait.error"),
+                "See the mapping Disabled before the model is stopped.",
+            ),
+            n.IS_MAPPING_DISABLED: asl.choice(
+                [
+                    asl.when(
+                        "$.mapping.disabled.state",
+                        "StringEquals",
+                        MAPPING_DISABLED,
+                        n.AFTER_DISABLE,
+                    )
+                ],
+                n.COUNT_MAPPING_WAIT,
+            ),
+            n.COUNT_MAPPING_WAIT: asl.pass_state(
+                n.MAPPING_DEADLINE,
+                parameters={"polls.$": "States.MathAdd($.mappingWait.polls, 1)"},
+                result_path="$.mappingWait",
+            ),
+            n.MAPPING_DEADLINE: asl.choice(
+                [
+                    asl.when(
+                        "$.mappingWait.polls",
+                        "NumericGreaterThan",
+                        p.mapping_wait_polls,
+                        n.MAPPING_NOT_DISABLED,
+                    )
+                ],
+                n.WAIT_FOR_MAPPING,
+            ),
+            n.WAIT_FOR_MAPPING: asl.wait(p.mapping_poll_seconds, n.MAPPING_NEEDS_DISABLE),
+            n.MAPPING_NEEDS_DISABLE: asl.choice(
+                [
+                    asl.when(
+                        "$.mapping.disabled.state",
+                        "StringEquals",
+                        MAPPING_DISABLING,
+                        n.READ_MAPPING,
+                    )
+                ],
+                n.CLEANUP,
+                comment="Disabling: look again; Enabled, Enabling, Updating: disable again.",
+            ),
+            n.MAPPING_NOT_DISABLED: asl.set_error(
+                ERROR_CLEANUP,
+                n.AFTER_DISABLE,
+                f"The event source mapping {p.event_source_mapping_uuid} was not Disabled "
+                "after {} tries (last state: {}). The model is stopped anyway (it is billed "
+                "while running); disable the mapping by hand or images will fail until the "
+                "next run.",
+                "$.mappingWait.polls",
+                "$.mapping.disabled.state",
+                result_path="$.cleanupErrors.mapping",
             ),
             n.AFTER_DISABLE: asl.choice(
                 [asl.when("$.outcome", "StringEquals", OUTCOME_MAX_RUN, n.GRACE_FOR_IN_FLIGHT)],
@@ -66,8 +148,17 @@ def states(p: WorkflowParams) -> asl.States:
         {
             n.CLEANUP_ROUTE: asl.choice(
                 [
+                    {**model_is(MODEL_READY), "Next": n.STOP_MODEL},
+                    # A stop of this STARTING model was refused: wait for RUNNING.
+                    {
+                        "And": [
+                            model_is(MODEL_STARTING),
+                            {"Variable": "$.lastStopError", "IsPresent": True},
+                        ],
+                        "Next": n.COUNT_CLEANUP_WAIT,
+                    },
                     # STARTING too: a start in progress is billed as soon as it is up.
-                    {**model_is_any(MODEL_READY, "STARTING"), "Next": n.STOP_MODEL},
+                    {**model_is_any(MODEL_STARTING), "Next": n.STOP_MODEL},
                 ],
                 n.LAST_MODEL_STATUS_KNOWN,
             ),
@@ -112,9 +203,22 @@ def states(p: WorkflowParams) -> asl.States:
                         "ResultPath": "$.lastStopError",
                         "Next": n.COUNT_CLEANUP_WAIT,
                     },
-                    *asl.catch(n.LAST_MODEL_STATUS_KNOWN, "$.cleanupErrors.model"),
+                    *asl.catch(n.STOP_REFUSED, "$.lastStopError"),
                 ],
                 "Stop the model: billing ends.",
+            ),
+            n.STOP_REFUSED: asl.choice(
+                [{**model_is(MODEL_STARTING), "Next": n.COUNT_CLEANUP_WAIT}],
+                n.RECORD_STOP_ERROR,
+                comment=(
+                    "A STARTING model goes on to RUNNING, billed: whatever the refusal, "
+                    "wait for RUNNING and stop it then."
+                ),
+            ),
+            n.RECORD_STOP_ERROR: asl.pass_state(
+                n.LAST_MODEL_STATUS_KNOWN,
+                parameters={"Error.$": "$.lastStopError.Error", "Cause.$": "$.lastStopError.Cause"},
+                result_path="$.cleanupErrors.model",
             ),
             n.MARK_STOPPED: asl.timestamp(n.LAST_MODEL_STATUS_KNOWN, "$.stopped", byThisRun=True),
         },

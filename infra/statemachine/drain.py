@@ -80,7 +80,9 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.DRAIN_DECISION: asl.choice(
                 [
-                    asl.when("$.queue.total", "NumericEquals", 0, n.COUNT_CONFIRMATION),
+                    # The deadlines first: every loop of the drain passes here, so
+                    # no queue (not even one that empties and fills again on every
+                    # confirmation) can keep a run past them.
                     asl.when(
                         "$.drain.elapsed",
                         "NumericGreaterThanEquals",
@@ -94,6 +96,7 @@ def states(p: WorkflowParams) -> asl.States:
                         p.max_drain_polls,
                         n.MAX_RUN_REACHED,
                     ),
+                    asl.when("$.queue.total", "NumericEquals", 0, n.COUNT_CONFIRMATION),
                     asl.when(
                         "$.drain.sinceCheck",
                         "NumericGreaterThanEquals",

@@ -81,6 +81,7 @@ MODEL_STARTABLE = ("STOPPED", "TRAINING_COMPLETED", "COPYING_COMPLETED")
 # A start that ended FAILED is not a training failure and may be transient: it is
 # started again, at most WorkflowParams.max_start_attempts times per run.
 MODEL_START_FAILED = "FAILED"
-MODEL_TRANSITIONAL = ("STARTING", "STOPPING")
+MODEL_STARTING = "STARTING"
+MODEL_TRANSITIONAL = (MODEL_STARTING, "STOPPING")
 # The statuses a run knows what to do with (the peek looks only for these).
 MODEL_STATUSES_SEEN = (MODEL_READY, *MODEL_TRANSITIONAL, *MODEL_STARTABLE, MODEL_START_FAILED)

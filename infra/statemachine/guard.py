@@ -64,10 +64,11 @@ def initial_document(p: WorkflowParams) -> dict[str, Any]:
         "modelReady": {"at": None},
         "drainEnd": {"at": None},
         "started": {"byThisRun": False, "attempts": 0, "at": None},
+        "startResponse": {"status": ""},
         "stopped": {"byThisRun": False, "at": None},
         "mapping": {
             "enabled": {"state": None, "at": None},
-            "disabled": {"state": None, "at": None},
+            "disabled": {"state": "", "at": None},
         },
         "modelWait": {"polls": 0},
         "drain": {
@@ -78,6 +79,7 @@ def initial_document(p: WorkflowParams) -> dict[str, Any]:
             "wait": p.fast_poll_seconds,
         },
         "cleanupWait": {"polls": 0},
+        "mappingWait": {"polls": 0},
         "cleanupErrors": {},
         "peek": peek_record(0, 0, dict(NULL_COUNTS)),
         "peekWork": {},  # the peek's scratch space, emptied after it

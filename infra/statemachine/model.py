@@ -19,6 +19,7 @@ from infra.statemachine.errors import (
     MODEL_READY,
     MODEL_START_FAILED,
     MODEL_STARTABLE,
+    MODEL_STARTING,
     MODEL_TRANSITIONAL,
     REKOGNITION_IN_USE,
     REKOGNITION_LIMIT,
@@ -99,6 +100,18 @@ def states(p: WorkflowParams) -> asl.States:
                 [
                     asl.when("$.model.current.count", "NumericEquals", 0, n.MODEL_NOT_FOUND),
                     {**model_is(MODEL_READY), "Next": n.MODEL_READY},
+                    # DescribeProjectVersions is eventually consistent: the first
+                    # describe after a start that answered STARTING may still say
+                    # STOPPED (or the FAILED of an earlier start). Describe once more.
+                    {
+                        "And": [
+                            model_is_any(*MODEL_STARTABLE, MODEL_START_FAILED),
+                            {"Variable": "$.started.byThisRun", "BooleanEquals": True},
+                            {"Variable": "$.modelWait.polls", "NumericEquals": 1},
+                            {"Variable": "$.startResponse.status", "StringEquals": MODEL_STARTING},
+                        ],
+                        "Next": n.count_model_wait(p.start_polls()[0][1]),
+                    },
                     {
                         "And": [
                             startable,

@@ -109,6 +109,15 @@ HAS_RUN_ERROR = "HasRunError"
 WORD_NOTICE = "WordNotice"
 WORD_NOTICE_WITH_ERROR = "WordNoticeWithError"
 READ_LAST_MODEL_STATUS = "ReadLastModelStatus"
+READ_MAPPING = "ReadMapping"
+IS_MAPPING_DISABLED = "IsMappingDisabled"
+COUNT_MAPPING_WAIT = "CountMappingWait"
+MAPPING_DEADLINE = "MappingDeadline"
+WAIT_FOR_MAPPING = "WaitForMapping"
+MAPPING_NEEDS_DISABLE = "MappingNeedsDisable"
+MAPPING_NOT_DISABLED = "MappingNotDisabled"
+STOP_REFUSED = "StopRefused"
+RECORD_STOP_ERROR = "RecordStopError"
 
 
 def has_version(describe: str) -> str:

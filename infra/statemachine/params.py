@@ -27,17 +27,33 @@ OWNERSHIP_SHARED = "shared"  # stop it only if this run started it
 SQS_MAX_RECEIVE = 10  # ReceiveMessage's MaxNumberOfMessages limit
 
 # Step Functions fails an execution whose history reaches 25,000 events, and no
-# Catch sees it: the run's loops are bounded to stay well below.
+# Catch sees it: every loop of the run is bounded, and the worst case of all of
+# them together stays below HISTORY_EVENT_BUDGET (the rest is room for retries,
+# 3 events per retried call). A Task writes 5 events (entered, scheduled,
+# started, succeeded or failed, exited), any other state 2; a describe is a Task
+# and the Choice and Pass that read its one item (9). The figures are the costliest
+# pass round each loop of the rendered definition (tests/workflow/test_history.py
+# walks the graph and holds them to it).
 HISTORY_EVENT_BUDGET = 22_000
-FIXED_EVENTS = 600  # every state outside the loops, entered once (peek included)
-# A describe is an SDK task (5) and the Choice and Pass that read its one item (2 each).
-EVENTS_PER_DESCRIBE = 15  # Route, count, wait (2 each) + a describe (9)
-# count, deadline, wait, route (2 each) + the describe (9) and the refused stop (5)
-EVENTS_PER_CLEANUP_WAIT = 22
-# A drain poll: decision, count, wait (2 each) + the queue count (5); a model
-# check (a describe, a Choice, a Pass: 13 events) every model_check_seconds.
+FIXED_EVENTS = 600  # every state entered once (peek included)
+# The describe ladder: Route, the count, the wait (2 each) + the describe (9). Up
+# to start_deadline_polls per start, and as many again for a model found STOPPING
+# that is waited out before the first start.
+EVENTS_PER_DESCRIBE = 15
+# A start: Route, the start (5), mark, reset, the first wait + the describe (9).
+EVENTS_PER_START = 22
+# A drain poll: decision, count, wait (2 each) + the queue count (5).
 EVENTS_PER_DRAIN_POLL = 11
-EVENTS_PER_MODEL_CHECK = 13
+# A model check: the describe (9), its Choice and the reset (2 each), and the
+# decision entered again (2); one per model_check_seconds of drain waits, at most
+# one per poll (every poll when the waits are as long as the check interval).
+EVENTS_PER_MODEL_CHECK = 15
+# The cleanup's mapping wait: count, deadline, wait, the Choice after it, the
+# disable and the look (5 each), the Choice after the look.
+EVENTS_PER_MAPPING_WAIT = 20
+# The cleanup's model wait: count, deadline, wait (2 each), the describe (9), the
+# route, the refused stop (5) and the Choice on the refusal.
+EVENTS_PER_CLEANUP_WAIT = 24
 MIN_DRAIN_POLLS = 100
 # The drain's cost estimate is kept in ten-thousandths of a USD: States.MathAdd
 # adds integers, and a 32-bit one must not overflow in any run.
@@ -117,6 +133,12 @@ class WorkflowOptions:
     # After max-run: let in-flight batches finish (the program derives it from the
     # function timeout and batching window, infra/config/stack.py).
     disable_grace_seconds: int = 30
+    # The cleanup sees the mapping Disabled before it stops the model: a mapping
+    # still Enabling or Updating refuses the disable, so it is disabled (or, while
+    # Disabling, looked at) again every mapping_poll_seconds for up to
+    # mapping_wait_seconds (Lambda's own state changes take seconds).
+    mapping_poll_seconds: int = 5
+    mapping_wait_seconds: int = 120
     retry_interval_seconds: int = 2  # first back-off of SDK retries (throttling etc.)
     retry_max_attempts: int = 6  # SDK retries per call before the error is caught
     # s3:TestEvent peek: a backlog of at most this many visible messages (and none in
@@ -138,6 +160,11 @@ class WorkflowOptions:
         from infra.statemachine.validation import validate_options
 
         validate_options(self)
+
+    @property
+    def mapping_wait_polls(self) -> int:
+        """Disables (and looks) the cleanup tries before it gives up on the mapping."""
+        return max(1, math.ceil(self.mapping_wait_seconds / self.mapping_poll_seconds))
 
     @property
     def model_wait_polls(self) -> int:
@@ -172,18 +199,38 @@ class WorkflowOptions:
         so the whole execution stays below Step Functions' 25,000 history events
         (an execution that reaches them fails with no cleanup at all)."""
         fastest = math.ceil(self.max_run_seconds / self.fast_poll_seconds) + 1
-        return max(1, min(fastest, self.drain_poll_budget))
+        # - 1: a failed confirmation counts two polls between two decisions
+        return max(1, min(fastest, self.drain_poll_budget - 1))
+
+    @property
+    def model_checks_bound(self) -> int:
+        """Model checks a run can make: one per model_check_seconds of drain waits
+        (the waits end within one wait of max_run_seconds)."""
+        longest = max(self.poll_interval_seconds, self.confirm_seconds)
+        return (self.max_run_seconds + longest) // self.model_check_seconds + 1
+
+    @property
+    def history_events_outside_drain(self) -> int:
+        """The worst case of every state once and every loop but the drain's."""
+        describes = (self.max_start_attempts + 1) * self.start_deadline_polls
+        return (
+            FIXED_EVENTS
+            + describes * EVENTS_PER_DESCRIBE
+            + self.max_start_attempts * EVENTS_PER_START
+            + (self.mapping_wait_polls + 1) * EVENTS_PER_MAPPING_WAIT
+            + (self.model_wait_polls + 1) * EVENTS_PER_CLEANUP_WAIT
+        )
 
     @property
     def drain_poll_budget(self) -> int:
-        """History events left for the drain once the worst-case start waits
-        (every allowed start to its deadline) and the cleanup's wait are counted."""
-        starts = self.max_start_attempts * (self.start_deadline_polls + 1) * EVENTS_PER_DESCRIBE
-        cleanup = self.model_wait_polls * EVENTS_PER_CLEANUP_WAIT
-        left = HISTORY_EVENT_BUDGET - FIXED_EVENTS - starts - cleanup
-        checks_per_poll = min(1.0, self.fast_poll_seconds / self.model_check_seconds)
-        per_poll = EVENTS_PER_DRAIN_POLL + math.ceil(EVENTS_PER_MODEL_CHECK * checks_per_poll)
-        return left // per_poll
+        """The most drain polls that fit in the history events the rest leaves: P
+        polls and min(P, model_checks_bound) checks. The decision ends the drain at
+        this many polls before any other rule, so it holds whatever the queue does."""
+        left = HISTORY_EVENT_BUDGET - self.history_events_outside_drain
+        with_checks = left // (EVENTS_PER_DRAIN_POLL + EVENTS_PER_MODEL_CHECK)
+        if with_checks <= self.model_checks_bound:
+            return max(0, with_checks)
+        return (left - self.model_checks_bound * EVENTS_PER_MODEL_CHECK) // EVENTS_PER_DRAIN_POLL
 
     @property
     def confirm_seconds(self) -> int:

@@ -44,6 +44,8 @@ _POSITIVE = (
     "fast_poll_seconds",
     "max_planned_units",
     "max_start_attempts",
+    "mapping_poll_seconds",
+    "mapping_wait_seconds",
 )
 _NON_NEGATIVE = (
     "target_run_minutes",

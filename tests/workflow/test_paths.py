@@ -36,6 +36,7 @@ LEGAL_RESPONSES: dict[str, list[dict[str, Any]]] = {
     "rekognition:startProjectVersion": [{"Status": "STARTING"}],
     "rekognition:stopProjectVersion": [{"Status": "STOPPING"}],
     "lambda:updateEventSourceMapping": [{"State": "Enabling"}],
+    "lambda:getEventSourceMapping": [{"State": "Disabled"}],
     "sqs:getQueueAttributes": [
         {
             "Attributes": {
