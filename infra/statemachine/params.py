@@ -35,7 +35,9 @@ SQS_MAX_RECEIVE = 10  # ReceiveMessage's MaxNumberOfMessages limit
 # pass round each loop of the rendered definition (tests/workflow/test_history.py
 # walks the graph and holds them to it).
 HISTORY_EVENT_BUDGET = 22_000
-FIXED_EVENTS = 600  # every state entered once (peek included)
+# Every state entered once, and the small loops: the peek (at most 10 messages)
+# and the notice's cost in whole USD (notify.MAX_WHOLE_USD_ROUNDS).
+FIXED_EVENTS = 800
 # The describe ladder: Route, the count, the wait (2 each) + the describe (9). Up
 # to start_deadline_polls per start, and as many again for a model found STOPPING
 # that is waited out before the first start.

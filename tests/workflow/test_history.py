@@ -19,6 +19,7 @@ import pytest
 
 from infra.statemachine import OWNERSHIP_SHARED, WorkflowParams, build_definition
 from infra.statemachine import params as budget
+from infra.statemachine.notify import MAX_WHOLE_USD_ROUNDS
 from tests.workflow.golden import _RESOURCES, CONFIGURATIONS
 from tests.workflow.test_definition import params, successors
 
@@ -106,7 +107,14 @@ def counts(state: dict[str, Any], counter: str) -> bool:
 
 
 # Each loop's head: the state whose Choice ends it at its bound.
-HEADS = {"Route", "DrainDecision", "CleanupDeadline", "MappingDeadline", "PeekNext"}
+HEADS = {
+    "Route",
+    "DrainDecision",
+    "CleanupDeadline",
+    "MappingDeadline",
+    "PeekNext",
+    "FindWholeUsd",
+}
 
 
 def worst_case(p: WorkflowParams, sm: States | None = None) -> tuple[int, dict[str, int]]:
@@ -143,6 +151,8 @@ def worst_case(p: WorkflowParams, sm: States | None = None) -> tuple[int, dict[s
             cost = (p.model_wait_polls + 1) * max(events(sm, c) for c in passes)
         elif head == "MappingDeadline":
             cost = (p.mapping_wait_polls + 1) * max(events(sm, c) for c in passes)
+        elif head == "FindWholeUsd":  # the notice's cost in whole USD, digit by digit
+            cost = (MAX_WHOLE_USD_ROUNDS + 1) * max(events(sm, c) for c in passes)
         else:  # PeekNext: one pass per message received, at most the peek's maximum
             cost = (p.test_event_peek_max + 1) * max(events(sm, c) for c in passes)
         per_loop[head] = cost
@@ -177,8 +187,12 @@ def test_every_variants_worst_case_stays_under_the_budget(variant: WorkflowParam
 def test_every_golden_variants_worst_case_stays_under_the_budget(name: str) -> None:
     import dataclasses
 
-    worst, per_loop = worst_case(dataclasses.replace(_RESOURCES, **CONFIGURATIONS[name]))
+    p = dataclasses.replace(_RESOURCES, **CONFIGURATIONS[name])
+    worst, per_loop = worst_case(p)
     assert worst < budget.HISTORY_EVENT_BUDGET, (worst, per_loop)
+    sm = build_definition(p)["States"]
+    small = per_loop.get("PeekNext", 0) + per_loop.get("FindWholeUsd", 0)
+    assert events(sm, list(sm)) + small <= budget.FIXED_EVENTS
 
 
 def test_the_budgets_figures_are_what_the_graph_costs() -> None:
@@ -200,7 +214,9 @@ def test_the_budgets_figures_are_what_the_graph_costs() -> None:
         assert check <= budget.EVENTS_PER_MODEL_CHECK
         poll = costliest("DrainDecision", lambda c: "CheckModel" not in c)
         assert poll <= 2 * budget.EVENTS_PER_DRAIN_POLL  # a failed confirmation: 2 polls
-        assert events(sm, list(sm)) <= budget.FIXED_EVENTS
+        _, per_loop = worst_case(p)
+        small = per_loop.get("PeekNext", 0) + per_loop.get("FindWholeUsd", 0)
+        assert events(sm, list(sm)) + small <= budget.FIXED_EVENTS
 
 
 def test_a_model_found_stopping_is_waited_out_within_the_budget() -> None:
