@@ -12,6 +12,7 @@ from typing import Any
 
 State = dict[str, Any]
 States = dict[str, State]
+Condition = dict[str, Any]  # a Choice condition; with "Next", a Choice rule
 
 SDK = "arn:aws:states:::aws-sdk:"
 _UNSET: Any = object()
@@ -45,13 +46,20 @@ def retry(
     }
 
 
-def catch(next_state: str, result_path: str = "$.error") -> list[dict[str, Any]]:
-    """Catch every error into ``next_state``, keeping it at ``result_path``."""
-    return [{"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": next_state}]
+def catch(
+    next_state: str,
+    result_path: str = "$.error",
+    *,
+    errors: tuple[str, ...] = ("States.ALL",),
+) -> list[dict[str, Any]]:
+    """Catch ``errors`` (every error by default) into ``next_state``, keeping the
+    error at ``result_path``."""
+    return [{"ErrorEquals": list(errors), "ResultPath": result_path, "Next": next_state}]
 
 
 def sdk_task(
     api: str,
+    *,
     parameters: dict[str, Any],
     result_selector: dict[str, Any],
     result_path: str,
@@ -78,12 +86,32 @@ def sdk_task(
     return state
 
 
-def when(variable: str, test: str, value: Any, next_state: str) -> dict[str, Any]:
-    """One Choice rule: ``when("$.x", "NumericEquals", 0, "Next")``."""
-    return {"Variable": variable, test: value, "Next": next_state}
+def cond(variable: str, test: str, value: Any) -> Condition:
+    """One comparison: ``cond("$.x", "NumericEquals", 0)``."""
+    return {"Variable": variable, test: value}
 
 
-def choice(choices: list[dict[str, Any]], default: str, comment: str | None = None) -> State:
+def all_of(*conditions: Condition) -> Condition:
+    """Every condition holds (``And``)."""
+    return {"And": list(conditions)}
+
+
+def any_of(*conditions: Condition) -> Condition:
+    """At least one condition holds (``Or``)."""
+    return {"Or": list(conditions)}
+
+
+def rule(condition: Condition, next_state: str) -> Condition:
+    """A Choice rule: go to ``next_state`` when ``condition`` holds."""
+    return {**condition, "Next": next_state}
+
+
+def when(variable: str, test: str, value: Any, next_state: str) -> Condition:
+    """One comparison as a Choice rule: ``when("$.x", "NumericEquals", 0, "Next")``."""
+    return rule(cond(variable, test, value), next_state)
+
+
+def choice(choices: list[Condition], *, default: str, comment: str | None = None) -> State:
     state: State = {"Type": "Choice"}
     if comment is not None:
         state["Comment"] = comment
@@ -92,11 +120,23 @@ def choice(choices: list[dict[str, Any]], default: str, comment: str | None = No
     return state
 
 
-def wait(seconds: int, next_state: str, comment: str | None = None) -> State:
+def wait(
+    *,
+    seconds: int | None = None,
+    seconds_path: str | None = None,
+    next_state: str,
+    comment: str | None = None,
+) -> State:
+    """A Wait of ``seconds``, or of the number at ``seconds_path``."""
+    if (seconds is None) == (seconds_path is None):
+        raise ValueError("a Wait takes seconds or seconds_path")
     state: State = {"Type": "Wait"}
     if comment is not None:
         state["Comment"] = comment
-    state["Seconds"] = seconds
+    if seconds is not None:
+        state["Seconds"] = seconds
+    else:
+        state["SecondsPath"] = seconds_path
     state["Next"] = next_state
     return state
 

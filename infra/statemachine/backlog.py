@@ -25,28 +25,22 @@ def states(p: WorkflowParams) -> asl.States:
         choices.append(asl.when("$.peek.dropped", "NumericGreaterThan", 0, n.AFTER_PEEK))
         after_peek[n.AFTER_PEEK] = asl.choice(
             [
-                {
-                    "Or": [
-                        {"Variable": "$.peek.recount.total", "NumericEquals": 0},
-                        {
-                            # every message counted was a dropped test event, and
-                            # the peek kept nothing (no image arrived meanwhile)
-                            "And": [
-                                {
-                                    "Variable": "$.backlog.total",
-                                    "NumericLessThanEqualsPath": "$.peek.dropped",
-                                },
-                                {
-                                    "Variable": "$.peek.peeked",
-                                    "NumericEqualsPath": "$.peek.dropped",
-                                },
-                            ]
-                        },
-                    ],
-                    "Next": empty_next,
-                }
+                asl.rule(
+                    asl.any_of(
+                        asl.cond("$.peek.recount.total", "NumericEquals", 0),
+                        # every message counted was a dropped test event, and
+                        # the peek kept nothing (no image arrived meanwhile)
+                        asl.all_of(
+                            asl.cond(
+                                "$.backlog.total", "NumericLessThanEqualsPath", "$.peek.dropped"
+                            ),
+                            asl.cond("$.peek.peeked", "NumericEqualsPath", "$.peek.dropped"),
+                        ),
+                    ),
+                    empty_next,
+                )
             ],
-            n.PLAN,
+            default=n.PLAN,
             comment=(
                 "Only test events? The recount says so, or (SQS counts lag behind "
                 "deletes by up to a minute) every message counted was dropped."
@@ -58,8 +52,8 @@ def states(p: WorkflowParams) -> asl.States:
         # is always stopped, whoever left it running.
         safety_net = {
             n.IDLE_MODEL_RUNNING: asl.choice(
-                [{**model_is(MODEL_READY), "Next": n.STOP_IDLE_MODEL}],
-                n.NOTHING_TO_DO,
+                [asl.rule(model_is(MODEL_READY), n.STOP_IDLE_MODEL)],
+                default=n.NOTHING_TO_DO,
             ),
             n.STOP_IDLE_MODEL: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.CLEANUP),
         }
@@ -67,22 +61,22 @@ def states(p: WorkflowParams) -> asl.States:
         {
             n.GET_BACKLOG: queue_counts(
                 p,
-                n.DESCRIBE_MODEL_FOUND,
-                "$.backlog",
-                "Backlog = visible + in flight + delayed messages.",
+                next_state=n.DESCRIBE_MODEL_FOUND,
+                result_path="$.backlog",
+                comment="Backlog = visible + in flight + delayed messages.",
             ),
         },
         describe_model(
             p,
             n.DESCRIBE_MODEL_FOUND,
-            n.MODEL_VERSION_FOUND,
-            asl.catch(n.FAILED),
-            "The model status as this run found it.",
+            next_state=n.MODEL_VERSION_FOUND,
+            catch=asl.catch(n.FAILED),
+            comment="The model status as this run found it.",
         ),
         {
             n.MODEL_VERSION_FOUND: asl.choice(
                 [asl.when("$.model.current.count", "NumericEquals", 0, n.MODEL_NOT_FOUND)],
-                n.RECORD_MODEL_FOUND,
+                default=n.RECORD_MODEL_FOUND,
                 comment="A version that is gone fails the run (after cleanup and a summary).",
             ),
             n.RECORD_MODEL_FOUND: asl.pass_state(
@@ -97,7 +91,7 @@ def states(p: WorkflowParams) -> asl.States:
         },
         peek.states(p),
         after_peek,
-        {n.HAS_BACKLOG: asl.choice(choices, n.PLAN)},
+        {n.HAS_BACKLOG: asl.choice(choices, default=n.PLAN)},
         safety_net,
         {n.NOTHING_TO_DO: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.LAST_MODEL_STATUS_KNOWN)},
     )

@@ -28,10 +28,10 @@ from infra.statemachine.params import OWNERSHIP_EXCLUSIVE, WorkflowParams
 from infra.statemachine.tasks import (
     STATUS,
     describe_model,
+    disable_mapping,
     model_is,
     model_is_any,
     retry,
-    toggle_mapping,
 )
 
 MAPPING_DISABLED = "Disabled"
@@ -49,7 +49,7 @@ def _stop_decision(p: WorkflowParams) -> asl.States:
     return {
         n.STOP_DECISION: asl.choice(
             [asl.when("$.started.byThisRun", "BooleanEquals", True, n.CLEANUP_DESCRIBE_MODEL)],
-            n.LAST_MODEL_STATUS_KNOWN,
+            default=n.LAST_MODEL_STATUS_KNOWN,
             comment="Shared ownership: stop the model only if this run started it.",
         )
     }
@@ -59,24 +59,23 @@ def states(p: WorkflowParams) -> asl.States:
     return asl.merge(
         {
             n.FAILED: asl.set_outcome(OUTCOME_FAILED, n.CLEANUP),
-            n.CLEANUP: toggle_mapping(
+            n.CLEANUP: disable_mapping(
                 p,
-                False,
-                "$.mapping.disabled",
-                n.READ_MAPPING,
+                result_path="$.mapping.disabled",
+                next_state=n.READ_MAPPING,
                 # Refused (still Enabling/Updating past the retries): try again.
-                asl.catch(n.COUNT_MAPPING_WAIT, "$.mappingWait.error"),
-                "Stop feeding the model before stopping it.",
+                catch=asl.catch(n.COUNT_MAPPING_WAIT, "$.mappingWait.error"),
+                comment="Stop feeding the model before stopping it.",
             ),
             n.READ_MAPPING: asl.sdk_task(
                 "lambda:getEventSourceMapping",
-                {"Uuid": p.event_source_mapping_uuid},
-                {"state.$": "$.State", "at.$": "$$.State.EnteredTime"},
-                "$.mapping.disabled",
-                n.IS_MAPPING_DISABLED,
-                [retry(p, *LAMBDA_TRANSIENT)],
-                asl.catch(n.COUNT_MAPPING_WAIT, "$.mappingWait.error"),
-                "See the mapping Disabled before the model is stopped.",
+                parameters={"Uuid": p.event_source_mapping_uuid},
+                result_selector={"state.$": "$.State", "at.$": "$$.State.EnteredTime"},
+                result_path="$.mapping.disabled",
+                next_state=n.IS_MAPPING_DISABLED,
+                retry=[retry(p, *LAMBDA_TRANSIENT)],
+                catch=asl.catch(n.COUNT_MAPPING_WAIT, "$.mappingWait.error"),
+                comment="See the mapping Disabled before the model is stopped.",
             ),
             n.IS_MAPPING_DISABLED: asl.choice(
                 [
@@ -87,7 +86,7 @@ def states(p: WorkflowParams) -> asl.States:
                         n.AFTER_DISABLE,
                     )
                 ],
-                n.COUNT_MAPPING_WAIT,
+                default=n.COUNT_MAPPING_WAIT,
             ),
             n.COUNT_MAPPING_WAIT: asl.pass_state(
                 n.MAPPING_DEADLINE,
@@ -103,9 +102,11 @@ def states(p: WorkflowParams) -> asl.States:
                         n.MAPPING_NOT_DISABLED,
                     )
                 ],
-                n.WAIT_FOR_MAPPING,
+                default=n.WAIT_FOR_MAPPING,
             ),
-            n.WAIT_FOR_MAPPING: asl.wait(p.mapping_poll_seconds, n.MAPPING_NEEDS_DISABLE),
+            n.WAIT_FOR_MAPPING: asl.wait(
+                seconds=p.mapping_poll_seconds, next_state=n.MAPPING_NEEDS_DISABLE
+            ),
             n.MAPPING_NEEDS_DISABLE: asl.choice(
                 [
                     asl.when(
@@ -115,7 +116,7 @@ def states(p: WorkflowParams) -> asl.States:
                         n.READ_MAPPING,
                     )
                 ],
-                n.CLEANUP,
+                default=n.CLEANUP,
                 comment="Disabling: look again; Enabled, Enabling, Updating: disable again.",
             ),
             n.MAPPING_NOT_DISABLED: asl.set_error(
@@ -131,36 +132,38 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.AFTER_DISABLE: asl.choice(
                 [asl.when("$.outcome", "StringEquals", OUTCOME_MAX_RUN, n.GRACE_FOR_IN_FLIGHT)],
-                _after_disable(p),
+                default=_after_disable(p),
                 comment="After max-run, in-flight batches may still be running: give them a grace period.",
             ),
-            n.GRACE_FOR_IN_FLIGHT: asl.wait(p.disable_grace_seconds, _after_disable(p)),
+            n.GRACE_FOR_IN_FLIGHT: asl.wait(
+                seconds=p.disable_grace_seconds, next_state=_after_disable(p)
+            ),
         },
         _stop_decision(p),
         describe_model(
             p,
             n.CLEANUP_DESCRIBE_MODEL,
-            n.CLEANUP_ROUTE,
+            next_state=n.CLEANUP_ROUTE,
             # Could not look: try the stop anyway (it is the safety action).
-            asl.catch(n.STOP_MODEL, "$.lastDescribeError"),
-            "Stop only what is running; wait out a start in progress.",
+            catch=asl.catch(n.STOP_MODEL, "$.lastDescribeError"),
+            comment="Stop only what is running; wait out a start in progress.",
         ),
         {
             n.CLEANUP_ROUTE: asl.choice(
                 [
-                    {**model_is(MODEL_READY), "Next": n.STOP_MODEL},
+                    asl.rule(model_is(MODEL_READY), n.STOP_MODEL),
                     # A stop of this STARTING model was refused: wait for RUNNING.
-                    {
-                        "And": [
+                    asl.rule(
+                        asl.all_of(
                             model_is(MODEL_STARTING),
-                            {"Variable": "$.lastStopError", "IsPresent": True},
-                        ],
-                        "Next": n.COUNT_CLEANUP_WAIT,
-                    },
+                            asl.cond("$.lastStopError", "IsPresent", True),
+                        ),
+                        n.COUNT_CLEANUP_WAIT,
+                    ),
                     # STARTING too: a start in progress is billed as soon as it is up.
-                    {**model_is_any(MODEL_STARTING), "Next": n.STOP_MODEL},
+                    asl.rule(model_is_any(MODEL_STARTING), n.STOP_MODEL),
                 ],
-                n.LAST_MODEL_STATUS_KNOWN,
+                default=n.LAST_MODEL_STATUS_KNOWN,
             ),
             n.COUNT_CLEANUP_WAIT: asl.pass_state(
                 n.CLEANUP_DEADLINE,
@@ -176,9 +179,11 @@ def states(p: WorkflowParams) -> asl.States:
                         n.CLEANUP_STUCK,
                     )
                 ],
-                n.CLEANUP_WAIT_MODEL,
+                default=n.CLEANUP_WAIT_MODEL,
             ),
-            n.CLEANUP_WAIT_MODEL: asl.wait(p.model_poll_seconds, n.CLEANUP_DESCRIBE_MODEL),
+            n.CLEANUP_WAIT_MODEL: asl.wait(
+                seconds=p.model_poll_seconds, next_state=n.CLEANUP_DESCRIBE_MODEL
+            ),
             n.CLEANUP_STUCK: asl.set_error(
                 ERROR_CLEANUP,
                 n.LAST_MODEL_STATUS_KNOWN,
@@ -190,26 +195,22 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.STOP_MODEL: asl.sdk_task(
                 "rekognition:stopProjectVersion",
-                {"ProjectVersionArn": p.project_version_arn},
-                {"status.$": "$.Status"},
-                "$.stopResponse",
-                n.MARK_STOPPED,
-                [retry(p, *REKOGNITION_TRANSIENT)],
-                [
+                parameters={"ProjectVersionArn": p.project_version_arn},
+                result_selector={"status.$": "$.Status"},
+                result_path="$.stopResponse",
+                next_state=n.MARK_STOPPED,
+                retry=[retry(p, *REKOGNITION_TRANSIENT)],
+                catch=[
                     # Not stoppable yet (e.g. still STARTING): wait and re-describe,
                     # bounded by the start deadline.
-                    {
-                        "ErrorEquals": list(REKOGNITION_IN_USE),
-                        "ResultPath": "$.lastStopError",
-                        "Next": n.COUNT_CLEANUP_WAIT,
-                    },
+                    *asl.catch(n.COUNT_CLEANUP_WAIT, "$.lastStopError", errors=REKOGNITION_IN_USE),
                     *asl.catch(n.STOP_REFUSED, "$.lastStopError"),
                 ],
-                "Stop the model: billing ends.",
+                comment="Stop the model: billing ends.",
             ),
             n.STOP_REFUSED: asl.choice(
-                [{**model_is(MODEL_STARTING), "Next": n.COUNT_CLEANUP_WAIT}],
-                n.RECORD_STOP_ERROR,
+                [asl.rule(model_is(MODEL_STARTING), n.COUNT_CLEANUP_WAIT)],
+                default=n.RECORD_STOP_ERROR,
                 comment=(
                     "A STARTING model goes on to RUNNING, billed: whatever the refusal, "
                     "wait for RUNNING and stop it then."

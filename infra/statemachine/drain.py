@@ -21,9 +21,9 @@ from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import (
     STATUS,
     describe_model,
+    enable_mapping,
     model_is,
     queue_counts,
-    toggle_mapping,
 )
 
 
@@ -64,19 +64,18 @@ def states(p: WorkflowParams) -> asl.States:
     ]
     return asl.merge(
         {
-            n.ENABLE_MAPPING: toggle_mapping(
+            n.ENABLE_MAPPING: enable_mapping(
                 p,
-                True,
-                "$.mapping.enabled",
-                n.POLL_QUEUE,
-                asl.catch(n.FAILED),
-                "Let the inference Lambda consume the queue at the planned concurrency.",
+                result_path="$.mapping.enabled",
+                next_state=n.POLL_QUEUE,
+                catch=asl.catch(n.FAILED),
+                comment="Let the inference Lambda consume the queue at the planned concurrency.",
             ),
             n.POLL_QUEUE: queue_counts(
                 p,
-                n.DRAIN_DECISION,
-                "$.queue",
-                "Drain check: all three counts, in-flight messages included.",
+                next_state=n.DRAIN_DECISION,
+                result_path="$.queue",
+                comment="Drain check: all three counts, in-flight messages included.",
             ),
             n.DRAIN_DECISION: asl.choice(
                 [
@@ -105,38 +104,41 @@ def states(p: WorkflowParams) -> asl.States:
                     ),
                     *by_backlog,
                 ],
-                n.count_poll(waits[-1]),
+                default=n.count_poll(waits[-1]),
                 comment="Wait long only while the backlog left would outlast the wait.",
             ),
         },
         {n.count_poll(wait): _count_poll(wait) for wait in waits},
         {
             n.COUNT_CONFIRMATION: _count_poll(p.confirm_seconds, n.WAIT_TO_CONFIRM_DRAIN),
-            n.WAIT_FOR_QUEUE: {"Type": "Wait", "SecondsPath": "$.drain.wait", "Next": n.POLL_QUEUE},
+            n.WAIT_FOR_QUEUE: asl.wait(seconds_path="$.drain.wait", next_state=n.POLL_QUEUE),
             n.WAIT_TO_CONFIRM_DRAIN: asl.wait(
-                p.confirm_seconds,
-                n.CONFIRM_DRAIN,
+                seconds=p.confirm_seconds,
+                next_state=n.CONFIRM_DRAIN,
                 comment="SQS counts are approximate: an empty queue is confirmed once more.",
             ),
             n.CONFIRM_DRAIN: queue_counts(
-                p, n.IS_STILL_EMPTY, "$.queue", "The poll that confirms the drain."
+                p,
+                next_state=n.IS_STILL_EMPTY,
+                result_path="$.queue",
+                comment="The poll that confirms the drain.",
             ),
             n.IS_STILL_EMPTY: asl.choice(
                 [asl.when("$.queue.total", "NumericEquals", 0, n.DRAINED)],
-                n.count_poll(waits[-1]),
+                default=n.count_poll(waits[-1]),
             ),
         },
         describe_model(
             p,
             n.CHECK_MODEL,
-            n.IS_MODEL_STILL_RUNNING,
-            asl.catch(n.FAILED),
-            "Someone may have stopped the model: do not feed a stopped model.",
+            next_state=n.IS_MODEL_STILL_RUNNING,
+            catch=asl.catch(n.FAILED),
+            comment="Someone may have stopped the model: do not feed a stopped model.",
         ),
         {
             n.IS_MODEL_STILL_RUNNING: asl.choice(
-                [{**model_is(MODEL_READY), "Next": n.RESET_MODEL_CHECK}],
-                n.MODEL_LOST,
+                [asl.rule(model_is(MODEL_READY), n.RESET_MODEL_CHECK)],
+                default=n.MODEL_LOST,
             ),
             n.RESET_MODEL_CHECK: asl.pass_state(
                 n.DRAIN_DECISION,

@@ -90,8 +90,8 @@ def states(p: WorkflowParams) -> asl.States:
     settle: asl.States = {}
     if p.guard_settle_seconds:
         settle[n.SETTLE_BEFORE_GUARD] = asl.wait(
-            p.guard_settle_seconds,
-            n.GUARD,
+            seconds=p.guard_settle_seconds,
+            next_state=n.GUARD,
             comment=(
                 "ListExecutions is eventually consistent: let a run started "
                 "moments apart become visible before deciding which is older."
@@ -109,22 +109,26 @@ def states(p: WorkflowParams) -> asl.States:
         {
             n.GUARD: asl.sdk_task(
                 "sfn:listExecutions",
-                {
+                parameters={
                     "StateMachineArn.$": "$$.StateMachine.Id",
                     "StatusFilter": "RUNNING",
                     "MaxResults": 100,
                 },
                 # The list whole: a wildcard projection of a one-element list is
                 # a list for moto and the bare value for LocalStack.
-                {"count.$": "States.ArrayLength($.Executions)", "executions.$": "$.Executions"},
-                "$.guard",
-                n.GUARD_CHOICE,
-                [retry(p, *SFN_TRANSIENT)],
-                None,  # nothing touched yet, and another run may own the model: just fail
-                "No double runs: only the oldest RUNNING execution proceeds.",
+                result_selector={
+                    "count.$": "States.ArrayLength($.Executions)",
+                    "executions.$": "$.Executions",
+                },
+                result_path="$.guard",
+                next_state=n.GUARD_CHOICE,
+                retry=[retry(p, *SFN_TRANSIENT)],
+                catch=None,  # nothing touched yet, and another run may own the model: just fail
+                comment="No double runs: only the oldest RUNNING execution proceeds.",
             ),
             n.GUARD_CHOICE: asl.choice(
-                [asl.when("$.guard.count", "NumericEquals", 0, n.GET_BACKLOG)], n.FIND_OLDEST
+                [asl.when("$.guard.count", "NumericEquals", 0, n.GET_BACKLOG)],
+                default=n.FIND_OLDEST,
             ),
             n.FIND_OLDEST: asl.pass_state(
                 n.IS_OLDEST,
@@ -149,7 +153,7 @@ def states(p: WorkflowParams) -> asl.States:
                         n.GET_BACKLOG,
                     )
                 ],
-                n.SKIPPED,
+                default=n.SKIPPED,
             ),
             n.SKIPPED: asl.set_outcome(OUTCOME_SKIPPED, n.LAST_MODEL_STATUS_KNOWN),
         },

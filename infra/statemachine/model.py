@@ -53,29 +53,23 @@ def _ladder(p: WorkflowParams) -> tuple[list[dict[str, Any]], asl.States]:
     wait, describe), the fewest a bounded loop can have."""
     rungs = p.start_polls()
     transitional = model_is_any(*MODEL_TRANSITIONAL)
-    rules: list[dict[str, Any]] = [
-        {
-            "And": [
-                transitional,
-                {
-                    "Variable": "$.modelWait.polls",
-                    "NumericGreaterThanEquals": p.start_deadline_polls,
-                },
-            ],
-            "Next": n.START_DEADLINE_PASSED,
-        }
+    polls = "$.modelWait.polls"
+    rules: list[asl.Condition] = [
+        asl.rule(
+            asl.all_of(
+                transitional, asl.cond(polls, "NumericGreaterThanEquals", p.start_deadline_polls)
+            ),
+            n.START_DEADLINE_PASSED,
+        )
     ]
     for upto, seconds in rungs[:-1]:
         rules.append(
-            {
-                "And": [
-                    transitional,
-                    {"Variable": "$.modelWait.polls", "NumericLessThan": upto},
-                ],
-                "Next": n.count_model_wait(seconds),
-            }
+            asl.rule(
+                asl.all_of(transitional, asl.cond(polls, "NumericLessThan", upto)),
+                n.count_model_wait(seconds),
+            )
         )
-    rules.append({**transitional, "Next": n.count_model_wait(rungs[-1][1])})
+    rules.append(asl.rule(transitional, n.count_model_wait(rungs[-1][1])))
     loop: asl.States = {}
     for _upto, seconds in rungs:
         loop.setdefault(
@@ -86,12 +80,15 @@ def _ladder(p: WorkflowParams) -> tuple[list[dict[str, Any]], asl.States]:
                 result_path="$.modelWait",
             ),
         )
-        loop.setdefault(n.wait_for_model(seconds), asl.wait(seconds, n.DESCRIBE_MODEL))
+        loop.setdefault(
+            n.wait_for_model(seconds), asl.wait(seconds=seconds, next_state=n.DESCRIBE_MODEL)
+        )
     return rules, loop
 
 
 def states(p: WorkflowParams) -> asl.States:
     startable = model_is_any(*MODEL_STARTABLE)
+    started_by_this_run = asl.cond("$.started.byThisRun", "BooleanEquals", True)
     waiting_rules, loop = _ladder(p)
     first_wait = n.wait_for_model(p.start_polls()[0][1])
     return asl.merge(
@@ -99,40 +96,37 @@ def states(p: WorkflowParams) -> asl.States:
             n.ROUTE: asl.choice(
                 [
                     asl.when("$.model.current.count", "NumericEquals", 0, n.MODEL_NOT_FOUND),
-                    {**model_is(MODEL_READY), "Next": n.MODEL_READY},
+                    asl.rule(model_is(MODEL_READY), n.MODEL_READY),
                     # DescribeProjectVersions is eventually consistent: the first
                     # describe after a start that answered STARTING may still say
                     # STOPPED (or the FAILED of an earlier start). Describe once more.
-                    {
-                        "And": [
+                    asl.rule(
+                        asl.all_of(
                             model_is_any(*MODEL_STARTABLE, MODEL_START_FAILED),
-                            {"Variable": "$.started.byThisRun", "BooleanEquals": True},
-                            {"Variable": "$.modelWait.polls", "NumericEquals": 1},
-                            {"Variable": "$.startResponse.status", "StringEquals": MODEL_STARTING},
-                        ],
-                        "Next": n.count_model_wait(p.start_polls()[0][1]),
-                    },
-                    {
-                        "And": [
-                            startable,
-                            {"Variable": "$.started.byThisRun", "BooleanEquals": True},
-                        ],
-                        "Next": n.MODEL_STOPPED_WHILE_STARTING,
-                    },
-                    {
-                        "And": [
+                            started_by_this_run,
+                            asl.cond("$.modelWait.polls", "NumericEquals", 1),
+                            asl.cond("$.startResponse.status", "StringEquals", MODEL_STARTING),
+                        ),
+                        n.count_model_wait(p.start_polls()[0][1]),
+                    ),
+                    asl.rule(
+                        asl.all_of(startable, started_by_this_run), n.MODEL_STOPPED_WHILE_STARTING
+                    ),
+                    asl.rule(
+                        asl.all_of(
                             model_is(MODEL_START_FAILED),
-                            {
-                                "Variable": "$.started.attempts",
-                                "NumericGreaterThanEquals": p.max_start_attempts,
-                            },
-                        ],
-                        "Next": n.START_FAILED,
-                    },
-                    {**model_is_any(*MODEL_STARTABLE, MODEL_START_FAILED), "Next": n.START_MODEL},
+                            asl.cond(
+                                "$.started.attempts",
+                                "NumericGreaterThanEquals",
+                                p.max_start_attempts,
+                            ),
+                        ),
+                        n.START_FAILED,
+                    ),
+                    asl.rule(model_is_any(*MODEL_STARTABLE, MODEL_START_FAILED), n.START_MODEL),
                     *waiting_rules,
                 ],
-                n.MODEL_UNUSABLE,
+                default=n.MODEL_UNUSABLE,
                 comment=(
                     "Use a RUNNING model, start a stopped one (or one whose start failed, "
                     "bounded), wait out transitions, refuse the rest."
@@ -140,11 +134,11 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.START_MODEL: asl.sdk_task(
                 "rekognition:startProjectVersion",
-                start_parameters(p),
-                {"status.$": "$.Status"},
-                "$.startResponse",
-                n.MARK_STARTED,
-                [
+                parameters=start_parameters(p),
+                result_selector={"status.$": "$.Status"},
+                result_path="$.startResponse",
+                next_state=n.MARK_STARTED,
+                retry=[
                     retry(p, *REKOGNITION_TRANSIENT),
                     # still STOPPING from someone else's stop, or a concurrent start
                     retry(
@@ -163,8 +157,8 @@ def states(p: WorkflowParams) -> asl.States:
                         backoff=2.0,
                     ),
                 ],
-                asl.catch(n.FAILED),
-                "Start the model with the planned inference units (billing starts).",
+                catch=asl.catch(n.FAILED),
+                comment="Start the model with the planned inference units (billing starts).",
             ),
             n.MARK_STARTED: asl.pass_state(
                 n.RESET_MODEL_WAIT,
@@ -184,9 +178,9 @@ def states(p: WorkflowParams) -> asl.States:
         describe_model(
             p,
             n.DESCRIBE_MODEL,
-            n.ROUTE,
-            asl.catch(n.FAILED),
-            "Re-describe while the model is STARTING or STOPPING.",
+            next_state=n.ROUTE,
+            catch=asl.catch(n.FAILED),
+            comment="Re-describe while the model is STARTING or STOPPING.",
         ),
         {
             n.MODEL_READY: asl.timestamp(n.ENABLE_MAPPING, "$.modelReady"),

@@ -92,15 +92,14 @@ def states(p: WorkflowParams) -> asl.States:
     built: asl.States = {
         n.NOTIFY_WANTED: asl.choice(
             [
-                {
-                    "Or": [
-                        {"Variable": "$.outcome", "StringEquals": outcome}
-                        for outcome in p.notify_outcomes
-                    ],
-                    "Next": n.BUILD_NOTICE,
-                }
+                asl.rule(
+                    asl.any_of(
+                        *(asl.cond("$.outcome", "StringEquals", o) for o in p.notify_outcomes)
+                    ),
+                    n.BUILD_NOTICE,
+                )
             ],
-            n.FINISH,
+            default=n.FINISH,
             comment="Only the outcomes this stack notifies (notifyOnOutcomes).",
         ),
         n.BUILD_NOTICE: asl.pass_state(
@@ -114,23 +113,23 @@ def states(p: WorkflowParams) -> asl.States:
         built.update(message(n.PUBLISH_NOTICE))
         built[n.PUBLISH_NOTICE] = asl.sdk_task(
             "sns:publish",
-            {
+            parameters={
                 "TopicArn": p.notification_topic_arn,
                 # Subject: at most 100 ASCII characters (SNS), so no execution name.
                 "Subject.$": "States.Format('Rekognition batch run: {}', $.outcome)",
                 "Message.$": "$.noticeText.text",
             },
-            {"messageId.$": "$.MessageId"},
-            "$.notified.sns",
-            after_sns,
-            [retry(p, *SNS_TRANSIENT)],
-            asl.catch(after_sns, "$.notifyErrors.sns"),
-            "Run-end notification to the stack's topic (best effort).",
+            result_selector={"messageId.$": "$.MessageId"},
+            result_path="$.notified.sns",
+            next_state=after_sns,
+            retry=[retry(p, *SNS_TRANSIENT)],
+            catch=asl.catch(after_sns, "$.notifyErrors.sns"),
+            comment="Run-end notification to the stack's topic (best effort).",
         )
     if p.event_bus_arn is not None:
         built[n.PUT_RUN_EVENT] = asl.sdk_task(
             "eventbridge:putEvents",
-            {
+            parameters={
                 "Entries": [
                     {
                         "EventBusName": p.event_bus_arn,
@@ -141,17 +140,17 @@ def states(p: WorkflowParams) -> asl.States:
                     }
                 ]
             },
-            {"failedEntries.$": "$.FailedEntryCount"},
-            "$.notified.event",
-            n.EVENT_ACCEPTED,
-            [retry(p, *EVENTS_TRANSIENT)],
-            asl.catch(n.FINISH, "$.notifyErrors.event"),
-            "The same essentials as an event on the default bus (best effort).",
+            result_selector={"failedEntries.$": "$.FailedEntryCount"},
+            result_path="$.notified.event",
+            next_state=n.EVENT_ACCEPTED,
+            retry=[retry(p, *EVENTS_TRANSIENT)],
+            catch=asl.catch(n.FINISH, "$.notifyErrors.event"),
+            comment="The same essentials as an event on the default bus (best effort).",
         )
         # PutEvents answers 200 with FailedEntryCount > 0 for an entry it rejected.
         built[n.EVENT_ACCEPTED] = asl.choice(
             [asl.when("$.notified.event.failedEntries", "NumericGreaterThan", 0, n.EVENT_REJECTED)],
-            n.FINISH,
+            default=n.FINISH,
         )
         built[n.EVENT_REJECTED] = asl.pass_state(
             n.FINISH,
@@ -179,13 +178,13 @@ def cost_words(next_state: str) -> asl.States:
             parameters={"usd": 0, "e4.$": "$.notice.drainCostUsdE4"},
             result_path="$.costWords",
         ),
-        n.FIND_WHOLE_USD: asl.choice(take, n.PAD_COST_DECIMALS),
+        n.FIND_WHOLE_USD: asl.choice(take, default=n.PAD_COST_DECIMALS),
         n.PAD_COST_DECIMALS: asl.choice(
             [
                 asl.when("$.costWords.e4", "NumericLessThan", below, n.word_cost(zeros))
                 for below, zeros in pads
             ],
-            n.word_cost(0),
+            default=n.word_cost(0),
         ),  # fmt: skip
     }
     for place in WHOLE_USD_PLACES:
@@ -216,7 +215,7 @@ def message(next_state: str) -> asl.States:
     return {
         n.HAS_RUN_ERROR: asl.choice(
             [asl.when("$.notice.error", "IsNull", True, n.WORD_NOTICE)],
-            n.WORD_NOTICE_WITH_ERROR,
+            default=n.WORD_NOTICE_WITH_ERROR,
         ),
         n.WORD_NOTICE: asl.pass_state(
             next_state,

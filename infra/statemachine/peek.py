@@ -58,23 +58,22 @@ def states(p: WorkflowParams) -> asl.States:
     return {
         n.PEEK_WORTH_IT: asl.choice(
             [
-                {
-                    "And": [
-                        {"Variable": "$.backlog.visible", "NumericGreaterThan": 0},
-                        {
-                            "Variable": "$.backlog.visible",
-                            "NumericLessThanEquals": p.test_event_peek_max,
-                        },
-                        {"Variable": "$.backlog.inFlight", "NumericEquals": 0},
-                        {"Variable": "$.backlog.delayed", "NumericEquals": 0},
+                asl.rule(
+                    asl.all_of(
+                        asl.cond("$.backlog.visible", "NumericGreaterThan", 0),
+                        asl.cond(
+                            "$.backlog.visible", "NumericLessThanEquals", p.test_event_peek_max
+                        ),
+                        asl.cond("$.backlog.inFlight", "NumericEquals", 0),
+                        asl.cond("$.backlog.delayed", "NumericEquals", 0),
                         # A model this run can not use (FAILED, ...) ends the
                         # run anyway: no receive that would only age the images.
                         model_is_any(*MODEL_STATUSES_SEEN),
-                    ],
-                    "Next": n.PEEK_QUEUE,
-                }
+                    ),
+                    n.PEEK_QUEUE,
+                )
             ],
-            n.HAS_BACKLOG,
+            default=n.HAS_BACKLOG,
             comment=(
                 "Only a small, idle backlog can be test events only; peeked only "
                 "when the model found is one this run could use."
@@ -99,7 +98,7 @@ def states(p: WorkflowParams) -> asl.States:
         },
         n.PEEK_RECEIVED_ANY: asl.choice(
             [asl.when("$.peekWork.received.Messages", "IsPresent", True, n.PEEK_INIT)],
-            n.HAS_BACKLOG,
+            default=n.HAS_BACKLOG,
         ),
         n.PEEK_INIT: asl.pass_state(
             n.PEEK_NEXT,
@@ -119,7 +118,7 @@ def states(p: WorkflowParams) -> asl.States:
                     n.PEEK_ITEM,
                 )
             ],
-            n.PEEK_DONE,
+            default=n.PEEK_DONE,
             comment="A bounded loop over the received messages (at most 10).",
         ),
         n.PEEK_ITEM: asl.pass_state(
@@ -142,7 +141,7 @@ def states(p: WorkflowParams) -> asl.States:
                     n.PEEK_PARSE,
                 )
             ],
-            n.PEEK_KEEP,
+            default=n.PEEK_KEEP,
             comment="Parse only what looks like a test event: other bodies may not be JSON.",
         ),
         n.PEEK_PARSE: asl.pass_state(
@@ -153,14 +152,14 @@ def states(p: WorkflowParams) -> asl.States:
         # One test per Choice (present, a string, equal): no comparison ever sees a
         # missing path or a value of another type.
         n.PEEK_HAS_EVENT: asl.choice(
-            [asl.when(event, "IsPresent", True, n.PEEK_EVENT_IS_STRING)], n.PEEK_KEEP
+            [asl.when(event, "IsPresent", True, n.PEEK_EVENT_IS_STRING)], default=n.PEEK_KEEP
         ),
         n.PEEK_EVENT_IS_STRING: asl.choice(
-            [asl.when(event, "IsString", True, n.PEEK_IS_TEST_EVENT)], n.PEEK_KEEP
+            [asl.when(event, "IsString", True, n.PEEK_IS_TEST_EVENT)], default=n.PEEK_KEEP
         ),
         n.PEEK_IS_TEST_EVENT: asl.choice(
             [asl.when(event, "StringEquals", S3_TEST_EVENT, n.DELETE_TEST_EVENT)],
-            n.PEEK_KEEP,
+            default=n.PEEK_KEEP,
             comment="A top-level Event == s3:TestEvent, exactly: only then delete.",
         ),
         n.DELETE_TEST_EVENT: {
@@ -197,13 +196,13 @@ def states(p: WorkflowParams) -> asl.States:
         ),
         n.PEEK_DROPPED_ANY: asl.choice(
             [asl.when("$.peek.dropped", "NumericGreaterThan", 0, n.RECOUNT_BACKLOG)],
-            n.PEEK_CLEARED,
+            default=n.PEEK_CLEARED,
         ),
         n.RECOUNT_BACKLOG: queue_counts(
             p,
-            n.PEEK_CLEARED,
-            "$.peek.recount",
-            "The backlog without the test events (approximate: SQS counts lag).",
+            next_state=n.PEEK_CLEARED,
+            result_path="$.peek.recount",
+            comment="The backlog without the test events (approximate: SQS counts lag).",
         ),
         n.PEEK_CLEARED: asl.pass_state(
             n.HAS_BACKLOG,

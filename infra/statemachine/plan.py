@@ -69,13 +69,7 @@ def states(p: WorkflowParams) -> asl.States:
     running_units: asl.States = {}
     if high > low:
         read_units.append(
-            {
-                "And": [
-                    running,
-                    {"Variable": UNITS, "IsNumeric": True},
-                ],
-                "Next": n.READ_RUNNING_UNITS,
-            }
+            asl.rule(asl.all_of(running, asl.cond(UNITS, "IsNumeric", True)), n.READ_RUNNING_UNITS)
         )
         running_units = {
             n.READ_RUNNING_UNITS: asl.pass_state(
@@ -93,7 +87,7 @@ def states(p: WorkflowParams) -> asl.States:
                     )
                     for units in range(high, low, -1)
                 ],
-                n.plan_units(low),
+                default=n.plan_units(low),
             ),
         }
     return asl.merge(
@@ -103,10 +97,10 @@ def states(p: WorkflowParams) -> asl.States:
                     *read_units,
                     # RUNNING with units unknown: plan for the most it may have, so the
                     # drain never waits longer than that model needs.
-                    {**running, "Next": n.plan_units(high)},
+                    asl.rule(running, n.plan_units(high)),
                     *by_backlog,
                 ],
-                n.plan_units(low),
+                default=n.plan_units(low),
                 comment="Size the run: the model found RUNNING as it is, else from the backlog.",
             )
         },

@@ -15,7 +15,7 @@ def states(p: WorkflowParams) -> asl.States:
     return {
         n.LAST_MODEL_STATUS_KNOWN: asl.choice(
             [asl.when("$.model.current.count", "NumericGreaterThan", 0, n.READ_LAST_MODEL_STATUS)],
-            n.BUILD_SUMMARY,
+            default=n.BUILD_SUMMARY,
         ),
         n.READ_LAST_MODEL_STATUS: asl.pass_state(
             n.BUILD_SUMMARY,
@@ -65,7 +65,7 @@ def states(p: WorkflowParams) -> asl.States:
         ),
         n.WRITE_SUMMARY: asl.sdk_task(
             "s3:putObject",
-            {
+            parameters={
                 "Bucket": p.final_bucket,
                 "Key.$": "States.Format('{}{}.json', $.config.runsPrefix, $$.Execution.Name)",
                 "ContentType": "application/json",
@@ -73,26 +73,26 @@ def states(p: WorkflowParams) -> asl.States:
                 # string would be stored as a JSON string literal, quotes included.
                 "Body.$": "$.summary",
             },
-            {"etag.$": "$.ETag"},
-            "$.summaryObject",
-            notify.entry(p),
-            [retry(p, *S3_TRANSIENT)],
-            asl.catch(notify.entry(p), "$.cleanupErrors.summary"),
-            "runs/<execution name>.json in the final bucket.",
+            result_selector={"etag.$": "$.ETag"},
+            result_path="$.summaryObject",
+            next_state=notify.entry(p),
+            retry=[retry(p, *S3_TRANSIENT)],
+            catch=asl.catch(notify.entry(p), "$.cleanupErrors.summary"),
+            comment="runs/<execution name>.json in the final bucket.",
         ),
         n.FINISH: asl.choice(
             [
                 asl.when("$.outcome", "StringEquals", OUTCOME_FAILED, n.RUN_FAILED_CAUSE),
-                {
-                    "Or": [
-                        {"Variable": "$.cleanupErrors.mapping", "IsPresent": True},
-                        {"Variable": "$.cleanupErrors.model", "IsPresent": True},
-                    ],
-                    "Next": n.CLEANUP_FAILED_CAUSE,
-                },
+                asl.rule(
+                    asl.any_of(
+                        asl.cond("$.cleanupErrors.mapping", "IsPresent", True),
+                        asl.cond("$.cleanupErrors.model", "IsPresent", True),
+                    ),
+                    n.CLEANUP_FAILED_CAUSE,
+                ),
                 asl.when("$.cleanupErrors.summary", "IsPresent", True, n.SUMMARY_FAILED),
             ],
-            n.DONE,
+            default=n.DONE,
         ),
         # Never re-raise the caught error: a Fail may not raise States.* (both
         # interpreters end such a run with States.Runtime and lose the cause).

@@ -32,14 +32,16 @@ def retry(
     )
 
 
-def queue_counts(p: WorkflowParams, next_state: str, result_path: str, comment: str) -> asl.State:
+def queue_counts(
+    p: WorkflowParams, *, next_state: str, result_path: str, comment: str
+) -> asl.State:
     """visible / inFlight / delayed / total (as infra.contract.backlog_counts) and when."""
     attr = "States.StringToJson($.Attributes.{})".format
     names = BACKLOG_ATTRIBUTES
     return asl.sdk_task(
         "sqs:getQueueAttributes",
-        {"QueueUrl": p.queue_url, "AttributeNames": list(names)},
-        {
+        parameters={"QueueUrl": p.queue_url, "AttributeNames": list(names)},
+        result_selector={
             "visible.$": attr(names[0]),
             "inFlight.$": attr(names[1]),
             "delayed.$": attr(names[2]),
@@ -48,11 +50,11 @@ def queue_counts(p: WorkflowParams, next_state: str, result_path: str, comment: 
             ),
             "at.$": "$$.State.EnteredTime",
         },
-        result_path,
-        next_state,
-        [retry(p, *SQS_TRANSIENT)],
-        asl.catch(n.FAILED),
-        comment,
+        result_path=result_path,
+        next_state=next_state,
+        retry=[retry(p, *SQS_TRANSIENT)],
+        catch=asl.catch(n.FAILED),
+        comment=comment,
     )
 
 
@@ -65,7 +67,12 @@ UNITS = "$.model.current.version.MinInferenceUnits"
 
 
 def describe_model(
-    p: WorkflowParams, name: str, next_state: str, catch: list[dict[str, Any]], comment: str
+    p: WorkflowParams,
+    name: str,
+    *,
+    next_state: str,
+    catch: list[dict[str, Any]],
+    comment: str,
 ) -> asl.States:
     """Describe the model version into ``$.model.current``: ``count`` (0: not
     found) and ``version``, its description with VERSION_DEFAULTS for the members
@@ -81,21 +88,21 @@ def describe_model(
     return {
         name: asl.sdk_task(
             "rekognition:describeProjectVersions",
-            {"ProjectArn": p.project_arn, "VersionNames": [p.version_name]},
-            {
+            parameters={"ProjectArn": p.project_arn, "VersionNames": [p.version_name]},
+            result_selector={
                 "count.$": f"States.ArrayLength({descriptions})",
                 "versions.$": descriptions,
                 "version": VERSION_DEFAULTS,
             },
-            current,
-            n.has_version(name),
-            [retry(p, *REKOGNITION_TRANSIENT)],
-            catch,
-            comment,
+            result_path=current,
+            next_state=n.has_version(name),
+            retry=[retry(p, *REKOGNITION_TRANSIENT)],
+            catch=catch,
+            comment=comment,
         ),
         n.has_version(name): asl.choice(
             [asl.when(f"{current}.count", "NumericGreaterThan", 0, n.read_version(name))],
-            next_state,
+            default=next_state,
         ),
         n.read_version(name): asl.pass_state(
             next_state,
@@ -111,37 +118,63 @@ def describe_model(
     }
 
 
-def toggle_mapping(
+def enable_mapping(
     p: WorkflowParams,
-    enabled: bool,
+    *,
     result_path: str,
     next_state: str,
     catch: list[dict[str, Any]],
     comment: str,
 ) -> asl.State:
     """Enable the inference Lambda's SQS event source mapping with the plan's
-    MaximumConcurrency (so Lambda offers the planned throughput, no more), or
-    disable it."""
-    parameters: dict[str, Any] = {"Uuid": p.event_source_mapping_uuid, "Enabled": enabled}
-    if enabled:
-        parameters["ScalingConfig"] = {"MaximumConcurrency.$": "$.plan.concurrency"}
+    MaximumConcurrency (so Lambda offers the planned throughput, no more)."""
+    parameters = {
+        "Uuid": p.event_source_mapping_uuid,
+        "Enabled": True,
+        "ScalingConfig": {"MaximumConcurrency.$": "$.plan.concurrency"},
+    }
+    return _update_mapping(p, parameters, result_path, next_state, catch, comment)
+
+
+def disable_mapping(
+    p: WorkflowParams,
+    *,
+    result_path: str,
+    next_state: str,
+    catch: list[dict[str, Any]],
+    comment: str,
+) -> asl.State:
+    """Disable the mapping: Lambda stops polling the queue (batches already
+    received finish)."""
+    parameters = {"Uuid": p.event_source_mapping_uuid, "Enabled": False}
+    return _update_mapping(p, parameters, result_path, next_state, catch, comment)
+
+
+def _update_mapping(
+    p: WorkflowParams,
+    parameters: dict[str, Any],
+    result_path: str,
+    next_state: str,
+    catch: list[dict[str, Any]],
+    comment: str,
+) -> asl.State:
     return asl.sdk_task(
         "lambda:updateEventSourceMapping",
-        parameters,
-        {"state.$": "$.State", "at.$": "$$.State.EnteredTime"},
-        result_path,
-        next_state,
-        [retry(p, *LAMBDA_TRANSIENT)],
-        catch,
-        comment,
+        parameters=parameters,
+        result_selector={"state.$": "$.State", "at.$": "$$.State.EnteredTime"},
+        result_path=result_path,
+        next_state=next_state,
+        retry=[retry(p, *LAMBDA_TRANSIENT)],
+        catch=catch,
+        comment=comment,
     )
 
 
-def model_is(status: str) -> dict[str, Any]:
+def model_is(status: str) -> asl.Condition:
     """A Choice condition (no Next): the model described last is in this status."""
-    return {"Variable": STATUS, "StringEquals": status}
+    return asl.cond(STATUS, "StringEquals", status)
 
 
-def model_is_any(*statuses: str) -> dict[str, Any]:
+def model_is_any(*statuses: str) -> asl.Condition:
     """A Choice condition (no Next): the model described last is in one of these."""
-    return {"Or": [model_is(status) for status in statuses]}
+    return asl.any_of(*(model_is(status) for status in statuses))
