@@ -9,7 +9,7 @@ from typing import Any
 from infra.contract import OUTCOME_NOTHING_TO_DO
 from infra.statemachine import asl, peek
 from infra.statemachine import names as n
-from infra.statemachine.errors import MODEL_READY
+from infra.statemachine.errors import MODEL_RUNNING
 from infra.statemachine.params import OWNERSHIP_EXCLUSIVE, WorkflowParams
 from infra.statemachine.tasks import STATUS, UNITS, describe_model, model_is, queue_counts
 
@@ -22,8 +22,8 @@ def states(p: WorkflowParams) -> asl.States:
     choices: list[dict[str, Any]] = [asl.when("$.backlog.total", "NumericEquals", 0, empty_next)]
     after_peek: asl.States = {}
     if peeking:
-        choices.append(asl.when("$.peek.dropped", "NumericGreaterThan", 0, n.AFTER_PEEK))
-        after_peek[n.AFTER_PEEK] = asl.choice(
+        choices.append(asl.when("$.peek.dropped", "NumericGreaterThan", 0, n.IS_ONLY_TEST_EVENTS))
+        after_peek[n.IS_ONLY_TEST_EVENTS] = asl.choice(
             [
                 asl.rule(
                     asl.any_of(
@@ -52,10 +52,10 @@ def states(p: WorkflowParams) -> asl.States:
         # is always stopped, whoever left it running.
         safety_net = {
             n.IDLE_MODEL_RUNNING: asl.choice(
-                [asl.rule(model_is(MODEL_READY), n.STOP_IDLE_MODEL)],
+                [asl.rule(model_is(MODEL_RUNNING), n.STOP_IDLE_MODEL)],
                 default=n.NOTHING_TO_DO,
             ),
-            n.STOP_IDLE_MODEL: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.CLEANUP),
+            n.STOP_IDLE_MODEL: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.DISABLE_MAPPING),
         }
     return asl.merge(
         {
@@ -70,7 +70,7 @@ def states(p: WorkflowParams) -> asl.States:
             p,
             n.DESCRIBE_MODEL_FOUND,
             next_state=n.MODEL_VERSION_FOUND,
-            catch=asl.catch(n.FAILED),
+            catch=asl.catch(n.MARK_FAILED),
             comment="The model status as this run found it.",
         ),
         {

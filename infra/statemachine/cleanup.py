@@ -19,7 +19,7 @@ from infra.statemachine import names as n
 from infra.statemachine.errors import (
     ERROR_CLEANUP,
     LAMBDA_TRANSIENT,
-    MODEL_READY,
+    MODEL_RUNNING,
     MODEL_STARTING,
     REKOGNITION_IN_USE,
     REKOGNITION_TRANSIENT,
@@ -38,16 +38,20 @@ MAPPING_DISABLED = "Disabled"
 MAPPING_DISABLING = "Disabling"
 
 
-def _after_disable(p: WorkflowParams) -> str:
+def _toward_stop(p: WorkflowParams) -> str:
     """Exclusive ownership always stops the model: straight to the describe."""
-    return n.CLEANUP_DESCRIBE_MODEL if p.ownership == OWNERSHIP_EXCLUSIVE else n.STOP_DECISION
+    return (
+        n.CLEANUP_DESCRIBE_MODEL
+        if p.ownership == OWNERSHIP_EXCLUSIVE
+        else n.DID_THIS_RUN_START_MODEL
+    )
 
 
-def _stop_decision(p: WorkflowParams) -> asl.States:
+def _did_this_run_start_model(p: WorkflowParams) -> asl.States:
     if p.ownership == OWNERSHIP_EXCLUSIVE:
         return {}
     return {
-        n.STOP_DECISION: asl.choice(
+        n.DID_THIS_RUN_START_MODEL: asl.choice(
             [asl.when("$.started.byThisRun", "BooleanEquals", True, n.CLEANUP_DESCRIBE_MODEL)],
             default=n.LAST_MODEL_STATUS_KNOWN,
             comment="Shared ownership: stop the model only if this run started it.",
@@ -58,8 +62,8 @@ def _stop_decision(p: WorkflowParams) -> asl.States:
 def states(p: WorkflowParams) -> asl.States:
     return asl.merge(
         {
-            n.FAILED: asl.set_outcome(OUTCOME_FAILED, n.CLEANUP),
-            n.CLEANUP: disable_mapping(
+            n.MARK_FAILED: asl.set_outcome(OUTCOME_FAILED, n.DISABLE_MAPPING),
+            n.DISABLE_MAPPING: disable_mapping(
                 p,
                 result_path="$.mapping.disabled",
                 next_state=n.READ_MAPPING,
@@ -83,7 +87,7 @@ def states(p: WorkflowParams) -> asl.States:
                         "$.mapping.disabled.state",
                         "StringEquals",
                         MAPPING_DISABLED,
-                        n.AFTER_DISABLE,
+                        n.WAS_MAX_RUN_REACHED,
                     )
                 ],
                 default=n.COUNT_MAPPING_WAIT,
@@ -116,12 +120,12 @@ def states(p: WorkflowParams) -> asl.States:
                         n.READ_MAPPING,
                     )
                 ],
-                default=n.CLEANUP,
+                default=n.DISABLE_MAPPING,
                 comment="Disabling: look again; Enabled, Enabling, Updating: disable again.",
             ),
             n.MAPPING_NOT_DISABLED: asl.set_error(
                 ERROR_CLEANUP,
-                n.AFTER_DISABLE,
+                n.WAS_MAX_RUN_REACHED,
                 f"The event source mapping {p.event_source_mapping_uuid} was not Disabled "
                 "after {} tries (last state: {}). The model is stopped anyway (it is billed "
                 "while running); disable the mapping by hand or images will fail until the "
@@ -130,28 +134,28 @@ def states(p: WorkflowParams) -> asl.States:
                 "$.mapping.disabled.state",
                 result_path="$.cleanupErrors.mapping",
             ),
-            n.AFTER_DISABLE: asl.choice(
+            n.WAS_MAX_RUN_REACHED: asl.choice(
                 [asl.when("$.outcome", "StringEquals", OUTCOME_MAX_RUN, n.GRACE_FOR_IN_FLIGHT)],
-                default=_after_disable(p),
+                default=_toward_stop(p),
                 comment="After max-run, in-flight batches may still be running: give them a grace period.",
             ),
             n.GRACE_FOR_IN_FLIGHT: asl.wait(
-                seconds=p.disable_grace_seconds, next_state=_after_disable(p)
+                seconds=p.disable_grace_seconds, next_state=_toward_stop(p)
             ),
         },
-        _stop_decision(p),
+        _did_this_run_start_model(p),
         describe_model(
             p,
             n.CLEANUP_DESCRIBE_MODEL,
-            next_state=n.CLEANUP_ROUTE,
+            next_state=n.SHOULD_STOP_MODEL,
             # Could not look: try the stop anyway (it is the safety action).
             catch=asl.catch(n.STOP_MODEL, "$.lastDescribeError"),
             comment="Stop only what is running; wait out a start in progress.",
         ),
         {
-            n.CLEANUP_ROUTE: asl.choice(
+            n.SHOULD_STOP_MODEL: asl.choice(
                 [
-                    asl.rule(model_is(MODEL_READY), n.STOP_MODEL),
+                    asl.rule(model_is(MODEL_RUNNING), n.STOP_MODEL),
                     # A stop of this STARTING model was refused: wait for RUNNING.
                     asl.rule(
                         asl.all_of(

@@ -16,7 +16,7 @@ from __future__ import annotations
 from infra.contract import OUTCOME_DRAINED, OUTCOME_MAX_RUN
 from infra.statemachine import asl
 from infra.statemachine import names as n
-from infra.statemachine.errors import ERROR_MODEL_STOPPED, MODEL_READY
+from infra.statemachine.errors import ERROR_MODEL_STOPPED, MODEL_RUNNING
 from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import (
     STATUS,
@@ -47,7 +47,7 @@ def _run_end(name: str, outcome_state: str, outcome: str) -> asl.States:
     # A Pass writes one place: the drain end time, then the outcome.
     return {
         name: asl.timestamp(outcome_state, "$.drainEnd"),
-        outcome_state: asl.set_outcome(outcome, n.CLEANUP),
+        outcome_state: asl.set_outcome(outcome, n.DISABLE_MAPPING),
     }
 
 
@@ -68,7 +68,7 @@ def states(p: WorkflowParams) -> asl.States:
                 p,
                 result_path="$.mapping.enabled",
                 next_state=n.POLL_QUEUE,
-                catch=asl.catch(n.FAILED),
+                catch=asl.catch(n.MARK_FAILED),
                 comment="Let the inference Lambda consume the queue at the planned concurrency.",
             ),
             n.POLL_QUEUE: queue_counts(
@@ -132,12 +132,12 @@ def states(p: WorkflowParams) -> asl.States:
             p,
             n.CHECK_MODEL,
             next_state=n.IS_MODEL_STILL_RUNNING,
-            catch=asl.catch(n.FAILED),
+            catch=asl.catch(n.MARK_FAILED),
             comment="Someone may have stopped the model: do not feed a stopped model.",
         ),
         {
             n.IS_MODEL_STILL_RUNNING: asl.choice(
-                [asl.rule(model_is(MODEL_READY), n.RESET_MODEL_CHECK)],
+                [asl.rule(model_is(MODEL_RUNNING), n.RESET_MODEL_CHECK)],
                 default=n.MODEL_LOST,
             ),
             n.RESET_MODEL_CHECK: asl.pass_state(
@@ -153,7 +153,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.MODEL_LOST: asl.set_error(
                 ERROR_MODEL_STOPPED,
-                n.FAILED,
+                n.MARK_FAILED,
                 "Model version {} became {} while draining: someone else stopped it. "
                 "The mapping is disabled; {} messages stay queued for the next run.",
                 "$.config.projectVersionArn",

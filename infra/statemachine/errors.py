@@ -76,7 +76,7 @@ EVENTS_TRANSIENT = sdk_errors("eventbridge", "InternalException", "ThrottlingExc
 # DescribeProjectVersions statuses, grouped by what a run does with them. Any other
 # status (TRAINING_FAILED, DEPRECATED, EXPIRED, COPYING_*, DELETING, statuses AWS
 # adds later) is unusable: the run fails with the status and its StatusMessage.
-MODEL_READY = "RUNNING"
+MODEL_RUNNING = "RUNNING"
 MODEL_STARTABLE = ("STOPPED", "TRAINING_COMPLETED", "COPYING_COMPLETED")
 # A start that ended FAILED is not a training failure and may be transient: it is
 # started again, at most WorkflowParams.max_start_attempts times per run.
@@ -84,4 +84,4 @@ MODEL_START_FAILED = "FAILED"
 MODEL_STARTING = "STARTING"
 MODEL_TRANSITIONAL = (MODEL_STARTING, "STOPPING")
 # The statuses a run knows what to do with (the peek looks only for these).
-MODEL_STATUSES_SEEN = (MODEL_READY, *MODEL_TRANSITIONAL, *MODEL_STARTABLE, MODEL_START_FAILED)
+MODEL_STATUSES_SEEN = (MODEL_RUNNING, *MODEL_TRANSITIONAL, *MODEL_STARTABLE, MODEL_START_FAILED)

@@ -121,12 +121,12 @@ def states(p: WorkflowParams) -> asl.States:
                     "executions.$": "$.Executions",
                 },
                 result_path="$.guard",
-                next_state=n.GUARD_CHOICE,
+                next_state=n.ANY_RUN_LISTED,
                 retry=[retry(p, *SFN_TRANSIENT)],
                 catch=None,  # nothing touched yet, and another run may own the model: just fail
                 comment="No double runs: only the oldest RUNNING execution proceeds.",
             ),
-            n.GUARD_CHOICE: asl.choice(
+            n.ANY_RUN_LISTED: asl.choice(
                 [asl.when("$.guard.count", "NumericEquals", 0, n.GET_BACKLOG)],
                 default=n.FIND_OLDEST,
             ),

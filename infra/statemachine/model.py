@@ -16,7 +16,7 @@ from infra.statemachine.errors import (
     ERROR_MODEL_UNUSABLE,
     ERROR_START_DEADLINE,
     ERROR_START_FAILED,
-    MODEL_READY,
+    MODEL_RUNNING,
     MODEL_START_FAILED,
     MODEL_STARTABLE,
     MODEL_STARTING,
@@ -93,10 +93,10 @@ def states(p: WorkflowParams) -> asl.States:
     first_wait = n.wait_for_model(p.start_polls()[0][1])
     return asl.merge(
         {
-            n.ROUTE: asl.choice(
+            n.ACT_ON_MODEL_STATUS: asl.choice(
                 [
                     asl.when("$.model.current.count", "NumericEquals", 0, n.MODEL_NOT_FOUND),
-                    asl.rule(model_is(MODEL_READY), n.MODEL_READY),
+                    asl.rule(model_is(MODEL_RUNNING), n.MODEL_READY),
                     # DescribeProjectVersions is eventually consistent: the first
                     # describe after a start that answered STARTING may still say
                     # STOPPED (or the FAILED of an earlier start). Describe once more.
@@ -157,7 +157,7 @@ def states(p: WorkflowParams) -> asl.States:
                         backoff=2.0,
                     ),
                 ],
-                catch=asl.catch(n.FAILED),
+                catch=asl.catch(n.MARK_FAILED),
                 comment="Start the model with the planned inference units (billing starts).",
             ),
             n.MARK_STARTED: asl.pass_state(
@@ -178,15 +178,15 @@ def states(p: WorkflowParams) -> asl.States:
         describe_model(
             p,
             n.DESCRIBE_MODEL,
-            next_state=n.ROUTE,
-            catch=asl.catch(n.FAILED),
+            next_state=n.ACT_ON_MODEL_STATUS,
+            catch=asl.catch(n.MARK_FAILED),
             comment="Re-describe while the model is STARTING or STOPPING.",
         ),
         {
             n.MODEL_READY: asl.timestamp(n.ENABLE_MAPPING, "$.modelReady"),
             n.MODEL_NOT_FOUND: asl.set_error(
                 ERROR_MODEL_NOT_FOUND,
-                n.FAILED,
+                n.MARK_FAILED,
                 "model version not found: {} (no version {} in project {}). The queue is kept.",
                 "$.config.projectVersionArn",
                 "$.config.versionName",
@@ -194,7 +194,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.MODEL_UNUSABLE: asl.set_error(
                 ERROR_MODEL_UNUSABLE,
-                n.FAILED,
+                n.MARK_FAILED,
                 "Model version {} is {} (StatusMessage: {}): it can not serve requests. "
                 "Fix or retrain it; the queue is kept.",
                 "$.config.projectVersionArn",
@@ -203,7 +203,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.START_FAILED: asl.set_error(
                 ERROR_START_FAILED,
-                n.FAILED,
+                n.MARK_FAILED,
                 "Model version {} ended FAILED after {} starts in this run (StatusMessage: {}). "
                 "The queue is kept; the next run starts it again.",
                 "$.config.projectVersionArn",
@@ -212,7 +212,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.MODEL_STOPPED_WHILE_STARTING: asl.set_error(
                 ERROR_MODEL_STOPPED,
-                n.FAILED,
+                n.MARK_FAILED,
                 "Model version {} went {} while this run was starting it: someone stopped it. "
                 "The queue is kept.",
                 "$.config.projectVersionArn",
@@ -220,7 +220,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.START_DEADLINE_PASSED: asl.set_error(
                 ERROR_START_DEADLINE,
-                n.FAILED,
+                n.MARK_FAILED,
                 "Model version {} was still {} after {} seconds (modelStartTimeout). "
                 "The queue is kept.",
                 "$.config.projectVersionArn",

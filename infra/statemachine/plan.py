@@ -16,7 +16,7 @@ from typing import Any
 
 from infra.statemachine import asl
 from infra.statemachine import names as n
-from infra.statemachine.errors import MODEL_READY
+from infra.statemachine.errors import MODEL_RUNNING
 from infra.statemachine.params import COST_UNIT_USD, WorkflowParams
 from infra.statemachine.tasks import UNITS, model_is
 
@@ -54,7 +54,7 @@ def unit_range(p: WorkflowParams) -> range:
 def states(p: WorkflowParams) -> asl.States:
     low, high = p.min_inference_units, p.max_units
     capacity = p.tps_per_unit * 60 * p.target_run_minutes  # images per unit per target run
-    running = model_is(MODEL_READY)
+    running = model_is(MODEL_RUNNING)
     by_backlog = [
         asl.when(
             "$.backlog.total",
@@ -107,7 +107,7 @@ def states(p: WorkflowParams) -> asl.States:
         running_units,
         {
             n.plan_units(units): asl.pass_state(
-                n.ROUTE, result=plan_record(p, units), result_path="$.plan"
+                n.ACT_ON_MODEL_STATUS, result=plan_record(p, units), result_path="$.plan"
             )
             for units in unit_range(p)
         },

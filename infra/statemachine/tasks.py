@@ -53,7 +53,7 @@ def queue_counts(
         result_path=result_path,
         next_state=next_state,
         retry=[retry(p, *SQS_TRANSIENT)],
-        catch=asl.catch(n.FAILED),
+        catch=asl.catch(n.MARK_FAILED),
         comment=comment,
     )
 
