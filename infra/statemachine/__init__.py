@@ -42,7 +42,6 @@ from collections.abc import Callable
 from typing import Any
 
 from infra.statemachine import backlog, cleanup, drain, guard, model, notify, plan, summary
-from infra.statemachine import names as n
 from infra.statemachine.asl import States, check_graph, merge
 from infra.statemachine.params import (
     DEFAULT_CONFIRM_SECONDS,
@@ -101,13 +100,13 @@ def build_definition(params: WorkflowParams) -> dict[str, Any]:
     parameters were validated when they were made; the graph is checked here (every
     transition names a state, every state is reachable)."""
     states = merge(*(phase(params) for phase in PHASES))
-    check_graph(n.INIT, states)
+    check_graph(guard.ENTRY, states)
     return {
         "Comment": (
             "Batch inference for Rekognition Custom Labels: start the model only when "
             "the queue has work, drain it at full throughput, always clean up."
         ),
-        "StartAt": n.INIT,
+        "StartAt": guard.ENTRY,
         "TimeoutSeconds": execution_timeout(params),
         "States": states,
     }

@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from infra.contract import OUTCOME_NOTHING_TO_DO
-from infra.statemachine import asl, peek
+from infra.statemachine import asl, cleanup, model, peek, plan, summary
 from infra.statemachine import names as n
 from infra.statemachine.errors import MODEL_RUNNING
 from infra.statemachine.params import OWNERSHIP_EXCLUSIVE, WorkflowParams
 from infra.statemachine.tasks import STATUS, UNITS, describe_model, model_is, queue_counts
+
+ENTRY = n.GET_BACKLOG
 
 
 def states(p: WorkflowParams) -> asl.States:
@@ -40,7 +42,7 @@ def states(p: WorkflowParams) -> asl.States:
                     empty_next,
                 )
             ],
-            default=n.PLAN,
+            default=plan.ENTRY,
             comment=(
                 "Only test events? The recount says so, or (SQS counts lag behind "
                 "deletes by up to a minute) every message counted was dropped."
@@ -55,7 +57,7 @@ def states(p: WorkflowParams) -> asl.States:
                 [asl.rule(model_is(MODEL_RUNNING), n.STOP_IDLE_MODEL)],
                 default=n.NOTHING_TO_DO,
             ),
-            n.STOP_IDLE_MODEL: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.DISABLE_MAPPING),
+            n.STOP_IDLE_MODEL: asl.set_outcome(OUTCOME_NOTHING_TO_DO, cleanup.ENTRY),
         }
     return asl.merge(
         {
@@ -63,6 +65,7 @@ def states(p: WorkflowParams) -> asl.States:
                 p,
                 next_state=n.DESCRIBE_MODEL_FOUND,
                 result_path="$.backlog",
+                catch=asl.catch(cleanup.ON_ERROR),
                 comment="Backlog = visible + in flight + delayed messages.",
             ),
         },
@@ -70,12 +73,12 @@ def states(p: WorkflowParams) -> asl.States:
             p,
             n.DESCRIBE_MODEL_FOUND,
             next_state=n.MODEL_VERSION_FOUND,
-            catch=asl.catch(n.MARK_FAILED),
+            catch=asl.catch(cleanup.ON_ERROR),
             comment="The model status as this run found it.",
         ),
         {
             n.MODEL_VERSION_FOUND: asl.choice(
-                [asl.when("$.model.current.count", "NumericEquals", 0, n.MODEL_NOT_FOUND)],
+                [asl.when("$.model.current.count", "NumericEquals", 0, model.VERSION_NOT_FOUND)],
                 default=n.RECORD_MODEL_FOUND,
                 comment="A version that is gone fails the run (after cleanup and a summary).",
             ),
@@ -91,7 +94,7 @@ def states(p: WorkflowParams) -> asl.States:
         },
         peek.states(p),
         after_peek,
-        {n.HAS_BACKLOG: asl.choice(choices, default=n.PLAN)},
+        {n.HAS_BACKLOG: asl.choice(choices, default=plan.ENTRY)},
         safety_net,
-        {n.NOTHING_TO_DO: asl.set_outcome(OUTCOME_NOTHING_TO_DO, n.LAST_MODEL_STATUS_KNOWN)},
+        {n.NOTHING_TO_DO: asl.set_outcome(OUTCOME_NOTHING_TO_DO, summary.ENTRY)},
     )

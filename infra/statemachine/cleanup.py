@@ -14,7 +14,7 @@ model only) waits for RUNNING, bounded by the start deadline, and stops it then.
 from __future__ import annotations
 
 from infra.contract import OUTCOME_FAILED, OUTCOME_MAX_RUN
-from infra.statemachine import asl
+from infra.statemachine import asl, summary
 from infra.statemachine import names as n
 from infra.statemachine.errors import (
     ERROR_CLEANUP,
@@ -33,6 +33,9 @@ from infra.statemachine.tasks import (
     model_is_any,
     retry,
 )
+
+ENTRY = n.DISABLE_MAPPING  # the run has its outcome: clean up
+ON_ERROR = n.MARK_FAILED  # every Catch of a state that touched the model
 
 MAPPING_DISABLED = "Disabled"
 MAPPING_DISABLING = "Disabling"
@@ -53,7 +56,7 @@ def _did_this_run_start_model(p: WorkflowParams) -> asl.States:
     return {
         n.DID_THIS_RUN_START_MODEL: asl.choice(
             [asl.when("$.started.byThisRun", "BooleanEquals", True, n.CLEANUP_DESCRIBE_MODEL)],
-            default=n.LAST_MODEL_STATUS_KNOWN,
+            default=summary.ENTRY,
             comment="Shared ownership: stop the model only if this run started it.",
         )
     }
@@ -167,7 +170,7 @@ def states(p: WorkflowParams) -> asl.States:
                     # STARTING too: a start in progress is billed as soon as it is up.
                     asl.rule(model_is_any(MODEL_STARTING), n.STOP_MODEL),
                 ],
-                default=n.LAST_MODEL_STATUS_KNOWN,
+                default=summary.ENTRY,
             ),
             n.COUNT_CLEANUP_WAIT: asl.pass_state(
                 n.CLEANUP_DEADLINE,
@@ -190,7 +193,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.CLEANUP_STUCK: asl.set_error(
                 ERROR_CLEANUP,
-                n.LAST_MODEL_STATUS_KNOWN,
+                summary.ENTRY,
                 "Model version {} could not be stopped during the cleanup (last status {}). "
                 "Stop it by hand: it is billed while running.",
                 "$.config.projectVersionArn",
@@ -221,10 +224,10 @@ def states(p: WorkflowParams) -> asl.States:
                 ),
             ),
             n.RECORD_STOP_ERROR: asl.pass_state(
-                n.LAST_MODEL_STATUS_KNOWN,
+                summary.ENTRY,
                 parameters={"Error.$": "$.lastStopError.Error", "Cause.$": "$.lastStopError.Cause"},
                 result_path="$.cleanupErrors.model",
             ),
-            n.MARK_STOPPED: asl.timestamp(n.LAST_MODEL_STATUS_KNOWN, "$.stopped", byThisRun=True),
+            n.MARK_STOPPED: asl.timestamp(summary.ENTRY, "$.stopped", byThisRun=True),
         },
     )

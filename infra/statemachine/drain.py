@@ -14,7 +14,7 @@ the model is found no longer RUNNING (checked every model_check_seconds).
 from __future__ import annotations
 
 from infra.contract import OUTCOME_DRAINED, OUTCOME_MAX_RUN
-from infra.statemachine import asl
+from infra.statemachine import asl, cleanup
 from infra.statemachine import names as n
 from infra.statemachine.errors import ERROR_MODEL_STOPPED, MODEL_RUNNING
 from infra.statemachine.params import WorkflowParams
@@ -25,6 +25,8 @@ from infra.statemachine.tasks import (
     model_is,
     queue_counts,
 )
+
+ENTRY = n.ENABLE_MAPPING
 
 
 def _count_poll(wait: int, next_state: str = n.WAIT_FOR_QUEUE) -> asl.State:
@@ -47,7 +49,7 @@ def _run_end(name: str, outcome_state: str, outcome: str) -> asl.States:
     # A Pass writes one place: the drain end time, then the outcome.
     return {
         name: asl.timestamp(outcome_state, "$.drainEnd"),
-        outcome_state: asl.set_outcome(outcome, n.DISABLE_MAPPING),
+        outcome_state: asl.set_outcome(outcome, cleanup.ENTRY),
     }
 
 
@@ -68,13 +70,14 @@ def states(p: WorkflowParams) -> asl.States:
                 p,
                 result_path="$.mapping.enabled",
                 next_state=n.POLL_QUEUE,
-                catch=asl.catch(n.MARK_FAILED),
+                catch=asl.catch(cleanup.ON_ERROR),
                 comment="Let the inference Lambda consume the queue at the planned concurrency.",
             ),
             n.POLL_QUEUE: queue_counts(
                 p,
                 next_state=n.DRAIN_DECISION,
                 result_path="$.queue",
+                catch=asl.catch(cleanup.ON_ERROR),
                 comment="Drain check: all three counts, in-flight messages included.",
             ),
             n.DRAIN_DECISION: asl.choice(
@@ -121,6 +124,7 @@ def states(p: WorkflowParams) -> asl.States:
                 p,
                 next_state=n.IS_STILL_EMPTY,
                 result_path="$.queue",
+                catch=asl.catch(cleanup.ON_ERROR),
                 comment="The poll that confirms the drain.",
             ),
             n.IS_STILL_EMPTY: asl.choice(
@@ -132,7 +136,7 @@ def states(p: WorkflowParams) -> asl.States:
             p,
             n.CHECK_MODEL,
             next_state=n.IS_MODEL_STILL_RUNNING,
-            catch=asl.catch(n.MARK_FAILED),
+            catch=asl.catch(cleanup.ON_ERROR),
             comment="Someone may have stopped the model: do not feed a stopped model.",
         ),
         {
@@ -153,7 +157,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.MODEL_LOST: asl.set_error(
                 ERROR_MODEL_STOPPED,
-                n.MARK_FAILED,
+                cleanup.ON_ERROR,
                 "Model version {} became {} while draining: someone else stopped it. "
                 "The mapping is disabled; {} messages stay queued for the next run.",
                 "$.config.projectVersionArn",

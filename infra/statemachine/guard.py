@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from infra.contract import OUTCOME_SKIPPED
-from infra.statemachine import asl
+from infra.statemachine import asl, backlog, summary
 from infra.statemachine import names as n
 from infra.statemachine.errors import SFN_TRANSIENT
 from infra.statemachine.params import WorkflowParams
 from infra.statemachine.peek import peek_record
 from infra.statemachine.tasks import VERSION_DEFAULTS, retry
+
+ENTRY = n.INIT  # the first state of the execution
 
 NULL_COUNTS: dict[str, Any] = {
     "visible": None,
@@ -127,7 +129,7 @@ def states(p: WorkflowParams) -> asl.States:
                 comment="No double runs: only the oldest RUNNING execution proceeds.",
             ),
             n.ANY_RUN_LISTED: asl.choice(
-                [asl.when("$.guard.count", "NumericEquals", 0, n.GET_BACKLOG)],
+                [asl.when("$.guard.count", "NumericEquals", 0, backlog.ENTRY)],
                 default=n.FIND_OLDEST,
             ),
             n.FIND_OLDEST: asl.pass_state(
@@ -150,11 +152,11 @@ def states(p: WorkflowParams) -> asl.States:
                         "$.guard.oldest.ExecutionArn",
                         "StringEqualsPath",
                         "$.self.executionArn",
-                        n.GET_BACKLOG,
+                        backlog.ENTRY,
                     )
                 ],
                 default=n.SKIPPED,
             ),
-            n.SKIPPED: asl.set_outcome(OUTCOME_SKIPPED, n.LAST_MODEL_STATUS_KNOWN),
+            n.SKIPPED: asl.set_outcome(OUTCOME_SKIPPED, summary.ENTRY),
         },
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.statemachine import asl
+from infra.statemachine import asl, cleanup, drain
 from infra.statemachine import names as n
 from infra.statemachine.errors import (
     ERROR_MODEL_NOT_FOUND,
@@ -34,6 +34,10 @@ from infra.statemachine.tasks import (
     model_is_any,
     retry,
 )
+
+ENTRY = n.ACT_ON_MODEL_STATUS
+# Where the backlog phase sends a run whose model version does not exist.
+VERSION_NOT_FOUND = n.MODEL_NOT_FOUND
 
 
 def start_parameters(p: WorkflowParams) -> dict[str, Any]:
@@ -157,7 +161,7 @@ def states(p: WorkflowParams) -> asl.States:
                         backoff=2.0,
                     ),
                 ],
-                catch=asl.catch(n.MARK_FAILED),
+                catch=asl.catch(cleanup.ON_ERROR),
                 comment="Start the model with the planned inference units (billing starts).",
             ),
             n.MARK_STARTED: asl.pass_state(
@@ -179,14 +183,14 @@ def states(p: WorkflowParams) -> asl.States:
             p,
             n.DESCRIBE_MODEL,
             next_state=n.ACT_ON_MODEL_STATUS,
-            catch=asl.catch(n.MARK_FAILED),
+            catch=asl.catch(cleanup.ON_ERROR),
             comment="Re-describe while the model is STARTING or STOPPING.",
         ),
         {
-            n.MODEL_READY: asl.timestamp(n.ENABLE_MAPPING, "$.modelReady"),
+            n.MODEL_READY: asl.timestamp(drain.ENTRY, "$.modelReady"),
             n.MODEL_NOT_FOUND: asl.set_error(
                 ERROR_MODEL_NOT_FOUND,
-                n.MARK_FAILED,
+                cleanup.ON_ERROR,
                 "model version not found: {} (no version {} in project {}). The queue is kept.",
                 "$.config.projectVersionArn",
                 "$.config.versionName",
@@ -194,7 +198,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.MODEL_UNUSABLE: asl.set_error(
                 ERROR_MODEL_UNUSABLE,
-                n.MARK_FAILED,
+                cleanup.ON_ERROR,
                 "Model version {} is {} (StatusMessage: {}): it can not serve requests. "
                 "Fix or retrain it; the queue is kept.",
                 "$.config.projectVersionArn",
@@ -203,7 +207,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.START_FAILED: asl.set_error(
                 ERROR_START_FAILED,
-                n.MARK_FAILED,
+                cleanup.ON_ERROR,
                 "Model version {} ended FAILED after {} starts in this run (StatusMessage: {}). "
                 "The queue is kept; the next run starts it again.",
                 "$.config.projectVersionArn",
@@ -212,7 +216,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.MODEL_STOPPED_WHILE_STARTING: asl.set_error(
                 ERROR_MODEL_STOPPED,
-                n.MARK_FAILED,
+                cleanup.ON_ERROR,
                 "Model version {} went {} while this run was starting it: someone stopped it. "
                 "The queue is kept.",
                 "$.config.projectVersionArn",
@@ -220,7 +224,7 @@ def states(p: WorkflowParams) -> asl.States:
             ),
             n.START_DEADLINE_PASSED: asl.set_error(
                 ERROR_START_DEADLINE,
-                n.MARK_FAILED,
+                cleanup.ON_ERROR,
                 "Model version {} was still {} after {} seconds (modelStartTimeout). "
                 "The queue is kept.",
                 "$.config.projectVersionArn",

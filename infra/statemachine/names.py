@@ -1,11 +1,16 @@
-"""Every state name of the workflow, in one place.
+"""Every state name of the workflow, in one place, grouped by the phase that
+defines the state.
 
-Phases refer to each other only through these constants, so a rename is one
-edit and a typo is an import error, not a dangling Next.
+A phase refers to its own states through these constants and to another
+phase through that phase's ``ENTRY`` (or another name it exports), so a rename
+is one edit and a typo is an import error, not a dangling Next (which
+``build_definition`` refuses anyway). A name says what its state asks or does
+(``IsOnlyTestEvents``, ``MarkFailed``, ``DisableMapping``), never where it sits.
 """
 
 from __future__ import annotations
 
+# --- guard.py: the run's initial document, then no double runs
 INIT = "Init"
 SETTLE_BEFORE_GUARD = "SettleBeforeGuard"
 GUARD = "Guard"
@@ -13,6 +18,8 @@ ANY_RUN_LISTED = "GuardChoice"
 FIND_OLDEST = "FindOldest"
 IS_OLDEST = "IsOldest"
 SKIPPED = "Skipped"
+
+# --- backlog.py (and peek.py): count the backlog, see the model as found, decide
 GET_BACKLOG = "GetBacklog"
 DESCRIBE_MODEL_FOUND = "DescribeModelFound"
 RECORD_MODEL_FOUND = "RecordModelFound"
@@ -39,6 +46,23 @@ HAS_BACKLOG = "HasBacklog"
 IDLE_MODEL_RUNNING = "IdleModelRunning"
 STOP_IDLE_MODEL = "StopIdleModel"
 NOTHING_TO_DO = "NothingToDo"
+MODEL_VERSION_FOUND = "ModelVersionFound"
+
+# --- plan.py: the run's size
+# The Passes that set the plan are named this + the units (the CLI finds the plan
+# of a run in progress by it).
+PLAN_UNITS_PREFIX = "PlanUnits"
+PLAN = "Plan"
+READ_RUNNING_UNITS = "ReadRunningUnits"
+PLAN_FOR_RUNNING_UNITS = "PlanForRunningUnits"
+
+
+def plan_units(units: int) -> str:
+    """The Pass that sets the plan for this many inference units."""
+    return f"{PLAN_UNITS_PREFIX}{units}"
+
+
+# --- model.py: get the model RUNNING
 ACT_ON_MODEL_STATUS = "Route"
 START_MODEL = "StartModel"
 MARK_STARTED = "MarkStarted"
@@ -47,6 +71,22 @@ MODEL_READY = "ModelReady"
 MODEL_UNUSABLE = "ModelUnusable"
 MODEL_STOPPED_WHILE_STARTING = "ModelStoppedWhileStarting"
 START_DEADLINE_PASSED = "StartDeadlinePassed"
+MODEL_NOT_FOUND = "ModelNotFound"
+START_FAILED = "StartFailed"
+RESET_MODEL_WAIT = "ResetModelWait"
+
+
+def count_model_wait(seconds: int) -> str:
+    """The Pass that counts a describe of a model in transition, before its wait."""
+    return f"CountModelWait{seconds}s"
+
+
+def wait_for_model(seconds: int) -> str:
+    """The Wait between describes of a STARTING model, per rung of the ladder."""
+    return f"WaitForModel{seconds}s"
+
+
+# --- drain.py: enable the mapping, poll until drained
 ENABLE_MAPPING = "EnableMapping"
 WAIT_FOR_QUEUE = "WaitForQueue"
 POLL_QUEUE = "PollQueue"
@@ -60,6 +100,17 @@ DRAINED = "Drained"
 DRAINED_OUTCOME = "DrainedOutcome"
 MAX_RUN_REACHED = "MaxRunReached"
 MAX_RUN_REACHED_OUTCOME = "MaxRunReachedOutcome"
+CONFIRM_DRAIN = "ConfirmDrain"
+COUNT_CONFIRMATION = "CountConfirmation"
+IS_STILL_EMPTY = "IsStillEmpty"
+
+
+def count_poll(seconds: int) -> str:
+    """The Pass that counts a drain poll followed by a wait of this many seconds."""
+    return f"CountPoll{seconds}s"
+
+
+# --- cleanup.py: disable the mapping, stop the model
 MARK_FAILED = "Failed"
 DISABLE_MAPPING = "Cleanup"
 WAS_MAX_RUN_REACHED = "AfterDisable"
@@ -73,42 +124,6 @@ CLEANUP_WAIT_MODEL = "CleanupWaitModel"
 CLEANUP_STUCK = "CleanupStuck"
 STOP_MODEL = "StopModel"
 MARK_STOPPED = "MarkStopped"
-BUILD_SUMMARY = "BuildSummary"
-WRITE_SUMMARY = "WriteSummary"
-FINISH = "Finish"
-RUN_FAILED = "RunFailed"
-RUN_FAILED_CAUSE = "RunFailedCause"
-CLEANUP_FAILED_CAUSE = "CleanupFailedCause"
-CLEANUP_FAILED = "CleanupFailed"
-SUMMARY_FAILED = "SummaryFailed"
-DONE = "Done"
-
-# Added for backlog-aware sizing, the describe ladder, the adaptive drain and
-# the start-failure policy.
-MODEL_VERSION_FOUND = "ModelVersionFound"
-MODEL_NOT_FOUND = "ModelNotFound"
-PLAN = "Plan"
-READ_RUNNING_UNITS = "ReadRunningUnits"
-PLAN_FOR_RUNNING_UNITS = "PlanForRunningUnits"
-START_FAILED = "StartFailed"
-CONFIRM_DRAIN = "ConfirmDrain"
-COUNT_CONFIRMATION = "CountConfirmation"
-RESET_MODEL_WAIT = "ResetModelWait"
-EVENT_ACCEPTED = "EventAccepted"
-EVENT_REJECTED = "EventRejected"
-IS_STILL_EMPTY = "IsStillEmpty"
-LAST_MODEL_STATUS_KNOWN = "LastModelStatusKnown"
-NOTIFY_WANTED = "NotifyWanted"
-BUILD_NOTICE = "BuildNotice"
-PUBLISH_NOTICE = "PublishNotice"
-PUT_RUN_EVENT = "PutRunEvent"
-START_COST_WORDS = "StartCostWords"
-FIND_WHOLE_USD = "FindWholeUsd"
-PAD_COST_DECIMALS = "PadCostDecimals"
-HAS_RUN_ERROR = "HasRunError"
-WORD_NOTICE = "WordNotice"
-WORD_NOTICE_WITH_ERROR = "WordNoticeWithError"
-READ_LAST_MODEL_STATUS = "ReadLastModelStatus"
 READ_MAPPING = "ReadMapping"
 IS_MAPPING_DISABLED = "IsMappingDisabled"
 COUNT_MAPPING_WAIT = "CountMappingWait"
@@ -119,35 +134,32 @@ MAPPING_NOT_DISABLED = "MappingNotDisabled"
 STOP_REFUSED = "StopRefused"
 RECORD_STOP_ERROR = "RecordStopError"
 
+# --- summary.py: the run summary and the end of the execution
+BUILD_SUMMARY = "BuildSummary"
+WRITE_SUMMARY = "WriteSummary"
+FINISH = "Finish"
+RUN_FAILED = "RunFailed"
+RUN_FAILED_CAUSE = "RunFailedCause"
+CLEANUP_FAILED_CAUSE = "CleanupFailedCause"
+CLEANUP_FAILED = "CleanupFailed"
+SUMMARY_FAILED = "SummaryFailed"
+DONE = "Done"
+LAST_MODEL_STATUS_KNOWN = "LastModelStatusKnown"
+READ_LAST_MODEL_STATUS = "ReadLastModelStatus"
 
-def has_version(describe: str) -> str:
-    """The Choice after a describe: did it list the version (a list of one)?"""
-    return f"{describe}HasVersion"
-
-
-def read_version(describe: str) -> str:
-    """The Pass after a describe that listed the version: its one description."""
-    return f"{describe}ReadVersion"
-
-
-# The Passes that set the plan are named this + the units (the CLI finds the plan
-# of a run in progress by it).
-PLAN_UNITS_PREFIX = "PlanUnits"
-
-
-def plan_units(units: int) -> str:
-    """The Pass that sets the plan for this many inference units."""
-    return f"{PLAN_UNITS_PREFIX}{units}"
-
-
-def count_model_wait(seconds: int) -> str:
-    """The Pass that counts a describe of a model in transition, before its wait."""
-    return f"CountModelWait{seconds}s"
-
-
-def wait_for_model(seconds: int) -> str:
-    """The Wait between describes of a STARTING model, per rung of the ladder."""
-    return f"WaitForModel{seconds}s"
+# --- notify.py: the run-end notification
+EVENT_ACCEPTED = "EventAccepted"
+EVENT_REJECTED = "EventRejected"
+NOTIFY_WANTED = "NotifyWanted"
+BUILD_NOTICE = "BuildNotice"
+PUBLISH_NOTICE = "PublishNotice"
+PUT_RUN_EVENT = "PutRunEvent"
+START_COST_WORDS = "StartCostWords"
+FIND_WHOLE_USD = "FindWholeUsd"
+PAD_COST_DECIMALS = "PadCostDecimals"
+HAS_RUN_ERROR = "HasRunError"
+WORD_NOTICE = "WordNotice"
+WORD_NOTICE_WITH_ERROR = "WordNoticeWithError"
 
 
 def take_whole_usd(place: int) -> str:
@@ -160,6 +172,14 @@ def word_cost(zeros: int) -> str:
     return f"WordCost{zeros}Zeros"
 
 
-def count_poll(seconds: int) -> str:
-    """The Pass that counts a drain poll followed by a wait of this many seconds."""
-    return f"CountPoll{seconds}s"
+# --- tasks.py: the states of a describe (any phase)
+
+
+def has_version(describe: str) -> str:
+    """The Choice after a describe: did it list the version (a list of one)?"""
+    return f"{describe}HasVersion"
+
+
+def read_version(describe: str) -> str:
+    """The Pass after a describe that listed the version: its one description."""
+    return f"{describe}ReadVersion"

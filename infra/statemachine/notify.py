@@ -24,6 +24,10 @@ from infra.statemachine.errors import EVENTS_TRANSIENT, SNS_TRANSIENT
 from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import retry
 
+ENTRY = n.NOTIFY_WANTED
+# Where the phase ends: summary.END (named here, as summary.py imports this module).
+EXIT = n.FINISH
+
 # The message as a person would write it: the cost in USD with four decimals
 # (the estimate counts ten-thousandths, params.COST_UNIT_USD), an error line
 # only when the run has an error.
@@ -52,7 +56,7 @@ def notifies(p: WorkflowParams) -> bool:
 
 def entry(p: WorkflowParams) -> str:
     """Where the summary phase goes next: this phase, or straight to the end."""
-    return n.NOTIFY_WANTED if notifies(p) else n.FINISH
+    return n.NOTIFY_WANTED if notifies(p) else EXIT
 
 
 def _region(p: WorkflowParams) -> str:
@@ -88,7 +92,7 @@ def notice(p: WorkflowParams) -> dict[str, Any]:
 def states(p: WorkflowParams) -> asl.States:
     if not notifies(p):
         return {}
-    after_sns = n.PUT_RUN_EVENT if p.event_bus_arn is not None else n.FINISH
+    after_sns = n.PUT_RUN_EVENT if p.event_bus_arn is not None else EXIT
     built: asl.States = {
         n.NOTIFY_WANTED: asl.choice(
             [
@@ -99,7 +103,7 @@ def states(p: WorkflowParams) -> asl.States:
                     n.BUILD_NOTICE,
                 )
             ],
-            default=n.FINISH,
+            default=EXIT,
             comment="Only the outcomes this stack notifies (notifyOnOutcomes).",
         ),
         n.BUILD_NOTICE: asl.pass_state(
@@ -144,16 +148,16 @@ def states(p: WorkflowParams) -> asl.States:
             result_path="$.notified.event",
             next_state=n.EVENT_ACCEPTED,
             retry=[retry(p, *EVENTS_TRANSIENT)],
-            catch=asl.catch(n.FINISH, "$.notifyErrors.event"),
+            catch=asl.catch(EXIT, "$.notifyErrors.event"),
             comment="The same essentials as an event on the default bus (best effort).",
         )
         # PutEvents answers 200 with FailedEntryCount > 0 for an entry it rejected.
         built[n.EVENT_ACCEPTED] = asl.choice(
             [asl.when("$.notified.event.failedEntries", "NumericGreaterThan", 0, n.EVENT_REJECTED)],
-            default=n.FINISH,
+            default=EXIT,
         )
         built[n.EVENT_REJECTED] = asl.pass_state(
-            n.FINISH,
+            EXIT,
             parameters={
                 "Error": "EventBridge.FailedEntry",
                 "Cause": "PutEvents rejected the run-end event (FailedEntryCount > 0).",

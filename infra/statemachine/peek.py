@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.statemachine import asl
+from infra.statemachine import asl, cleanup
 from infra.statemachine import names as n
 from infra.statemachine.errors import MODEL_STATUSES_SEEN, SQS_TRANSIENT
 from infra.statemachine.params import WorkflowParams
@@ -202,6 +202,7 @@ def states(p: WorkflowParams) -> asl.States:
             p,
             next_state=n.PEEK_CLEARED,
             result_path="$.peek.recount",
+            catch=asl.catch(cleanup.ON_ERROR),
             comment="The backlog without the test events (approximate: SQS counts lag).",
         ),
         n.PEEK_CLEARED: asl.pass_state(

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.statemachine import asl
+from infra.statemachine import asl, model
 from infra.statemachine import names as n
 from infra.statemachine.errors import MODEL_RUNNING
 from infra.statemachine.params import COST_UNIT_USD, WorkflowParams
 from infra.statemachine.tasks import UNITS, model_is
+
+ENTRY = n.PLAN
 
 # The drain waits w seconds only while the backlog left would take at least
 # DRAIN_MARGIN x w seconds at the planned throughput: a model faster than planned
@@ -107,7 +109,7 @@ def states(p: WorkflowParams) -> asl.States:
         running_units,
         {
             n.plan_units(units): asl.pass_state(
-                n.ACT_ON_MODEL_STATUS, result=plan_record(p, units), result_path="$.plan"
+                model.ENTRY, result=plan_record(p, units), result_path="$.plan"
             )
             for units in unit_range(p)
         },

@@ -10,6 +10,9 @@ from infra.statemachine.errors import ERROR_CLEANUP, ERROR_RUN_FAILED, ERROR_SUM
 from infra.statemachine.params import WorkflowParams
 from infra.statemachine.tasks import STATUS, retry
 
+ENTRY = n.LAST_MODEL_STATUS_KNOWN
+END = n.FINISH  # ends the execution: succeed, or fail with the cause
+
 
 def states(p: WorkflowParams) -> asl.States:
     return {

@@ -33,7 +33,12 @@ def retry(
 
 
 def queue_counts(
-    p: WorkflowParams, *, next_state: str, result_path: str, comment: str
+    p: WorkflowParams,
+    *,
+    next_state: str,
+    result_path: str,
+    catch: list[dict[str, Any]],
+    comment: str,
 ) -> asl.State:
     """visible / inFlight / delayed / total (as infra.contract.backlog_counts) and when."""
     attr = "States.StringToJson($.Attributes.{})".format
@@ -53,7 +58,7 @@ def queue_counts(
         result_path=result_path,
         next_state=next_state,
         retry=[retry(p, *SQS_TRANSIENT)],
-        catch=asl.catch(n.MARK_FAILED),
+        catch=catch,
         comment=comment,
     )
 
