@@ -11,7 +11,7 @@ import pytest
 from infra import outputs, policies
 from infra.config import DISABLE_GRACE_MARGIN_SECONDS, visibility_timeout
 from infra.sizing import derive_concurrency
-from infra.statemachine import OWNERSHIP_SHARED, WorkflowParams, build_definition
+from infra.statemachine import OWNERSHIP_SHARED, WorkflowParams, build_definition, names
 from runtime import settings as runtime_settings
 from tests.factories import s3_test_event_body, sqs_event, sqs_record
 from tests.infra.conftest import (
@@ -465,9 +465,9 @@ def test_state_machine_definition_follows_config(base_config: dict, monkeypatch)
     )
     definition = json.loads(run.one(STATE_MACHINE).inputs["definition"])
     assert definition == build_definition(expected)
-    assert definition["States"]["WaitToConfirmDrain"]["Seconds"] == 7
+    assert definition["States"][names.WAIT_TO_CONFIRM_DRAIN]["Seconds"] == 7
     # After max-run the model waits for the batches in flight: timeout + window + margin.
-    assert definition["States"]["GraceForInFlight"]["Seconds"] == 200 + 4 + 15
+    assert definition["States"][names.GRACE_FOR_IN_FLIGHT]["Seconds"] == 200 + 4 + 15
 
 
 @pytest.mark.skipif(

@@ -20,6 +20,7 @@ from infra.statemachine import (
     OWNERSHIP_SHARED,
     WorkflowParams,
     build_definition,
+    names,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +114,7 @@ def test_asl_validator_accepts_the_generated_definitions(tmp_path: Path) -> None
 def test_asl_validator_rejects_a_broken_definition(tmp_path: Path) -> None:
     """Guards the test above: the validator really checks what it is given."""
     definition = build_definition(params())
-    definition["States"]["Init"]["Next"] = "NoSuchState"
+    definition["States"][names.INIT]["Next"] = "NoSuchState"
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(definition))
     run = subprocess.run([validator(), "--json-path", str(path)], capture_output=True, timeout=60)
@@ -187,13 +188,13 @@ def test_parameters_are_spelled_as_step_functions_spells_them() -> None:
 
 def test_max_inference_units_is_sent_only_when_configured() -> None:
     sm = states(build_definition(params(min_inference_units=2, max_inference_units=5)))
-    assert sm["StartModel"]["Parameters"] == {
+    assert sm[names.START_MODEL]["Parameters"] == {
         "ProjectVersionArn": VERSION,
         "MinInferenceUnits.$": "$.plan.units",
         "MaxInferenceUnits": 5,
     }
     without = states(build_definition(params(min_inference_units=2)))
-    assert "MaxInferenceUnits" not in without["StartModel"]["Parameters"]
+    assert "MaxInferenceUnits" not in without[names.START_MODEL]["Parameters"]
 
 
 _ERROR = re.compile(r"^(States\.[A-Za-z]+|[A-Za-z0-9]+\.[A-Za-z0-9]+Exception)$")
@@ -212,7 +213,7 @@ def test_error_names_are_spelled_as_aws_reports_them() -> None:
                 if not name.startswith("States."):
                     assert name.split(".")[0] in spellings, (api_of(s), name)
     sm = states(build_definition(params()))
-    (retry,) = sm["PollQueue"]["Retry"]
+    (retry,) = sm[names.POLL_QUEUE]["Retry"]
     assert set(retry["ErrorEquals"]) == {
         "Sqs.RequestThrottledException",
         "SQS.RequestThrottledException",
@@ -227,32 +228,36 @@ def test_throttling_and_conflicts_are_retried_with_backoff() -> None:
     def retried(name: str) -> set[str]:
         return {e for r in sm[name]["Retry"] for e in r["ErrorEquals"] if r["BackoffRate"] > 1}
 
-    assert "Rekognition.ThrottlingException" in retried("StartModel")
-    assert "Rekognition.ResourceInUseException" in retried("StartModel")
-    assert "Rekognition.LimitExceededException" in retried("StartModel")
-    assert "Rekognition.ThrottlingException" in retried("StopModel")
-    for name in ("EnableMapping", "Cleanup"):
+    assert "Rekognition.ThrottlingException" in retried(names.START_MODEL)
+    assert "Rekognition.ResourceInUseException" in retried(names.START_MODEL)
+    assert "Rekognition.LimitExceededException" in retried(names.START_MODEL)
+    assert "Rekognition.ThrottlingException" in retried(names.STOP_MODEL)
+    for name in (names.ENABLE_MAPPING, names.DISABLE_MAPPING):
         assert {"Lambda.ResourceConflictException", "Lambda.TooManyRequestsException"} <= retried(
             name
         )
-    assert "Sqs.RequestThrottledException" in retried("PollQueue")
+    assert "Sqs.RequestThrottledException" in retried(names.POLL_QUEUE)
 
 
 def test_every_task_result_is_selected() -> None:
     """SDK responses carry datetimes and metadata: never let them into the state."""
     sm = states(build_definition(params()))
     for name, s in tasks(sm).items():
-        if name == "PeekQueue":  # "Messages" is absent when nothing was received
+        if name == names.PEEK_QUEUE:  # "Messages" is absent when nothing was received
             assert s["ResultPath"].startswith("$.peekWork."), name
             continue
-        if name == "DeleteTestEvent":  # an empty response: discarded
+        if name == names.DELETE_TEST_EVENT:  # an empty response: discarded
             assert s["ResultPath"] is None
             continue
         assert s.get("ResultSelector"), name
         assert s["ResultPath"].startswith("$."), name
     # The peek's scratch space (bodies, receipt handles) is emptied before the run goes on.
-    assert sm["PeekCleared"] == {**sm["PeekCleared"], "Result": {}, "ResultPath": "$.peekWork"}
-    after_peek = reachable(sm, "HasBacklog")
+    assert sm[names.PEEK_CLEARED] == {
+        **sm[names.PEEK_CLEARED],
+        "Result": {},
+        "ResultPath": "$.peekWork",
+    }
+    after_peek = reachable(sm, names.HAS_BACKLOG)
     assert not any(n.startswith("Peek") for n in after_peek)
 
 
@@ -263,7 +268,7 @@ def test_every_task_result_is_selected() -> None:
 def test_every_task_after_the_guard_catches_everything(variant: WorkflowParams) -> None:
     sm = states(build_definition(variant))
     for name, s in tasks(sm).items():
-        if name == "Guard":  # nothing is touched yet, and another run may own the model
+        if name == names.GUARD:  # nothing is touched yet, and another run may own the model
             assert "Catch" not in s
             continue
         catches = [c for c in s.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
@@ -278,89 +283,95 @@ def test_no_path_after_touching_the_model_or_mapping_skips_the_cleanup(
     """Remove the cleanup entry: from any state that started the model or enabled
     the mapping, no terminal state may then be reachable."""
     sm = states(build_definition(variant))
-    for touching in ("StartModel", "MarkStarted", "EnableMapping", "PollQueue", "CheckModel"):
-        region = reachable(sm, touching, without={"Cleanup"})
+    for touching in (
+        names.START_MODEL,
+        names.MARK_STARTED,
+        names.ENABLE_MAPPING,
+        names.POLL_QUEUE,
+        names.CHECK_MODEL,
+    ):
+        region = reachable(sm, touching, without={names.DISABLE_MAPPING})
         terminals = {n for n in region if sm[n]["Type"] in ("Succeed", "Fail")}
         assert not terminals, f"{touching} can end in {terminals} without the cleanup"
     # ... and the cleanup itself reaches the model stop and the summary.
-    after = reachable(sm, "Cleanup")
-    assert {"StopModel", "WriteSummary", "RunFailed", "Done"} <= after
+    after = reachable(sm, names.DISABLE_MAPPING)
+    assert {names.STOP_MODEL, names.WRITE_SUMMARY, names.RUN_FAILED, names.DONE} <= after
 
 
 def test_errors_before_the_cleanup_all_lead_into_it() -> None:
     sm = states(build_definition(params()))
-    cleanup_region = reachable(sm, "Cleanup")
+    cleanup_region = reachable(sm, names.DISABLE_MAPPING)
     for name, s in tasks(sm).items():
-        if name == "Guard" or name in cleanup_region:
+        if name == names.GUARD or name in cleanup_region:
             continue
-        if name in ("PeekQueue", "DeleteTestEvent"):
+        if name in (names.PEEK_QUEUE, names.DELETE_TEST_EVENT):
             # Before the model is touched; the peek is an optimisation: on error the run
             # goes on as without it (the message stays counted), it does not fail.
             assert s["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
-            assert "StartModel" in reachable(sm, s["Catch"][-1]["Next"])
+            assert names.START_MODEL in reachable(sm, s["Catch"][-1]["Next"])
             continue
         assert s["Catch"][-1] == {
             "ErrorEquals": ["States.ALL"],
             "ResultPath": "$.error",
-            "Next": "Failed",
+            "Next": names.MARK_FAILED,
         }
-    assert sm["Failed"]["Next"] == "Cleanup"
+    assert sm[names.MARK_FAILED]["Next"] == names.DISABLE_MAPPING
 
 
 def test_cleanup_errors_do_not_stop_the_cleanup() -> None:
     sm = states(build_definition(params()))
     # A failing mapping disable still goes on to stop the model.
-    disable_catch = sm["Cleanup"]["Catch"][-1]
-    assert "StopModel" in reachable(sm, disable_catch["Next"])
+    disable_catch = sm[names.DISABLE_MAPPING]["Catch"][-1]
+    assert names.STOP_MODEL in reachable(sm, disable_catch["Next"])
     # A failing stop is recorded and makes the execution fail (someone must look).
-    assert "CleanupFailed" in reachable(sm, sm["StopModel"]["Catch"][-1]["Next"])
+    assert names.CLEANUP_FAILED in reachable(sm, sm[names.STOP_MODEL]["Catch"][-1]["Next"])
 
 
 def test_ownership_decides_the_stop() -> None:
     exclusive = states(build_definition(params(ownership=OWNERSHIP_EXCLUSIVE)))
     shared = states(build_definition(params(ownership=OWNERSHIP_SHARED)))
     # exclusive: always stopped, straight from the disable (no state to decide)
-    assert "StopDecision" not in exclusive
-    assert exclusive["AfterDisable"]["Default"] == "CleanupDescribeModel"
-    assert exclusive["GraceForInFlight"]["Next"] == "CleanupDescribeModel"
-    assert shared["StopDecision"]["Type"] == "Choice"
-    (rule,) = shared["StopDecision"]["Choices"]
+    assert names.DID_THIS_RUN_START_MODEL not in exclusive
+    assert exclusive[names.WAS_MAX_RUN_REACHED]["Default"] == names.CLEANUP_DESCRIBE_MODEL
+    assert exclusive[names.GRACE_FOR_IN_FLIGHT]["Next"] == names.CLEANUP_DESCRIBE_MODEL
+    assert shared[names.DID_THIS_RUN_START_MODEL]["Type"] == "Choice"
+    (rule,) = shared[names.DID_THIS_RUN_START_MODEL]["Choices"]
     assert rule == {
         "Variable": "$.started.byThisRun",
         "BooleanEquals": True,
-        "Next": "CleanupDescribeModel",
+        "Next": names.CLEANUP_DESCRIBE_MODEL,
     }
-    assert shared["StopDecision"]["Default"] == "LastModelStatusKnown"
+    assert shared[names.DID_THIS_RUN_START_MODEL]["Default"] == names.LAST_MODEL_STATUS_KNOWN
     # the idle-model safety net exists only with exclusive ownership
-    assert "StopIdleModel" in exclusive and "StopIdleModel" not in shared
+    assert names.STOP_IDLE_MODEL in exclusive and names.STOP_IDLE_MODEL not in shared
 
 
 def test_only_the_oldest_running_execution_proceeds() -> None:
     sm = states(build_definition(params()))
-    assert predecessors(sm, "Guard") == {"SettleBeforeGuard"}
-    assert "$$.Execution.Id" in json.dumps(sm["Init"]["Parameters"])
-    assert sm["IsOldest"]["Choices"][0]["StringEqualsPath"] == "$.self.executionArn"
-    assert sm["IsOldest"]["Default"] == "Skipped"
+    assert predecessors(sm, names.GUARD) == {names.SETTLE_BEFORE_GUARD}
+    assert "$$.Execution.Id" in json.dumps(sm[names.INIT]["Parameters"])
+    assert sm[names.IS_OLDEST]["Choices"][0]["StringEqualsPath"] == "$.self.executionArn"
+    assert sm[names.IS_OLDEST]["Default"] == names.SKIPPED
     # a skipped run touches nothing on its way out
-    touched = {api_of(sm[n]) for n in reachable(sm, "Skipped") if sm[n]["Type"] == "Task"}
+    touched = {api_of(sm[n]) for n in reachable(sm, names.SKIPPED) if sm[n]["Type"] == "Task"}
     assert touched == {"s3:putObject"}
 
 
 def test_an_empty_backlog_never_starts_the_model() -> None:
     sm = states(build_definition(params()))
-    (empty_choice,) = [c for c in sm["HasBacklog"]["Choices"] if c.get("NumericEquals") == 0]
+    (empty_choice,) = [c for c in sm[names.HAS_BACKLOG]["Choices"] if c.get("NumericEquals") == 0]
     assert empty_choice["Variable"] == "$.backlog.total"
     # ... and a backlog of dropped test events only is the same nothing-to-do.
-    (only_tests,) = sm["AfterPeek"]["Choices"]
+    (only_tests,) = sm[names.IS_ONLY_TEST_EVENTS]["Choices"]
     assert only_tests["Next"] == empty_choice["Next"]
     for empty in (empty_choice["Next"], only_tests["Next"]):
-        assert "StartModel" not in reachable(sm, empty)
-        assert "EnableMapping" not in reachable(sm, empty)
+        assert names.START_MODEL not in reachable(sm, empty)
+        assert names.ENABLE_MAPPING not in reachable(sm, empty)
 
 
 def test_the_test_event_peek_is_small_once_and_deletes_only_test_events() -> None:
     sm = states(build_definition(params()))
-    worth = sm["PeekWorthIt"]["Choices"][0]["And"]
+    worth = sm[names.PEEK_WORTH_IT]["Choices"][0]["And"]
     assert {"Variable": "$.backlog.visible", "NumericLessThanEquals": 10} in worth
     assert {"Variable": "$.backlog.inFlight", "NumericEquals": 0} in worth
     assert {"Variable": "$.backlog.delayed", "NumericEquals": 0} in worth
@@ -377,38 +388,38 @@ def test_the_test_event_peek_is_small_once_and_deletes_only_test_events() -> Non
         "STARTING",
         "STOPPING",
     }
-    assert predecessors(sm, "PeekWorthIt") == {"RecordModelFound"}
-    assert predecessors(sm, "RecordModelFound") == {"ModelVersionFound"}
-    assert predecessors(sm, "ModelVersionFound") == {
+    assert predecessors(sm, names.PEEK_WORTH_IT) == {names.RECORD_MODEL_FOUND}
+    assert predecessors(sm, names.RECORD_MODEL_FOUND) == {names.MODEL_VERSION_FOUND}
+    assert predecessors(sm, names.MODEL_VERSION_FOUND) == {
         "DescribeModelFoundHasVersion",
         "DescribeModelFoundReadVersion",
     }
-    peek = sm["PeekQueue"]["Parameters"]
+    peek = sm[names.PEEK_QUEUE]["Parameters"]
     assert (peek["MaxNumberOfMessages"], peek["VisibilityTimeout"], peek["WaitTimeSeconds"]) == (
         10,
         30,
         0,
     )
     # at most one receive per run: nothing after the peek leads back to it
-    assert "PeekQueue" not in reachable(sm, "PeekReceivedAny")
-    assert "PeekQueue" not in reachable(sm, "HasBacklog")
+    assert names.PEEK_QUEUE not in reachable(sm, names.PEEK_RECEIVED_ANY)
+    assert names.PEEK_QUEUE not in reachable(sm, names.HAS_BACKLOG)
     # a delete only after the body looked like, parsed as, and is a test event
-    assert predecessors(sm, "DeleteTestEvent") == {"PeekIsTestEvent"}
-    assert predecessors(sm, "PeekIsTestEvent") == {"PeekEventIsString"}
-    assert predecessors(sm, "PeekEventIsString") == {"PeekHasEvent"}
-    assert predecessors(sm, "PeekHasEvent") == {"PeekParse"}
-    assert predecessors(sm, "PeekParse") == {"PeekLooksLikeTestEvent"}
-    gate = sm["PeekLooksLikeTestEvent"]["Choices"][0]
+    assert predecessors(sm, names.DELETE_TEST_EVENT) == {names.PEEK_IS_TEST_EVENT}
+    assert predecessors(sm, names.PEEK_IS_TEST_EVENT) == {names.PEEK_EVENT_IS_STRING}
+    assert predecessors(sm, names.PEEK_EVENT_IS_STRING) == {names.PEEK_HAS_EVENT}
+    assert predecessors(sm, names.PEEK_HAS_EVENT) == {names.PEEK_PARSE}
+    assert predecessors(sm, names.PEEK_PARSE) == {names.PEEK_LOOKS_LIKE_TEST_EVENT}
+    gate = sm[names.PEEK_LOOKS_LIKE_TEST_EVENT]["Choices"][0]
     assert gate["StringMatches"] == '{*"Event":*"s3:TestEvent"*}'
-    assert sm["PeekIsTestEvent"]["Choices"] == [
+    assert sm[names.PEEK_IS_TEST_EVENT]["Choices"] == [
         {
             "Variable": "$.peekWork.parsed.message.Event",
             "StringEquals": "s3:TestEvent",
-            "Next": "DeleteTestEvent",
+            "Next": names.DELETE_TEST_EVENT,
         }
     ]
     assert (
-        sm["DeleteTestEvent"]["Parameters"]["ReceiptHandle.$"]
+        sm[names.DELETE_TEST_EVENT]["Parameters"]["ReceiptHandle.$"]
         == "$.peekWork.item.message.ReceiptHandle"
     )
 
@@ -417,11 +428,15 @@ def test_the_guard_lists_executions_after_a_settle_wait() -> None:
     """ListExecutions is eventually consistent: each run waits before listing, so two
     runs started moments apart see each other and only the older proceeds."""
     sm = states(build_definition(params()))
-    assert sm["Init"]["Next"] == "SettleBeforeGuard"
-    assert sm["SettleBeforeGuard"] == {**sm["SettleBeforeGuard"], "Type": "Wait", "Seconds": 10}
-    assert sm["SettleBeforeGuard"]["Next"] == "Guard"
+    assert sm[names.INIT]["Next"] == names.SETTLE_BEFORE_GUARD
+    assert sm[names.SETTLE_BEFORE_GUARD] == {
+        **sm[names.SETTLE_BEFORE_GUARD],
+        "Type": "Wait",
+        "Seconds": 10,
+    }
+    assert sm[names.SETTLE_BEFORE_GUARD]["Next"] == names.GUARD
     off = states(build_definition(params(guard_settle_seconds=0)))
-    assert "SettleBeforeGuard" not in off and off["Init"]["Next"] == "Guard"
+    assert names.SETTLE_BEFORE_GUARD not in off and off[names.INIT]["Next"] == names.GUARD
     with pytest.raises(ValueError, match="guard_settle_seconds"):
         build_definition(params(guard_settle_seconds=-1))
 
@@ -430,48 +445,54 @@ def test_the_peek_can_be_turned_off() -> None:
     sm = states(build_definition(params(test_event_peek_max=0)))
     assert not {n for n in sm if n.startswith("Peek")}
     assert "sqs:receiveMessage" not in {api_of(s) for s in tasks(sm).values()}
-    assert sm["GetBacklog"]["Next"] == "DescribeModelFound"
-    assert sm["RecordModelFound"]["Next"] == "HasBacklog"
+    assert sm[names.GET_BACKLOG]["Next"] == names.DESCRIBE_MODEL_FOUND
+    assert sm[names.RECORD_MODEL_FOUND]["Next"] == names.HAS_BACKLOG
 
 
 def test_drained_means_two_empty_polls_of_all_three_counts() -> None:
     sm = states(build_definition(params()))
-    for poll in ("PollQueue", "ConfirmDrain"):
+    for poll in (names.POLL_QUEUE, names.CONFIRM_DRAIN):
         total = sm[poll]["ResultSelector"]["total.$"]
         for attr in ("ApproximateNumberOfMessages)", "NotVisible)", "Delayed)"):
             assert attr in total
     # after the run deadline and the poll budget (no queue can keep a run past them)
-    empty = sm["DrainDecision"]["Choices"][2]
-    assert empty == {"Variable": "$.queue.total", "NumericEquals": 0, "Next": "CountConfirmation"}
+    empty = sm[names.DRAIN_DECISION]["Choices"][2]
+    assert empty == {
+        "Variable": "$.queue.total",
+        "NumericEquals": 0,
+        "Next": names.COUNT_CONFIRMATION,
+    }
     # the confirmation's wait counts toward the run deadline and the poll budget
-    confirmation = sm["CountConfirmation"]["Parameters"]
+    confirmation = sm[names.COUNT_CONFIRMATION]["Parameters"]
     assert confirmation["elapsed.$"] == "States.MathAdd($.drain.elapsed, 5)"
     assert confirmation["polls.$"] == "States.MathAdd($.drain.polls, 1)"
-    assert sm["CountConfirmation"]["Next"] == "WaitToConfirmDrain"
-    assert sm["WaitToConfirmDrain"]["Next"] == "ConfirmDrain"
-    assert sm["ConfirmDrain"]["Next"] == "IsStillEmpty"
-    assert sm["IsStillEmpty"]["Choices"] == [
-        {"Variable": "$.queue.total", "NumericEquals": 0, "Next": "Drained"}
+    assert sm[names.COUNT_CONFIRMATION]["Next"] == names.WAIT_TO_CONFIRM_DRAIN
+    assert sm[names.WAIT_TO_CONFIRM_DRAIN]["Next"] == names.CONFIRM_DRAIN
+    assert sm[names.CONFIRM_DRAIN]["Next"] == names.IS_STILL_EMPTY
+    assert sm[names.IS_STILL_EMPTY]["Choices"] == [
+        {"Variable": "$.queue.total", "NumericEquals": 0, "Next": names.DRAINED}
     ]
-    assert predecessors(sm, "Drained") == {"IsStillEmpty"}
+    assert predecessors(sm, names.DRAINED) == {names.IS_STILL_EMPTY}
 
 
 def test_an_empty_poll_is_confirmed_within_seconds_not_half_an_interval() -> None:
     """The model idles, billed, from the drain until the confirming poll."""
     sm = states(build_definition(params(poll_interval_seconds=60)))
-    assert sm["WaitToConfirmDrain"]["Seconds"] == 5
+    assert sm[names.WAIT_TO_CONFIRM_DRAIN]["Seconds"] == 5
     assert (
-        states(build_definition(params(drain_confirm_seconds=9)))["WaitToConfirmDrain"]["Seconds"]
+        states(build_definition(params(drain_confirm_seconds=9)))[names.WAIT_TO_CONFIRM_DRAIN][
+            "Seconds"
+        ]
         == 9
     )
     one_second = states(build_definition(params(poll_interval_seconds=1, fast_poll_seconds=1)))
-    assert one_second["WaitToConfirmDrain"]["Seconds"] == 1, "a Wait is whole seconds, >= 1"
+    assert one_second[names.WAIT_TO_CONFIRM_DRAIN]["Seconds"] == 1, "a Wait is whole seconds, >= 1"
 
 
 def test_drain_waits_shrink_with_the_backlog_left_at_the_planned_throughput() -> None:
     p = params(poll_interval_seconds=60, fast_poll_seconds=2, tps_per_unit=5.0)
     sm = states(build_definition(p))
-    rules = sm["DrainDecision"]["Choices"]
+    rules = sm[names.DRAIN_DECISION]["Choices"]
     by_backlog = [r for r in rules if r.get("Variable") == "$.queue.total" and "Path" in str(r)]
     assert [r["Next"] for r in by_backlog] == [
         "CountPoll60s",
@@ -480,26 +501,26 @@ def test_drain_waits_shrink_with_the_backlog_left_at_the_planned_throughput() ->
         "CountPoll7s",
         "CountPoll3s",
     ]
-    assert sm["DrainDecision"]["Default"] == "CountPoll2s"
+    assert sm[names.DRAIN_DECISION]["Default"] == "CountPoll2s"
     plan = sm["PlanUnits1"]["Result"]
     # wait w only while the rest takes >= 2 w at the planned 5 images/s
     assert plan["drainAbove"] == {"w60": 600, "w30": 300, "w15": 150, "w7": 70, "w3": 30}
     for wait in (60, 30, 15, 7, 3, 2):
-        count = sm[f"CountPoll{wait}s"]
+        count = sm[names.count_poll(wait)]
         assert count["Parameters"]["wait"] == wait
         assert count["Parameters"]["elapsed.$"] == f"States.MathAdd($.drain.elapsed, {wait})"
-        assert count["Next"] == "WaitForQueue"
-    assert sm["WaitForQueue"] == {
+        assert count["Next"] == names.WAIT_FOR_QUEUE
+    assert sm[names.WAIT_FOR_QUEUE] == {
         "Type": "Wait",
         "SecondsPath": "$.drain.wait",
-        "Next": "PollQueue",
+        "Next": names.POLL_QUEUE,
     }
 
 
 def test_the_describe_cadence_while_starting_follows_the_ladder_to_the_deadline() -> None:
     p = params(model_start_timeout_seconds=45 * 60, model_poll_seconds=15)
     sm = states(build_definition(p))
-    rules = sm["Route"]["Choices"]
+    rules = sm[names.ACT_ON_MODEL_STATUS]["Choices"]
     transitional = {
         "Or": [
             {"Variable": "$.model.current.version.Status", "StringEquals": "STARTING"},
@@ -514,7 +535,7 @@ def test_the_describe_cadence_while_starting_follows_the_ladder_to_the_deadline(
             transitional,
             {"Variable": "$.modelWait.polls", "NumericGreaterThanEquals": 10 + 15 + 172},
         ],
-        "Next": "StartDeadlinePassed",
+        "Next": names.START_DEADLINE_PASSED,
     }
     assert [(r["And"][1]["NumericLessThan"], r["Next"]) for r in ladder] == [
         (10, "CountModelWait3s"),
@@ -522,21 +543,21 @@ def test_the_describe_cadence_while_starting_follows_the_ladder_to_the_deadline(
     ]
     assert last == {**transitional, "Next": "CountModelWait15s"}
     for seconds in (3, 6, 15):
-        count = sm[f"CountModelWait{seconds}s"]
+        count = sm[names.count_model_wait(seconds)]
         assert count["Parameters"] == {"polls.$": "States.MathAdd($.modelWait.polls, 1)"}
-        assert count["Next"] == f"WaitForModel{seconds}s"
-        assert sm[f"WaitForModel{seconds}s"] == {
+        assert count["Next"] == names.wait_for_model(seconds)
+        assert sm[names.wait_for_model(seconds)] == {
             "Type": "Wait",
             "Seconds": seconds,
-            "Next": "DescribeModel",
+            "Next": names.DESCRIBE_MODEL,
         }
     # a describe costs 6 transitions: Route, the count, the wait, the describe and
     # the two states that read its one item
-    assert sm["DescribeModel"]["Next"] == "DescribeModelHasVersion"
-    assert sm["DescribeModelReadVersion"]["Next"] == "Route"
+    assert sm[names.DESCRIBE_MODEL]["Next"] == "DescribeModelHasVersion"
+    assert sm["DescribeModelReadVersion"]["Next"] == names.ACT_ON_MODEL_STATUS
     # every start (a restart after FAILED too) gets the whole start deadline
-    assert sm["MarkStarted"]["Next"] == "ResetModelWait"
-    assert sm["ResetModelWait"] == {
+    assert sm[names.MARK_STARTED]["Next"] == names.RESET_MODEL_WAIT
+    assert sm[names.RESET_MODEL_WAIT] == {
         "Type": "Pass",
         "Result": {"polls": 1},
         "ResultPath": "$.modelWait",
@@ -548,20 +569,20 @@ def test_sizing_is_a_ladder_of_backlog_thresholds() -> None:
     p = params(target_run_minutes=30, tps_per_unit=5.0, min_inference_units=1, max_planned_units=4)
     sm = states(build_definition(p))
     # units = ceil(backlog / (5 x 60 x 30)) = ceil(backlog / 9000), bounded 1..4
-    ladder = [r for r in sm["Plan"]["Choices"] if r.get("Variable") == "$.backlog.total"]
+    ladder = [r for r in sm[names.PLAN]["Choices"] if r.get("Variable") == "$.backlog.total"]
     assert [(r["NumericGreaterThan"], r["Next"]) for r in ladder] == [
         (27000, "PlanUnits4"),
         (18000, "PlanUnits3"),
         (9000, "PlanUnits2"),
     ]
-    assert sm["Plan"]["Default"] == "PlanUnits1"
+    assert sm[names.PLAN]["Default"] == "PlanUnits1"
     for units in (1, 2, 3, 4):
-        plan = sm[f"PlanUnits{units}"]
+        plan = sm[names.plan_units(units)]
         assert plan["Result"]["units"] == units and plan["ResultPath"] == "$.plan"
-        assert plan["Next"] == "Route"
+        assert plan["Next"] == names.ACT_ON_MODEL_STATUS
     off = states(build_definition(params()))
-    assert not [r for r in off["Plan"]["Choices"] if r.get("Variable") == "$.backlog.total"]
-    assert off["Plan"]["Default"] == "PlanUnits1"
+    assert not [r for r in off[names.PLAN]["Choices"] if r.get("Variable") == "$.backlog.total"]
+    assert off[names.PLAN]["Default"] == "PlanUnits1"
 
 
 # ------------------------------------------------------------------ params drive it
@@ -587,13 +608,13 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
         n: s.get("Seconds", s.get("SecondsPath")) for n, s in sm.items() if s["Type"] == "Wait"
     }
     assert waits == {
-        "SettleBeforeGuard": 31,
+        names.SETTLE_BEFORE_GUARD: 31,
         "WaitForModel23s": 23,
-        "WaitForQueue": "$.drain.wait",
-        "WaitToConfirmDrain": 13,
-        "GraceForInFlight": 29,
-        "CleanupWaitModel": 23,
-        "WaitForMapping": 37,
+        names.WAIT_FOR_QUEUE: "$.drain.wait",
+        names.WAIT_TO_CONFIRM_DRAIN: 13,
+        names.GRACE_FOR_IN_FLIGHT: 29,
+        names.CLEANUP_WAIT_MODEL: 23,
+        names.WAIT_FOR_MAPPING: 37,
     }
     assert {s["Parameters"]["wait"] for n, s in sm.items() if n.startswith("CountPoll")} == {
         17,
@@ -602,17 +623,21 @@ def test_every_wait_and_deadline_comes_from_params() -> None:
         2,
     }
     assert all("Timestamp" not in s for s in sm.values())
-    (deadline,) = [r for r in sm["Route"]["Choices"] if r["Next"] == "StartDeadlinePassed"]
+    (deadline,) = [
+        r
+        for r in sm[names.ACT_ON_MODEL_STATUS]["Choices"]
+        if r["Next"] == names.START_DEADLINE_PASSED
+    ]
     assert deadline["And"][1]["NumericGreaterThanEquals"] == 7
-    assert sm["CleanupDeadline"]["Choices"][0]["NumericGreaterThan"] == 7
-    decision = {(c["Next"], c["Variable"]): c for c in sm["DrainDecision"]["Choices"]}
-    assert decision["MaxRunReached", "$.drain.elapsed"]["NumericGreaterThanEquals"] == 17 * 11
-    assert decision["CheckModel", "$.drain.sinceCheck"]["NumericGreaterThanEquals"] == 3
-    transient = sm["PollQueue"]["Retry"][0]
+    assert sm[names.CLEANUP_DEADLINE]["Choices"][0]["NumericGreaterThan"] == 7
+    decision = {(c["Next"], c["Variable"]): c for c in sm[names.DRAIN_DECISION]["Choices"]}
+    assert decision[names.MAX_RUN_REACHED, "$.drain.elapsed"]["NumericGreaterThanEquals"] == 17 * 11
+    assert decision[names.CHECK_MODEL, "$.drain.sinceCheck"]["NumericGreaterThanEquals"] == 3
+    transient = sm[names.POLL_QUEUE]["Retry"][0]
     assert transient["IntervalSeconds"] == 5 and transient["MaxAttempts"] == 4
     in_use = next(
         r
-        for r in sm["StartModel"]["Retry"]
+        for r in sm[names.START_MODEL]["Retry"]
         if r["ErrorEquals"] == ["Rekognition.ResourceInUseException"]
     )
     assert in_use["IntervalSeconds"] == 23
@@ -712,7 +737,7 @@ def test_the_builder_and_the_run_contract_load_without_pulumi() -> None:
 
 def test_backlog_counts_add_up_the_attributes_poll_queue_reads() -> None:
     sm = states(build_definition(params()))
-    assert tuple(sm["PollQueue"]["Parameters"]["AttributeNames"]) == BACKLOG_ATTRIBUTES
+    assert tuple(sm[names.POLL_QUEUE]["Parameters"]["AttributeNames"]) == BACKLOG_ATTRIBUTES
     counts = backlog_counts(dict(zip(BACKLOG_ATTRIBUTES, ("3", "2", "1"), strict=True)))
     assert counts == {"visible": 3, "inFlight": 2, "delayed": 1, "total": 6}
     assert backlog_counts({})["total"] == 0
@@ -720,11 +745,11 @@ def test_backlog_counts_add_up_the_attributes_poll_queue_reads() -> None:
 
 def test_the_model_is_rechecked_by_seconds_of_drain_not_by_polls() -> None:
     sm = states(build_definition(params(model_check_seconds=60)))
-    (check,) = [r for r in sm["DrainDecision"]["Choices"] if r["Next"] == "CheckModel"]
+    (check,) = [r for r in sm[names.DRAIN_DECISION]["Choices"] if r["Next"] == names.CHECK_MODEL]
     assert check == {
         "Variable": "$.drain.sinceCheck",
         "NumericGreaterThanEquals": 60,
-        "Next": "CheckModel",
+        "Next": names.CHECK_MODEL,
     }
     assert (
         sm["CountPoll7s"]["Parameters"]["sinceCheck.$"] == "States.MathAdd($.drain.sinceCheck, 7)"
@@ -737,22 +762,22 @@ def test_a_rejected_run_end_event_is_recorded_not_ignored() -> None:
             params(event_bus_arn="arn:aws:events:eu-west-1:111122223333:event-bus/default")
         )
     )
-    assert sm["PutRunEvent"]["Next"] == "EventAccepted"
-    assert sm["EventAccepted"]["Choices"] == [
+    assert sm[names.PUT_RUN_EVENT]["Next"] == names.EVENT_ACCEPTED
+    assert sm[names.EVENT_ACCEPTED]["Choices"] == [
         {
             "Variable": "$.notified.event.failedEntries",
             "NumericGreaterThan": 0,
-            "Next": "EventRejected",
+            "Next": names.EVENT_REJECTED,
         }
     ]
-    assert sm["EventRejected"]["ResultPath"] == "$.notifyErrors.event"
-    assert sm["EventRejected"]["Next"] == sm["EventAccepted"]["Default"] == "Finish"
+    assert sm[names.EVENT_REJECTED]["ResultPath"] == "$.notifyErrors.event"
+    assert sm[names.EVENT_REJECTED]["Next"] == sm[names.EVENT_ACCEPTED]["Default"] == names.FINISH
 
 
 def test_only_a_peek_that_kept_nothing_can_end_a_run_as_test_events_only() -> None:
     """Images that arrived after the count and were received by the peek are work."""
     sm = states(build_definition(params()))
-    (only_tests,) = sm["AfterPeek"]["Choices"]
+    (only_tests,) = sm[names.IS_ONLY_TEST_EVENTS]["Choices"]
     (recount_empty, all_dropped) = only_tests["Or"]
     assert recount_empty == {"Variable": "$.peek.recount.total", "NumericEquals": 0}
     assert {"Variable": "$.peek.peeked", "NumericEqualsPath": "$.peek.dropped"} in all_dropped[

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from infra.statemachine import build_definition, names
+from infra.statemachine.errors import ERROR_MODEL_UNUSABLE
 from infra.statemachine.params import MAX_RUN_COST_UNITS
 from tests.workflow.test_definition import params
 
@@ -101,8 +102,9 @@ def test_a_run_without_error_has_no_error_line(aws: Any) -> None:
 
 
 def test_a_failed_run_says_its_error(aws: Any) -> None:
-    text = words(aws, notice(88, {"Error": "ModelUnusable", "Cause": "TRAINING_FAILED"}))
-    assert "Error: " in text and "ModelUnusable" in text and "TRAINING_FAILED" in text
+    error = {"Error": ERROR_MODEL_UNUSABLE, "Cause": "TRAINING_FAILED"}
+    text = words(aws, notice(88, error))
+    assert "Error: " in text and ERROR_MODEL_UNUSABLE in text and "TRAINING_FAILED" in text
 
 
 def test_the_cost_wording_fits_the_history_budget() -> None:

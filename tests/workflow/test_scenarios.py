@@ -297,7 +297,7 @@ def test_three_executions_at_once_run_the_model_once(pipeline: Pipeline) -> None
     for result in results:
         assert len(pipeline.assert_ended_cleanly(result)["processed"]) == 6
     for execution in started:
-        assert pipeline.entered(execution, "SettleBeforeGuard") == 1
+        assert pipeline.entered(execution, names.SETTLE_BEFORE_GUARD) == 1
 
 
 @both_engines
