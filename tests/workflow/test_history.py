@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from infra.statemachine import OWNERSHIP_SHARED, WorkflowParams, build_definition
+from infra.statemachine import OWNERSHIP_SHARED, WorkflowParams, build_definition, names
 from infra.statemachine import params as budget
 from infra.statemachine.notify import MAX_WHOLE_USD_ROUNDS
 from tests.workflow.golden import _RESOURCES, CONFIGURATIONS
@@ -108,12 +108,12 @@ def counts(state: dict[str, Any], counter: str) -> bool:
 
 # Each loop's head: the state whose Choice ends it at its bound.
 HEADS = {
-    "Route",
-    "DrainDecision",
-    "CleanupDeadline",
-    "MappingDeadline",
-    "PeekNext",
-    "FindWholeUsd",
+    names.ACT_ON_MODEL_STATUS,
+    names.DRAIN_DECISION,
+    names.CLEANUP_DEADLINE,
+    names.MAPPING_DEADLINE,
+    names.PEEK_NEXT,
+    names.FIND_WHOLE_USD,
 }
 
 
@@ -128,14 +128,14 @@ def worst_case(p: WorkflowParams, sm: States | None = None) -> tuple[int, dict[s
         assert acyclic_without(sm, part, head), f"a pass round {head}'s loop can skip it"
         passes = list(cycles(sm, head, part))
         assert passes, head
-        if head == "Route":
-            starts = [c for c in passes if "StartModel" in c]
-            waits = [c for c in passes if "StartModel" not in c]
+        if head == names.ACT_ON_MODEL_STATUS:
+            starts = [c for c in passes if names.START_MODEL in c]
+            waits = [c for c in passes if names.START_MODEL not in c]
             assert all(any(counts(sm[s], "$.modelWait.polls") for s in c) for c in waits)
             describes = (p.max_start_attempts + 1) * p.start_deadline_polls
             cost = describes * max(events(sm, c) for c in waits)
             cost += p.max_start_attempts * max(events(sm, c) for c in starts)
-        elif head == "DrainDecision":
+        elif head == names.DRAIN_DECISION:
             polling = [c for c in passes if any(counts(sm[s], "$.drain.polls") for s in c)]
             checks = [c for c in passes if c not in polling]
             per_poll = max(
@@ -145,13 +145,13 @@ def worst_case(p: WorkflowParams, sm: States | None = None) -> tuple[int, dict[s
             check_bound = min(p.max_drain_polls + 1, p.model_checks_bound)
             cost += check_bound * max(events(sm, c) for c in checks)
             # the bounds end the drain before any rule leads round the loop again
-            rules = sm["DrainDecision"]["Choices"]
+            rules = sm[names.DRAIN_DECISION]["Choices"]
             assert [r["Variable"] for r in rules[:2]] == ["$.drain.elapsed", "$.drain.polls"]
-        elif head == "CleanupDeadline":
+        elif head == names.CLEANUP_DEADLINE:
             cost = (p.model_wait_polls + 1) * max(events(sm, c) for c in passes)
-        elif head == "MappingDeadline":
+        elif head == names.MAPPING_DEADLINE:
             cost = (p.mapping_wait_polls + 1) * max(events(sm, c) for c in passes)
-        elif head == "FindWholeUsd":  # the notice's cost in whole USD, digit by digit
+        elif head == names.FIND_WHOLE_USD:  # the notice's cost in whole USD, digit by digit
             cost = (MAX_WHOLE_USD_ROUNDS + 1) * max(events(sm, c) for c in passes)
         else:  # PeekNext: one pass per message received, at most the peek's maximum
             cost = (p.test_event_peek_max + 1) * max(events(sm, c) for c in passes)
@@ -179,7 +179,12 @@ VARIANTS = [
 )
 def test_every_variants_worst_case_stays_under_the_budget(variant: WorkflowParams) -> None:
     worst, per_loop = worst_case(variant)
-    assert set(per_loop) >= {"Route", "DrainDecision", "CleanupDeadline", "MappingDeadline"}
+    assert set(per_loop) >= {
+        names.ACT_ON_MODEL_STATUS,
+        names.DRAIN_DECISION,
+        names.CLEANUP_DEADLINE,
+        names.MAPPING_DEADLINE,
+    }
     assert worst < budget.HISTORY_EVENT_BUDGET < 25_000, (worst, per_loop)
 
 
@@ -191,7 +196,7 @@ def test_every_golden_variants_worst_case_stays_under_the_budget(name: str) -> N
     worst, per_loop = worst_case(p)
     assert worst < budget.HISTORY_EVENT_BUDGET, (worst, per_loop)
     sm = build_definition(p)["States"]
-    small = per_loop.get("PeekNext", 0) + per_loop.get("FindWholeUsd", 0)
+    small = per_loop.get(names.PEEK_NEXT, 0) + per_loop.get(names.FIND_WHOLE_USD, 0)
     assert events(sm, list(sm)) + small <= budget.FIXED_EVENTS
 
 
@@ -206,16 +211,22 @@ def test_the_budgets_figures_are_what_the_graph_costs() -> None:
         ) -> int:
             return max(events(sm, c) for c in cycles(sm, head, loops[head]) if keep(c))
 
-        assert costliest("Route", lambda c: "StartModel" not in c) <= budget.EVENTS_PER_DESCRIBE
-        assert costliest("Route", lambda c: "StartModel" in c) <= budget.EVENTS_PER_START
-        assert costliest("CleanupDeadline") <= budget.EVENTS_PER_CLEANUP_WAIT
-        assert costliest("MappingDeadline") <= budget.EVENTS_PER_MAPPING_WAIT
-        check = costliest("DrainDecision", lambda c: "CheckModel" in c)
+        assert (
+            costliest(names.ACT_ON_MODEL_STATUS, lambda c: names.START_MODEL not in c)
+            <= budget.EVENTS_PER_DESCRIBE
+        )
+        assert (
+            costliest(names.ACT_ON_MODEL_STATUS, lambda c: names.START_MODEL in c)
+            <= budget.EVENTS_PER_START
+        )
+        assert costliest(names.CLEANUP_DEADLINE) <= budget.EVENTS_PER_CLEANUP_WAIT
+        assert costliest(names.MAPPING_DEADLINE) <= budget.EVENTS_PER_MAPPING_WAIT
+        check = costliest(names.DRAIN_DECISION, lambda c: names.CHECK_MODEL in c)
         assert check <= budget.EVENTS_PER_MODEL_CHECK
-        poll = costliest("DrainDecision", lambda c: "CheckModel" not in c)
+        poll = costliest(names.DRAIN_DECISION, lambda c: names.CHECK_MODEL not in c)
         assert poll <= 2 * budget.EVENTS_PER_DRAIN_POLL  # a failed confirmation: 2 polls
         _, per_loop = worst_case(p)
-        small = per_loop.get("PeekNext", 0) + per_loop.get("FindWholeUsd", 0)
+        small = per_loop.get(names.PEEK_NEXT, 0) + per_loop.get(names.FIND_WHOLE_USD, 0)
         assert events(sm, list(sm)) + small <= budget.FIXED_EVENTS
 
 
@@ -236,7 +247,7 @@ def test_the_walk_refuses_a_drain_that_confirms_before_its_deadlines() -> None:
     the two polls of a confirmation (a trickle of images), past every bound."""
     p = params()
     sm = build_definition(p)["States"]
-    rules = sm["DrainDecision"]["Choices"]
+    rules = sm[names.DRAIN_DECISION]["Choices"]
     empty = next(r for r in rules if r.get("Variable") == "$.queue.total")
     rules.remove(empty)
     rules.insert(0, empty)
@@ -247,6 +258,6 @@ def test_the_walk_refuses_a_drain_that_confirms_before_its_deadlines() -> None:
 def test_the_walk_refuses_a_loop_its_bound_does_not_cover() -> None:
     p = params()
     sm = build_definition(p)["States"]
-    sm["MarkStopped"] = {**sm["MarkStopped"], "Next": "CleanupDescribeModel"}
+    sm[names.MARK_STOPPED] = {**sm[names.MARK_STOPPED], "Next": names.CLEANUP_DESCRIBE_MODEL}
     with pytest.raises(AssertionError, match="can skip it"):  # a loop its bound misses
         worst_case(p, sm)
