@@ -14,7 +14,7 @@ from __future__ import annotations
 INIT = "Init"
 SETTLE_BEFORE_GUARD = "SettleBeforeGuard"
 GUARD = "Guard"
-ANY_RUN_LISTED = "GuardChoice"
+ANY_RUN_LISTED = "AnyRunListed"
 FIND_OLDEST = "FindOldest"
 IS_OLDEST = "IsOldest"
 SKIPPED = "Skipped"
@@ -41,7 +41,7 @@ PEEK_DONE = "PeekDone"
 PEEK_DROPPED_ANY = "PeekDroppedAny"
 RECOUNT_BACKLOG = "RecountBacklog"
 PEEK_CLEARED = "PeekCleared"
-IS_ONLY_TEST_EVENTS = "AfterPeek"
+IS_ONLY_TEST_EVENTS = "IsOnlyTestEvents"
 HAS_BACKLOG = "HasBacklog"
 IDLE_MODEL_RUNNING = "IdleModelRunning"
 STOP_IDLE_MODEL = "StopIdleModel"
@@ -63,7 +63,7 @@ def plan_units(units: int) -> str:
 
 
 # --- model.py: get the model RUNNING
-ACT_ON_MODEL_STATUS = "Route"
+ACT_ON_MODEL_STATUS = "ActOnModelStatus"
 START_MODEL = "StartModel"
 MARK_STARTED = "MarkStarted"
 DESCRIBE_MODEL = "DescribeModel"
@@ -111,13 +111,13 @@ def count_poll(seconds: int) -> str:
 
 
 # --- cleanup.py: disable the mapping, stop the model
-MARK_FAILED = "Failed"
-DISABLE_MAPPING = "Cleanup"
-WAS_MAX_RUN_REACHED = "AfterDisable"
+MARK_FAILED = "MarkFailed"
+DISABLE_MAPPING = "DisableMapping"
+WAS_MAX_RUN_REACHED = "WasMaxRunReached"
 GRACE_FOR_IN_FLIGHT = "GraceForInFlight"
-DID_THIS_RUN_START_MODEL = "StopDecision"
+DID_THIS_RUN_START_MODEL = "DidThisRunStartModel"
 CLEANUP_DESCRIBE_MODEL = "CleanupDescribeModel"
-SHOULD_STOP_MODEL = "CleanupRoute"
+SHOULD_STOP_MODEL = "ShouldStopModel"
 COUNT_CLEANUP_WAIT = "CountCleanupWait"
 CLEANUP_DEADLINE = "CleanupDeadline"
 CLEANUP_WAIT_MODEL = "CleanupWaitModel"
