@@ -206,7 +206,7 @@ def describe_cadence(seconds: int) -> dict[str, float]:
             polls += 1
             interval = every
         previous = upto
-    # Route, CountModelWait<n>s, WaitForModel<n>s, DescribeModel and the two states
+    # ActOnModelStatus, CountModelWait<n>s, WaitForModel<n>s, DescribeModel and the two states
     # that read its one item (DescribeModelHasVersion, DescribeModelReadVersion)
     per_poll = 6
     return {

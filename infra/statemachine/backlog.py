@@ -1,4 +1,4 @@
-"""Phase 2: count the backlog, see the model as found, and decide whether
+"""Count the backlog, see the model as found, and decide whether
 there is work: nothing to do ends the run without touching the model (with
 exclusive ownership a model found RUNNING is stopped anyway: the safety net)."""
 

@@ -1,4 +1,4 @@
-"""Phase 5: the one cleanup every path ends in (the drained one too): disable
+"""The one cleanup every path ends in (the drained one too): disable
 the mapping and see it Disabled, stop the model per ownership (waiting out a
 start in progress, bounded), recording errors as it goes, so the stop is
 attempted even if the disable failed.

@@ -1,4 +1,4 @@
-"""Phase 4: enable the mapping and poll the queue until it is drained.
+"""Enable the mapping and poll the queue until it is drained.
 
 Polls adapt to the backlog left: the drain waits w seconds (poll_interval
 halving down to fast_poll) only while what is left would take longer than

@@ -1,4 +1,4 @@
-"""Phase 1: the run's initial document, then no double runs.
+"""The run's initial document, then no double runs.
 
 Init writes every field the summary and the Choices read, so no later path
 can miss. The guard lets only the oldest RUNNING execution of this state

@@ -1,4 +1,4 @@
-"""Phase 3b: get the model RUNNING: use it if it is, start it if it can be
+"""Get the model RUNNING: use it if it is, start it if it can be
 (with the plan's units), describe a STARTING model on a ladder of intervals
 (often at first, less often as a long start goes on) within the start
 deadline, start again after a start that ended FAILED (bounded per run),

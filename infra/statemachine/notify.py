@@ -1,4 +1,4 @@
-"""Phase 7: tell people and automation that a run ended.
+"""Tell people and automation that a run ended.
 
 After the summary is written (or failed to be), a run whose outcome is one of
 ``notify_outcomes`` publishes the summary's essentials to the stack's SNS topic

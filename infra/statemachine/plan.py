@@ -1,4 +1,4 @@
-"""Phase 3a: plan the run's size before the model is touched.
+"""Plan the run's size before the model is touched.
 
 With backlog-aware sizing on (``target_run_minutes`` > 0) a run starts the
 model with ``ceil(backlog / (tps_per_unit x 60 x target_run_minutes))``

@@ -1,4 +1,4 @@
-"""Phase 6: write runs/<execution name>.json and end the execution: failed
+"""Write runs/<execution name>.json and end the execution: failed
 runs and failed cleanups end in Fail states carrying the cause."""
 
 from __future__ import annotations
