@@ -51,9 +51,9 @@ def start_parameters(p: WorkflowParams) -> dict[str, Any]:
 
 
 def _ladder(p: WorkflowParams) -> tuple[list[dict[str, Any]], asl.States]:
-    """Route's rules for a model in transition (the start deadline first, then one
+    """ActOnModelStatus's rules for a model in transition (the start deadline first, then one
     rule per rung of the describe ladder) and, per rung, the Pass that counts the
-    describe and the Wait before it: 4 transitions per describe (Route, count,
+    describe and the Wait before it: 4 transitions per describe (ActOnModelStatus, count,
     wait, describe), the fewest a bounded loop can have."""
     rungs = p.start_polls()
     transitional = model_is_any(*MODEL_TRANSITIONAL)

@@ -38,11 +38,11 @@ HISTORY_EVENT_BUDGET = 22_000
 # Every state entered once, and the small loops: the peek (at most 10 messages)
 # and the notice's cost in whole USD (notify.MAX_WHOLE_USD_ROUNDS).
 FIXED_EVENTS = 800
-# The describe ladder: Route, the count, the wait (2 each) + the describe (9). Up
+# The describe ladder: ActOnModelStatus, the count, the wait (2 each) + the describe (9). Up
 # to start_deadline_polls per start, and as many again for a model found STOPPING
 # that is waited out before the first start.
 EVENTS_PER_DESCRIBE = 15
-# A start: Route, the start (5), mark, reset, the first wait + the describe (9).
+# A start: ActOnModelStatus, the start (5), mark, reset, the first wait + the describe (9).
 EVENTS_PER_START = 22
 # A drain poll: decision, count, wait (2 each) + the queue count (5).
 EVENTS_PER_DRAIN_POLL = 11

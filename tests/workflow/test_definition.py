@@ -551,7 +551,7 @@ def test_the_describe_cadence_while_starting_follows_the_ladder_to_the_deadline(
             "Seconds": seconds,
             "Next": names.DESCRIBE_MODEL,
         }
-    # a describe costs 6 transitions: Route, the count, the wait, the describe and
+    # a describe costs 6 transitions: ActOnModelStatus, the count, the wait, the describe and
     # the two states that read its one item
     assert sm[names.DESCRIBE_MODEL]["Next"] == "DescribeModelHasVersion"
     assert sm["DescribeModelReadVersion"]["Next"] == names.ACT_ON_MODEL_STATUS
