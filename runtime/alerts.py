@@ -33,11 +33,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from runtime import errors, throttle
+from runtime.bursts import Burst
 
 EVENT_SOURCE = "rekognition-batch"
 DETAIL_TYPE = "Rekognition Batch Label Detected"
@@ -168,7 +168,7 @@ def is_retryable(exc: BaseException) -> bool:
 _Item = tuple[dict[str, Any], str, "asyncio.Future[bool]"]  # entry, image key, its answer
 
 
-class AlertPublisher:
+class AlertPublisher(Burst[_Item]):
     """Collects one invocation's alerts (one event loop) into PutEvents requests.
 
     ``client`` returns the EventBridge client (entered on first use, so an
@@ -187,64 +187,28 @@ class AlertPublisher:
         retry_window: float = RETRY_WINDOW_S,
         rng: Callable[[], float] = random.random,
     ) -> None:
+        super().__init__(linger=linger, max_items=MAX_ENTRIES)
         self.client = client
         self.logger = logger
         self.metrics = metrics
         self.deadline = deadline
-        self.linger = linger
         self.retry_window = retry_window
         self.rng = rng
-        self._working = 0
-        self._waiting = 0
-        self._pending: list[_Item] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._sends: set[asyncio.Task[None]] = set()
-
-    @contextmanager
-    def working(self) -> Iterator[None]:
-        """Mark one image as at work (it may still ask for an alert) while the block runs."""
-        self._working += 1
-        try:
-            yield
-        finally:
-            self._working -= 1
-            self._maybe_send()
 
     async def publish(self, entry: dict[str, Any], image_key: str) -> bool:
         """Send ``entry`` with the next request; True once EventBridge took it, False
         when it was given up (logged and counted). Never raises for a failed send."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((entry, image_key, future))
-        self._waiting += 1
-        try:
-            if len(self._pending) >= MAX_ENTRIES:
-                self._send()
-            else:
-                self._maybe_send()
-                if self._pending and self._timer is None:
-                    self._timer = asyncio.get_running_loop().call_later(self.linger, self._send)
-            return await future
-        finally:
-            self._waiting -= 1
+        return await self._join((entry, image_key, future), future)
 
-    def _maybe_send(self) -> None:
-        if self._pending and self._waiting >= self._working:
-            self._send()
-
-    def _send(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        pending, self._pending = self._pending, []
+    def _dispatch(self, pending: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self.retry_window
         if self.deadline is not None:
             give_up_at = min(give_up_at, self.deadline - DEADLINE_MARGIN_S)
         for group in requests_of([entry for entry, _, _ in pending]):
             items = [pending[i] for i in group]
-            task = loop.create_task(self._put(items, give_up_at))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
+            self._spawn(self._put(items, give_up_at))
 
     async def _put(self, items: list[_Item], give_up_at: float) -> None:
         loop = asyncio.get_running_loop()

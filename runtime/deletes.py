@@ -27,22 +27,18 @@ one with a control character, makes the whole DeleteObjects malformed) is
 retried one DeleteObject per key, the key in the URL, so one odd key does not
 send every image of its burst back to the queue.
 
-When is a burst sent? As soon as every image still at work in the invocation
-is waiting for its delete (nothing more will join), when ``MAX_KEYS`` keys are
-waiting, or ``linger`` seconds after the first key arrived (so that one image
-backing off from a throttle does not hold the others' deletes back).
+When a burst is sent: runtime/bursts.py (shared with the label alerts).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from runtime import errors as error_codes
+from runtime.bursts import Burst
 
 MAX_KEYS = 1000  # DeleteObjects takes at most 1000 keys
 LINGER_S = 0.05
@@ -55,28 +51,12 @@ _REPLACED = frozenset({"PreconditionFailed", "412"})
 _Item = tuple[str, str | None, "asyncio.Future[bool]"]  # key, ETag, the image's answer
 
 
-class SourceDeleter:
+class SourceDeleter(Burst[tuple[str, _Item]]):
     """Collects the source deletes of one invocation's images (one event loop)."""
 
     def __init__(self, s3: Any, *, linger: float | None = None, max_keys: int = MAX_KEYS) -> None:
+        super().__init__(linger=LINGER_S if linger is None else linger, max_items=max_keys)
         self.s3 = s3
-        self.linger = LINGER_S if linger is None else linger
-        self.max_keys = max_keys
-        self._working = 0  # images inside working(), waiting or not
-        self._waiting = 0  # of those, the ones waiting in delete()
-        self._pending: list[tuple[str, _Item]] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._sends: set[asyncio.Task[None]] = set()
-
-    @contextmanager
-    def working(self) -> Iterator[None]:
-        """Mark one image as at work for as long as the block runs."""
-        self._working += 1
-        try:
-            yield
-        finally:
-            self._working -= 1
-            self._maybe_send()
 
     async def delete(self, bucket: str, key: str, etag: str | None = None) -> bool:
         """Delete ``key`` from ``bucket`` with the next burst, if it is still ``etag``.
@@ -86,35 +66,14 @@ class SourceDeleter:
         notification. Raises the key's error, if any.
         """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((bucket, (key, etag, future)))
-        self._waiting += 1
-        try:
-            if len(self._pending) >= self.max_keys:
-                self._send()
-            else:
-                self._maybe_send()
-                if self._pending and self._timer is None:
-                    self._timer = asyncio.get_running_loop().call_later(self.linger, self._send)
-            return await future
-        finally:
-            self._waiting -= 1
+        return await self._join((bucket, (key, etag, future)), future)
 
-    def _maybe_send(self) -> None:
-        if self._pending and self._waiting >= self._working:
-            self._send()
-
-    def _send(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        pending, self._pending = self._pending, []
+    def _dispatch(self, pending: list[tuple[str, _Item]]) -> None:
         by_bucket: dict[str, list[_Item]] = {}
         for bucket, item in pending:
             by_bucket.setdefault(bucket, []).append(item)
         for bucket, items in by_bucket.items():
-            task = asyncio.get_running_loop().create_task(self._delete_objects(bucket, items))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
+            self._spawn(self._delete_objects(bucket, items))
 
     async def _delete_objects(self, bucket: str, items: list[_Item]) -> None:
         answers: dict[tuple[str, str | None], bool | BaseException] = {}
