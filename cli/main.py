@@ -430,10 +430,11 @@ def cmd_status(args: argparse.Namespace, ui: Ui) -> int:
     return EXIT_OK
 
 
-def cmd_report(args: argparse.Namespace, ui: Ui) -> int:
+def _final_bucket_selection(args: argparse.Namespace) -> tuple[Stack, Any, str, Any]:
+    """The stack, its clients, the final bucket (checked) and the images chosen by
+    --run or --prefix: what report and export read."""
     from .aws import Aws, check_bucket
-    from .query import default_cache_dir
-    from .report import Selection, resolve_run, write_report
+    from .report import Selection, resolve_run
 
     stack = stack_from(args, [out.FINAL_BUCKET])
     (final,) = stack.require(out.FINAL_BUCKET)
@@ -443,6 +444,14 @@ def cmd_report(args: argparse.Namespace, ui: Ui) -> int:
         selection = resolve_run(aws, stack, args.run, stack.runs_prefix, final)
     else:
         selection = Selection(prefix=args.prefix)
+    return stack, aws, final, selection
+
+
+def cmd_report(args: argparse.Namespace, ui: Ui) -> int:
+    from .query import default_cache_dir
+    from .report import write_report
+
+    stack, aws, final, selection = _final_bucket_selection(args)
     items = write_report(
         aws,
         ui,
@@ -530,19 +539,10 @@ def cmd_query(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def cmd_export(args: argparse.Namespace, ui: Ui) -> int:
-    from .aws import Aws, check_bucket
     from .export import ExportRequest, export, read_items, select
     from .query import default_cache_dir
-    from .report import Selection, resolve_run
 
-    stack = stack_from(args, [out.FINAL_BUCKET])
-    (final,) = stack.require(out.FINAL_BUCKET)
-    aws = Aws.for_stack(stack, max_pool=args.concurrency * 2)
-    check_bucket(aws, final, "final bucket")
-    if args.run:
-        selection = resolve_run(aws, stack, args.run, stack.runs_prefix, final)
-    else:
-        selection = Selection(prefix=args.prefix)
+    stack, aws, final, selection = _final_bucket_selection(args)
     items = read_items(
         aws.s3,
         final,
