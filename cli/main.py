@@ -588,6 +588,8 @@ def cmd_compact(args: argparse.Namespace, ui: Ui) -> int:
     (final,) = stack.require(out.FINAL_BUCKET)
     today = datetime.now(UTC).date()
     open_days = [d for d in args.day if d >= today]
+    if args.before is not None and args.before > today:
+        open_days.append(today)
     if open_days:
         raise UserError(
             f"{open_days[0].isoformat()} is not over (UTC): the function may still write into it"
@@ -733,6 +735,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # the local machine: a cache, --out or report folder it can not write
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        ui.error(f"{where}{exc.strerror or exc}")
+        return EXIT_USER
     except Exception as exc:  # a bug in rekbatch itself
         if os.environ.get(DEBUG_VARIABLE):
             raise

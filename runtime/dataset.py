@@ -215,9 +215,10 @@ class DatasetBatch:
 
     def finish(self, bucket: str, key: str, message_id: str | None, *, done: bool) -> None:
         """The image's outcome is final (``done``) or a retry: emit or drop its line."""
-        document = self._documents.pop((bucket, key), None)
         if not done:
+            # Keep the document: a duplicate of this image in the batch may still finish.
             return
+        document = self._documents.pop((bucket, key), None)
         if document is None:
             if (bucket, key) not in self._lined:  # else a duplicate of a lined image
                 self.unreadable += 1

@@ -107,3 +107,31 @@ def test_write_traceback_keeps_the_whole_chain(tmp_path):
         path = Path(errors.write_traceback(exc, str(tmp_path)))
     text = path.read_text()
     assert "KeyError: 'inner'" in text and "RuntimeError: outer" in text
+
+
+def test_a_local_file_error_is_one_line_naming_the_file_not_a_bug(
+    outputs_file, capsys, monkeypatch, tmp_path
+):
+    monkeypatch.delenv("REKBATCH_DEBUG")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+
+    def unwritable(aws, stack, runs):
+        raise PermissionError(13, "Permission denied", "/home/me/.cache/rekbatch/x")
+
+    monkeypatch.setattr("cli.status.status_data", unwritable)
+    code = main(["status", "--plain", "--outputs", outputs_file])
+
+    err = capsys.readouterr().err
+    assert code == EXIT_USER
+    assert err.strip() == "error: /home/me/.cache/rekbatch/x: Permission denied"
+    assert not list(tmp_path.glob("rekbatch-*"))  # no traceback file: not a bug
+
+
+def test_compact_refuses_a_before_day_in_the_future(outputs_file, capsys):
+    from datetime import UTC, datetime, timedelta
+
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    code = main(["compact", "--before", tomorrow, "--outputs", outputs_file])
+
+    assert code == EXIT_USER
+    assert "is not over (UTC)" in capsys.readouterr().err

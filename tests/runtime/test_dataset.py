@@ -127,6 +127,18 @@ def test_a_batch_gives_a_line_only_to_images_whose_outcome_is_final():
     assert batch.unreadable == 1
 
 
+def test_a_retried_duplicate_leaves_the_line_to_the_copy_that_finished():
+    batch = dataset.DatasetBatch("req")
+    batch.note(result_document())
+
+    batch.finish("src", "a/cat.png", "m1", done=False)  # one copy of the message: retried
+    batch.finish("src", "a/cat.png", "m2", done=True)  # the other copy finished the image
+
+    assert [line["source_key"] for line in batch.lines] == ["a/cat.png"]
+    assert batch.message_ids == ["m2"]
+    assert batch.unreadable == 0
+
+
 def test_with_retries_adds_message_ids_once():
     response = {"batchItemFailures": [{"itemIdentifier": "m1"}]}
 
