@@ -185,7 +185,10 @@ KEYS: tuple[Key, ...] = (
         default=_OPTION.model_start_timeout_seconds // 60,
         lo=1, hi=240),
     Key("maxRunMinutes", "integer",
-        "End a run after this long even if the queue is not drained (the rest waits).",
+        "End a run after this long even if the queue is not drained (the rest waits). A run "
+        "also ends at its drain poll budget, which keeps the execution under Step Functions' "
+        "history limit: 285 polls at the defaults, fewer with a longer "
+        "modelStartTimeoutMinutes (docs/workflow.md, history limit).",
         default=_OPTION.max_run_seconds // 60, lo=1, hi=24 * 60),
     Key("modelOwnership", "string",
         "exclusive: always stop the model at the end of a run; shared: leave a model this "

@@ -299,3 +299,10 @@ def test_bad_label_rules_fail_naming_the_key(values: dict, key: str, says: str) 
     error = error_for(**values)
     assert error.key == key
     assert says in str(error)
+
+
+def test_max_run_minutes_description_states_the_default_poll_budget():
+    # The description quotes the drain's poll budget at the defaults: keep it true.
+    cfg = load({"projectVersionArn": VERSION_ARN}.get)
+    budget = cfg.workflow.max_drain_polls
+    assert f"{budget} polls at the defaults" in config.KEYS_BY_NAME["maxRunMinutes"].description
