@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runtime import documents
 from runtime.alerts import EVENT_SOURCE as ALERT_EVENT_SOURCE
 
 # Run outcomes, as written to the run summary's "outcome" field.
@@ -42,7 +43,7 @@ EVENT_DETAIL_TYPE = "Rekognition Batch Run Finished"
 SCHEDULE_INPUT: Mapping[str, str] = {"source": "schedule"}
 
 # Run summaries: s3://<final bucket>/<runs prefix><execution name>.json
-DEFAULT_RUNS_PREFIX = "runs/"
+DEFAULT_RUNS_PREFIX = documents.RUNS_PREFIX
 
 
 def summary_key(runs_prefix: str, execution_name: str) -> str:

@@ -33,10 +33,10 @@ import pulumi_aws as aws
 
 from infra.keypolicies import KMS_USE_ACTIONS
 from infra.policies import Policy, _allow, _doc, objects_arn
-from runtime import tables
+from runtime import documents, tables
 
 TYPE = "rekognition-batch:results:ResultsTables"
-ATHENA_RESULTS_PREFIX = "athena-results/"  # query results in the final bucket
+ATHENA_RESULTS_PREFIX = documents.QUERY_RESULTS_PREFIX  # query results in the final bucket
 ENGINE_VERSION = "Athena engine version 3"
 
 # Hive text tables read by the OpenX JSON SerDe (Athena's recommended JSON SerDe).

@@ -30,6 +30,11 @@ DOCUMENT_SUFFIX = ".json"
 MAX_KEY_BYTES = 1024  # S3's limit on an object key (UTF-8)
 # Under the failed prefix: images whose key leaves no room for ".json" there.
 LONG_KEYS_DIR = "_long-keys/"
+# Areas of the final bucket that hold no image copies: the workflow's run
+# summaries (the runs table) and Athena's query results. A source key under one
+# of them would put its copy and document there.
+RUNS_PREFIX = "runs/"
+QUERY_RESULTS_PREFIX = "athena-results/"
 CONTENT_TYPE = "application/json"
 
 # The fields of a label Rekognition returns that the result document keeps.

@@ -286,6 +286,15 @@ class ImagePipeline:
                 f"source keys under {results!r} would land in the final bucket's results "
                 "dataset: upload the image under another prefix",
             )
+        for area in (documents.RUNS_PREFIX, documents.QUERY_RESULTS_PREFIX):
+            if key.startswith(area):
+                # Its copy and document would sit among the run summaries (read as the
+                # runs table) or Athena's query results.
+                raise PermanentImageError(
+                    errors.RESERVED_KEY_PREFIX,
+                    f"source keys under {area!r} would land in the final bucket's {area!r} "
+                    "area: upload the image under another prefix",
+                )
         if not documents.can_have_result(key):
             raise PermanentImageError(
                 errors.KEY_TOO_LONG,

@@ -120,3 +120,13 @@ def test_a_source_key_under_the_results_prefix_is_filed_as_failed(env, context):
     assert (
         env.s3.list_objects_v2(Bucket=FINAL, Prefix="results/dt=2026-01-01/").get("KeyCount") == 0
     )
+
+
+@pytest.mark.parametrize("key", ["runs/x.png", "athena-results/q/x.png"])
+def test_a_source_key_under_runs_or_query_results_is_filed_as_failed(env, context, key):
+    env.put(key)
+    env.handler()(sqs_event(sqs_record(s3_event_body(key))), context)
+
+    assert env.document(f"failed/{key}.json")["code"] == "ReservedKeyPrefix"
+    area = key.split("/", 1)[0] + "/"
+    assert env.s3.list_objects_v2(Bucket=FINAL, Prefix=area).get("KeyCount") == 0
