@@ -169,8 +169,9 @@ def test_tripwire_moto_passes_uuid_to_boto3_unchanged():
     assert "UUID" in str(info.value) or "uuid" in str(info.value).lower()
 
 
-def test_tripwire_moto_lacks_aws_service_error_names():
-    """If this fails, moto names these services itself: revise SERVICE_ERROR_NAMES."""
+def test_tripwire_moto_lacks_aws_service_error_names(aws):
+    """If this fails, moto names these services itself: revise SERVICE_ERROR_NAMES.
+    (``aws`` installs the shims, so the last line holds in any worker and order.)"""
     import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk as aws_sdk
 
     added = set(shims.SERVICE_ERROR_NAMES) - {"sfn", "dynamodb"}
